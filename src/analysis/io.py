@@ -1,0 +1,77 @@
+"""Reading and writing the pipeline's files, atomically and deterministically.
+
+Every file is written to a temporary name in the target folder and renamed into place, so that a
+run killed mid-write never leaves a partial file that a later step (or a rerun) would trust.
+Tables are written with a fixed float format and row order chosen by the caller, so the same
+inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write ``df`` as CSV (``.csv``) or Parquet (``.parquet``), atomically.
+
+    CSV floats are written with 10 significant digits: enough for every reported statistic, and
+    stable across platforms so reruns are byte-identical.
+    """
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        if target.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif target.suffix == ".csv":
+            df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
+        else:
+            raise ValueError(f"write_table: unsupported file type {target.suffix!r} for {target}")
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`."""
+    target = Path(path)
+    if target.suffix == ".parquet":
+        return pd.read_parquet(target)
+    return pd.read_csv(target)
+
+
+def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` as sorted, indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and pandas NA reach here from fitted models
+    if hasattr(value, "item"):
+        return value.item()
+    if value is pd.NA:
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
