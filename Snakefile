@@ -1,0 +1,26 @@
+# Alliance-outcome pipeline: does the working alliance go with, and precede, lower symptoms?
+# This file is the table of contents; each stage lives in workflow/rules/<stage>.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/score.smk"
+include: "workflow/rules/derive.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True
