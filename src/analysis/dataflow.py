@@ -1,0 +1,90 @@
+"""Data-flow accounting: where every input row went, and who reached each analysis.
+
+Input: the ingest stage's per-file flow (rows read, columns dropped, rows rejected by rule, rows
+kept, administrations rejected by rule), the session registry, the derived frame, the episodes and
+the tidy model table. Output: one tidy table with columns ``stage, source, unit, reason, count``:
+
+- per input file: ``read``/``rejected``/``kept`` rows (read = kept + rejected, always), dropped
+  columns (by name, with the number of non-empty cells, never their values) and rejected
+  administrations;
+- ``registry``: clients, therapists and sessions after cleaning;
+- ``episodes``: per outcome, episodes and episodes with an outcome (>= 2 scores);
+- ``analysis``: per (outcome, model, analysis) fitted, the observations, clients and therapists.
+
+:func:`publish_data_flow` formats counts of people (clients, episodes) with small-cell
+suppression for the published copy.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.privacy import format_count
+
+FLOW_COLUMNS = ["stage", "source", "unit", "reason", "count"]
+PEOPLE_UNITS = {"clients", "episodes", "episodes_with_outcome", "therapists"}
+
+
+def build_data_flow(
+    ingest_flow: pd.DataFrame,
+    sessions: pd.DataFrame,
+    derived: pd.DataFrame,
+    episodes: pd.DataFrame,
+    models: pd.DataFrame,
+) -> pd.DataFrame:
+    """The full (unsuppressed) accounting table described in the module docstring."""
+    rows = ingest_flow[["stage", "source", "unit", "reason", "count"]].to_dict("records")
+    rows += [
+        _row("registry", "sessions", "clients", "", sessions["client_id"].nunique()),
+        _row("registry", "sessions", "therapists", "", sessions["therapist_id"].nunique()),
+        _row("registry", "sessions", "sessions", "", len(sessions)),
+    ]
+    for outcome, part in derived.groupby("outcome", sort=True):
+        scored = part[part["symptom_score"].notna()]
+        rows += [
+            _row("derived", str(outcome), "sessions", "symptom scored", len(scored)),
+            _row("derived", str(outcome), "sessions", "lag pair (score and next score)",
+                 int((part["symptom_score"].notna() & part["symptom_next"].notna()).sum())),
+        ]
+    for outcome, part in episodes.groupby("outcome", sort=True):
+        rows += [
+            _row("episodes", str(outcome), "episodes", "", len(part)),
+            _row("episodes", str(outcome), "episodes_with_outcome", ">= 2 scored sessions",
+                 int((part["n_scored"] >= 2).sum())),
+        ]
+    if not models.empty:
+        fits = models.drop_duplicates(["outcome", "model", "analysis"]).sort_values(["outcome", "model", "analysis"])
+        for fit in fits.itertuples():
+            source = f"{fit.outcome} {fit.model} {fit.analysis}"
+            for unit, column in (("observations", "n_obs"), ("clients", "n_clients"), ("therapists", "n_therapists")):
+                value = getattr(fit, column, None)
+                if value is not None and pd.notna(value):
+                    rows.append(_row("analysis", source, unit, "", int(value)))
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)
+
+
+def check_balance(flow: pd.DataFrame) -> list[str]:
+    """Files for which rows read != rows kept + rows rejected (an empty list when all balance)."""
+    rows = flow[flow["unit"] == "rows"]
+    problems = []
+    for source, part in rows.groupby("source"):
+        read = part.loc[part["stage"] == "read", "count"].sum()
+        kept = part.loc[part["stage"] == "kept", "count"].sum()
+        rejected = part.loc[part["stage"] == "rejected", "count"].sum()
+        if read != kept + rejected:
+            problems.append(f"{source}: read {read} != kept {kept} + rejected {rejected}")
+    return problems
+
+
+def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """The published copy: counts of people below ``min_cell`` shown as "<min_cell"."""
+    published = flow.copy()
+    published["count"] = [
+        format_count(count, min_cell) if unit in PEOPLE_UNITS else str(int(count))
+        for unit, count in zip(flow["unit"], flow["count"])
+    ]
+    return published
+
+
+def _row(stage: str, source: str, unit: str, reason: str, count: int) -> dict:
+    return {"stage": stage, "source": source, "unit": unit, "reason": reason, "count": int(count)}
