@@ -1,14 +1,20 @@
 # Checks the config before anything runs, and holds the small input functions.
 import sys
 
-from analysis.config import check_config
+from pathlib import Path
+
+from analysis.config import check_config, load_schema
 from analysis.errors import UserError
 from analysis.instruments import build_registry, get_instrument
 from analysis.pipeline import input_paths
 
 try:
     # Our own check first: its messages name the key and suggest the closest valid name.
-    _checked = check_config(config, source="config/config.yaml (or --config)")
+    _checked = check_config(
+        config,
+        load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
+        source="config/config.yaml (or --config)",
+    )
     config.update(_checked)
     REGISTRY = build_registry(config["instruments"])
     get_instrument(REGISTRY, config["analysis"]["alliance"], "analysis.alliance")

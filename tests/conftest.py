@@ -1,0 +1,87 @@
+"""Shared fixtures: a temporary copy of the project with simulated exports, and pipeline runs on it.
+
+``pipeline_run`` (session scope) runs the whole Snakemake pipeline once, as a subprocess, on a
+small simulated dataset carrying identifying columns, with ``data/raw`` read-only; other tests
+(end-to-end checks, the leak test, the notebooks) read its outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+E2E_CLIENTS, E2E_THERAPISTS, E2E_SEED = 160, 16, 7
+TEST_KEY = "end-to-end-test-key"
+
+
+@dataclass
+class ProjectCopy:
+    root: Path
+    raw_checksums: dict[str, str]
+
+    def snakemake(self, *args: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
+        return run_snakemake(self.root, *args, check=check, **popen)
+
+
+def snakemake_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/default", "--cores", "2", *args]
+
+
+def project_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ALLIANCE_PSEUDONYM_KEY"] = TEST_KEY
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def run_snakemake(root: Path, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        snakemake_command(*args), cwd=root, env=project_env(), capture_output=True, text=True, **kwargs
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return result
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def make_project_copy(destination: Path, n_clients=E2E_CLIENTS, n_therapists=E2E_THERAPISTS, seed=E2E_SEED) -> ProjectCopy:
+    """Copy the workflow and config; simulate exports into a read-only data/raw."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "Snakefile", destination / "Snakefile")
+    for folder in ("workflow", "config", "notebooks"):
+        if (ROOT / folder).exists():
+            shutil.copytree(ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
+    raw = destination / "data" / "raw"
+    raw.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-m", "analysis.simulate", "--clients", str(n_clients), "--therapists",
+         str(n_therapists), "--seed", str(seed), "--out", str(raw)],
+        check=True, capture_output=True, text=True,
+    )
+    for path in [raw, *raw.iterdir()]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return ProjectCopy(destination, checksums(raw))
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> ProjectCopy:
+    """The whole pipeline, run once from scratch on simulated data, and its Snakemake report."""
+    project = make_project_copy(tmp_path_factory.mktemp("pipeline") / "project")
+    project.snakemake()
+    project.snakemake("--report", "results/report.zip")
+    return project

@@ -1,0 +1,134 @@
+"""Unit tests of analysis.ingest: layouts, formats, linking, allowlist, pseudonyms, accounting."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.config import check_config
+from analysis.dataflow import check_balance
+from analysis.errors import ConfigError
+from analysis.instruments import build_registry
+from analysis.ingest import ingest_all, read_export
+from analysis.privacy import pseudonymise
+
+KEY = "unit-test-key"
+
+
+def sessions_frame():
+    rows = []
+    for client, therapist in (("CL-1", "TH-1"), ("CL-2", "TH-2")):
+        for session, date in ((1, "2024-02-01"), (2, "2024-02-08"), (3, "2024-02-15")):
+            rows.append({"Client": client, "Clinician": therapist, "Visit": str(session), "Seen": date,
+                         "Surname": "Smith", **{f"W{i}": "4" for i in range(1, 13)}})
+    return pd.DataFrame(rows).astype("string")
+
+
+def config_for(inputs, linking=None):
+    return check_config({
+        "inputs": inputs,
+        "linking": linking or {},
+        "analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]},
+    })
+
+
+SESSIONS_TABLE = {
+    "path": "visits.csv", "kind": "sessions",
+    "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit", "date": "Seen"},
+    "instruments": {"wai_sr": {"items": [f"W{i}" for i in range(1, 13)]}},
+}
+
+
+def run(tables, config):
+    return ingest_all(tables, config["inputs"], config["linking"], build_registry({}), KEY)
+
+
+def test_wide_totals_layout_and_allowlist():
+    wide = pd.DataFrame({
+        "ID": ["CL-1", "CL-2"], "phq9_s1": ["20", "15"], "phq9_s2": ["18", pd.NA], "phq9_s3": ["12", "30"],
+        "email": ["a@example.org", "b@example.org"],
+    }).astype("string")
+    config = config_for({
+        "visits": SESSIONS_TABLE,
+        "scores": {"path": "scores.csv", "layout": "wide", "columns": {"client": "ID"},
+                   "instruments": {"phq9": {"total": "phq9_s{session}"}}},
+    })
+    result = run({"visits": sessions_frame(), "scores": wide}, config)
+    phq = result["administrations"].query("instrument == 'phq9'")
+    assert sorted(phq["given_total"].tolist()) == [12.0, 15.0, 18.0, 20.0]  # 30 is out of range
+    assert result["rejects"]["rule"].tolist() == ["total_out_of_range"]
+    flow = result["flow"]
+    assert check_balance(flow) == []
+    dropped = flow[(flow["stage"] == "dropped_column")]
+    assert set(dropped["reason"]) == {"Surname", "email"}
+    assert "a@example.org" not in result["administrations"].to_string()
+
+
+def test_link_by_date_within_window():
+    outcomes = pd.DataFrame({
+        "Client": ["CL-1", "CL-1", "CL-2"], "When": ["2024-02-02", "2024-02-20", "2024-02-14"],
+        **{f"phq9_{i}": ["1", "1", "2"] for i in range(1, 10)},
+    }).astype("string")
+    config = config_for({
+        "visits": SESSIONS_TABLE,
+        "phq": {"path": "phq.csv", "columns": {"client": "Client", "date": "When"},
+                "instruments": {"phq9": {"items": "phq9_{i}"}}},
+    }, linking={"by": "date", "window_days": 2})
+    result = run({"visits": sessions_frame(), "phq": outcomes}, config)
+    phq = result["administrations"].query("instrument == 'phq9'").sort_values("session")
+    assert phq["session"].tolist() == [1, 3]  # 2024-02-20 is 5 days from the last session
+    assert result["rejects"]["rule"].tolist() == ["unlinked_date"]
+    assert check_balance(result["flow"]) == []
+
+
+def test_orphans_kept_without_therapist_when_configured():
+    outcomes = pd.DataFrame({"Client": ["CL-9"], "Visit": ["1"], **{f"phq9_{i}": ["1"] for i in range(1, 10)}})
+    config = config_for({
+        "visits": SESSIONS_TABLE,
+        "phq": {"path": "phq.csv", "columns": {"client": "Client", "session": "Visit"},
+                "instruments": {"phq9": {"items": "phq9_{i}"}}},
+    }, linking={"orphan_outcomes": "keep"})
+    result = run({"visits": sessions_frame(), "phq": outcomes.astype("string")}, config)
+    sessions = result["sessions"]
+    orphan = sessions[sessions["therapist_id"].isna()]
+    assert len(orphan) == 1 and result["rejects"].empty
+
+
+def test_session_numbers_from_dates_and_date_order_flags():
+    frame = sessions_frame()
+    frame.loc[2, "Seen"] = "2024-01-01"  # CL-1's session 3 dated before session 2
+    config = config_for({"visits": SESSIONS_TABLE})
+    result = run({"visits": frame}, config)
+    assert result["flags"]["rule"].tolist() == ["session_date_order"]
+    assert result["flags"]["row"].tolist() == [4]
+    undated = {**SESSIONS_TABLE, "columns": {k: v for k, v in SESSIONS_TABLE["columns"].items() if k != "session"}}
+    result = run({"visits": sessions_frame()}, config_for({"visits": undated}))
+    assert result["sessions"]["session"].tolist() == [1, 2, 3, 1, 2, 3]
+    assert result["sessions"]["day"].tolist() == [0, 7, 14, 0, 7, 14]
+
+
+def test_pseudonyms_are_keyed_and_stable():
+    ids = pd.Series(["CL-1", "CL-2", "CL-1"])
+    first = pseudonymise(ids, "key-a", "c_")
+    assert first[0] == first[2] and first[0] != first[1]
+    assert pseudonymise(ids, "key-a", "c_").equals(first)
+    assert not pseudonymise(ids, "key-b", "c_").equals(first)
+    assert not first.str.contains("CL").any()
+
+
+@pytest.mark.parametrize("suffix", ["xlsx", "parquet"])
+def test_excel_and_parquet_read_as_text(tmp_path: Path, suffix):
+    frame = pd.DataFrame({"Client": [101, 102], "Visit": [1, 2], "Score": [3.5, 4.0]})
+    path = tmp_path / f"export.{suffix}"
+    frame.to_excel(path, index=False) if suffix == "xlsx" else frame.to_parquet(path)
+    read = read_export(path, {"path": str(path)}, "export")
+    assert read["Client"].tolist() == ["101", "102"]  # whole numbers without ".0"
+    assert read["Score"].tolist() == ["3.5", "4"]
+
+
+def test_sessions_table_is_required():
+    outcomes = pd.DataFrame({"Client": ["CL-9"], "Visit": ["1"], **{f"phq9_{i}": ["1"] for i in range(1, 10)}})
+    config = config_for({"phq": {"path": "phq.csv", "columns": {"client": "Client", "session": "Visit"},
+                                 "instruments": {"phq9": {"items": "phq9_{i}"}}}})
+    with pytest.raises(ConfigError, match="kind: sessions"):
+        run({"phq": outcomes.astype("string")}, config)
