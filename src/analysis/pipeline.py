@@ -99,3 +99,25 @@ def derived_from_simulation(
         ingested = ingest.ingest_all(tables, config["inputs"], config["linking"], registry, privacy.DEMO_KEY)
     scores = run_scoring(ingested["administrations"], config)
     return run_derive(scores, ingested["sessions"], config), study.truth
+
+
+def run_episodes(
+    scores: pd.DataFrame, sessions: pd.DataFrame, administrations: pd.DataFrame, config: dict
+) -> dict[str, pd.DataFrame]:
+    """Episode outcomes per client and outcome, the combined flags, J-T parameters and summary."""
+    from analysis import episodes as episode_outcomes
+
+    registry = build_registry(config.get("instruments"))
+    outcomes = list(config["analysis"]["outcomes"])
+    episode_config = config.get("episodes") or {}
+    reliability = episode_outcomes.estimate_sample_reliability(administrations, registry, outcomes)
+    episodes = episode_outcomes.compute_episodes(scores, sessions, registry, outcomes, episode_config, reliability)
+    combined = episode_outcomes.combine_episodes(episodes, outcomes, episode_config)
+    return {
+        "episodes": episodes,
+        "combined": combined,
+        "parameters": episode_outcomes.jacobson_truax_parameters(
+            episodes, registry, episode_config, reliability, min_cell=config["privacy"]["min_cell_count"]
+        ),
+        "summary": episode_outcomes.summarise_episodes(episodes, combined, config["privacy"]["min_cell_count"]),
+    }

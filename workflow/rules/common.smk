@@ -26,8 +26,11 @@ except UserError as _error:
 
 OUTCOMES = list(config["analysis"]["outcomes"])
 
-# The package modules each stage uses: a code change reruns what depends on it.
-PKG = "src/analysis/"
+# The package modules each stage uses, where the installed package lives (src/analysis/ in a
+# checkout installed with `pip install -e .`): a code change reruns what depends on it.
+import analysis
+
+PKG = str(Path(analysis.__file__).parent) + "/"
 
 
 def package_modules(*names):

@@ -18,7 +18,7 @@ rule episodes:
         scores="data/processed/scores.parquet",
         sessions="data/processed/sessions.parquet",
         administrations="data/processed/administrations.parquet",
-        code=package_modules("episodes", "instruments"),
+        code=package_modules("episodes", "instruments", "scoring", "privacy", "pipeline"),
     output:
         episodes="data/processed/episodes.parquet",
         combined="data/processed/episodes_combined.parquet",
@@ -31,9 +31,5 @@ rule episodes:
         ),
     log:
         "logs/episodes.log",
-    params:
-        outcomes=OUTCOMES,
-        episodes=config["episodes"],
-        min_cell=config["privacy"]["min_cell_count"],
     script:
         "../scripts/episodes.py"

@@ -1,0 +1,786 @@
+"""Episode outcomes: pre-post change, reliable change, caseness, recovery and Jacobson-Truax.
+
+An episode is one client's course on one outcome instrument (METHODS section 2). Input is
+``scores.parquet`` (per administration) and ``sessions.parquet`` (the session registry, for the
+therapist); output is ``episodes.parquet`` (one row per client and outcome instrument, from
+:func:`compute_episodes`), a per-client table of combined NHS Talking Therapies style flags
+(:func:`combine_episodes`), the Jacobson-Truax parameters used (:func:`jacobson_truax_parameters`)
+and the published summary with small counts suppressed (:func:`summarise_episodes`). Every client
+in the session registry (or with an outcome score) gets a row for every outcome, so episodes with
+fewer than two scores are counted, never silently dropped; their outcome flags are <NA>.
+
+The ``episodes`` config section (every key optional; defaults shown)::
+
+    episodes:
+      caseness_rule: any_outcome        # any_outcome | all_outcomes: combined caseness at start
+                                        # is a case on any (NHS Talking Therapies) / every measure
+      recovery_rule: all_outcomes       # all_outcomes | cased_outcomes: recovery needs every
+                                        # measure below caseness at the end / only those that
+                                        # were a case at the start
+      reliable_change_rule: any_without_opposite   # any_without_opposite | all_outcomes
+      rci_criterion: 1.96               # |RC| above this is reliable (Jacobson & Truax, 1991)
+      reliability: {}                   # r_xx per instrument, e.g. {phq9: 0.84}
+      functional_norms: {}              # per instrument, e.g. {phq9: {mean: 3.3, sd: 3.8}}
+
+``r_xx`` for Jacobson-Truax comes from ``episodes.reliability``, else from the instrument's
+``reliability`` in the registry, else from Cronbach's alpha of each client's first complete
+administration in the data (computed by :func:`estimate_sample_reliability` and passed in as
+``sample_reliability``). Functional norms come from ``episodes.functional_norms``, else from the
+instrument's ``functional_mean``/``functional_sd``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pingouin
+
+from analysis.errors import ConfigError, DataError
+from analysis.instruments import Instrument, get_instrument
+from analysis.privacy import format_count
+from analysis.scoring import cronbach_alpha_input
+
+log = logging.getLogger(__name__)
+
+CASENESS_RULES = ("any_outcome", "all_outcomes")
+RECOVERY_RULES = ("all_outcomes", "cased_outcomes")
+RELIABLE_CHANGE_RULES = ("any_without_opposite", "all_outcomes")
+
+EPISODE_CONFIG_DEFAULTS: dict[str, Any] = {
+    "caseness_rule": "any_outcome",
+    "recovery_rule": "all_outcomes",
+    "reliable_change_rule": "any_without_opposite",
+    "rci_criterion": 1.96,
+    "reliability": {},
+    "functional_norms": {},
+}
+
+EPISODE_COLUMNS = [
+    "client_id",
+    "therapist_id",
+    "outcome",
+    "n_scored",
+    "first_session",
+    "last_session",
+    "first_score",
+    "last_score",
+    "change",
+    "improvement",
+    "has_outcome",
+    "caseness_cutoff",
+    "reliable_change_threshold",
+    "case_start",
+    "case_end",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "rci",
+    "jt_reliable_improvement",
+    "jt_reliable_deterioration",
+    "jt_clinically_significant",
+    "jt_recovered",
+]
+
+SUMMARY_COLUMNS = [
+    "outcome", "measure", "n_episodes", "n_with_outcome", "n_denominator", "count", "rate"
+]
+
+# Measures in the published summary, in the order shown.
+OUTCOME_MEASURES = [
+    "has_outcome",
+    "case_start",
+    "case_end",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "jt_reliable_improvement",
+    "jt_reliable_deterioration",
+    "jt_clinically_significant",
+    "jt_recovered",
+]
+COMBINED_MEASURES = [
+    "has_outcome",
+    "case_start",
+    "recovery",
+    "reliable_improvement",
+    "reliable_deterioration",
+    "reliable_recovery",
+]
+
+
+def episodes_schema() -> dict[str, Any]:
+    """JSON-schema fragment for the ``episodes`` config section (no defaults; see the module)."""
+    probability = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "caseness_rule": {"enum": list(CASENESS_RULES)},
+            "recovery_rule": {"enum": list(RECOVERY_RULES)},
+            "reliable_change_rule": {"enum": list(RELIABLE_CHANGE_RULES)},
+            "rci_criterion": {"type": "number", "exclusiveMinimum": 0},
+            "reliability": {"type": "object", "additionalProperties": probability},
+            "functional_norms": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["mean", "sd"],
+                    "properties": {
+                        "mean": {"type": "number"},
+                        "sd": {"type": "number", "exclusiveMinimum": 0},
+                    },
+                },
+            },
+        },
+    }
+
+
+def episode_settings(
+    episode_config: Mapping[str, Any] | None, registry: Mapping[str, Instrument] | None = None
+) -> dict[str, Any]:
+    """The ``episodes`` config section with defaults filled in, checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key (e.g. ``episodes.recovery_rule``) and what is allowed.
+    """
+    config = dict(episode_config or {})
+    for key in config:
+        if key not in EPISODE_CONFIG_DEFAULTS:
+            close = difflib.get_close_matches(str(key), list(EPISODE_CONFIG_DEFAULTS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"config key episodes.{key} is not an episode setting.{hint} Allowed: "
+                f"{', '.join(EPISODE_CONFIG_DEFAULTS)}."
+            )
+    settings = {**EPISODE_CONFIG_DEFAULTS, **config}
+    for key, allowed in (
+        ("caseness_rule", CASENESS_RULES),
+        ("recovery_rule", RECOVERY_RULES),
+        ("reliable_change_rule", RELIABLE_CHANGE_RULES),
+    ):
+        if settings[key] not in allowed:
+            raise ConfigError(
+                f"config key episodes.{key}: must be one of {', '.join(allowed)}; "
+                f"got {settings[key]!r}."
+            )
+    criterion = settings["rci_criterion"]
+    if isinstance(criterion, bool) or not isinstance(criterion, (int, float)) or not criterion > 0:
+        raise ConfigError(
+            f"config key episodes.rci_criterion: must be a positive number (1.96 for 95%); "
+            f"got {criterion!r}."
+        )
+    reliability = settings["reliability"] or {}
+    norms = settings["functional_norms"] or {}
+    if not isinstance(reliability, Mapping):
+        raise ConfigError("config key episodes.reliability: must map instrument names to r_xx.")
+    if not isinstance(norms, Mapping):
+        raise ConfigError(
+            "config key episodes.functional_norms: must map instrument names to {mean, sd}."
+        )
+    for key, value in reliability.items():
+        if registry is not None:
+            get_instrument(registry, key, f"episodes.reliability.{key}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ConfigError(
+                f"config key episodes.reliability.{key}: must be a number strictly between 0 and "
+                f"1; got {value!r}."
+            )
+    for key, value in norms.items():
+        where = f"episodes.functional_norms.{key}"
+        if registry is not None:
+            get_instrument(registry, key, where)
+        if not isinstance(value, Mapping) or set(value) != {"mean", "sd"}:
+            raise ConfigError(f"config key {where}: must be {{mean: <number>, sd: <number>}}.")
+        for part in ("mean", "sd"):
+            number = value[part]
+            is_number = isinstance(number, (int, float)) and not isinstance(number, bool)
+            if not is_number or not math.isfinite(number):
+                raise ConfigError(f"config key {where}.{part}: must be a number; got {number!r}.")
+        if not value["sd"] > 0:
+            raise ConfigError(f"config key {where}.sd: must be positive; got {value['sd']!r}.")
+    settings["reliability"] = dict(reliability)
+    settings["functional_norms"] = {key: dict(value) for key, value in norms.items()}
+    return settings
+
+
+def estimate_sample_reliability(
+    administrations: pd.DataFrame,
+    registry: Mapping[str, Instrument],
+    instruments: Sequence[str],
+) -> dict[str, float]:
+    """Cronbach's alpha of each instrument's first complete administration per client.
+
+    Parameters
+    ----------
+    administrations : DataFrame
+        ``administrations.parquet``.
+    registry : mapping of str to Instrument
+    instruments : sequence of str
+        Instrument keys (usually the outcome instruments).
+
+    Returns
+    -------
+    dict of str to float
+        Alpha (:func:`pingouin.cronbach_alpha`) per instrument, for instruments with at least two
+        items and two clients and an alpha strictly between 0 and 1 (anything else cannot serve as
+        ``r_xx``; it is left out and logged).
+    """
+    alphas: dict[str, float] = {}
+    for key in instruments:
+        instrument = get_instrument(registry, key, "analysis.outcomes")
+        matrix = cronbach_alpha_input(administrations, instrument)
+        if instrument.n_items < 2 or len(matrix) < 2:
+            log.info("%s: too few complete administrations for Cronbach's alpha", instrument.label)
+            continue
+        alpha = float(pingouin.cronbach_alpha(data=matrix[instrument.item_columns])[0])
+        if math.isfinite(alpha) and 0 < alpha < 1:
+            alphas[key] = alpha
+        else:
+            log.warning(
+                "%s: Cronbach's alpha of the first administrations is %s; not usable as r_xx",
+                instrument.label,
+                f"{alpha:.3f}" if math.isfinite(alpha) else "undefined",
+            )
+    return alphas
+
+
+def compute_episodes(
+    scores: pd.DataFrame,
+    sessions: pd.DataFrame,
+    registry: Mapping[str, Instrument],
+    outcomes: Sequence[str],
+    episode_config: Mapping[str, Any] | None = None,
+    sample_reliability: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """One row per (client, outcome instrument): pre-post change and its interpretation.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``scores.parquet``: ``client_id, session, instrument, score`` (other columns ignored).
+    sessions : DataFrame
+        ``sessions.parquet``: ``client_id, therapist_id, session``.
+    registry : mapping of str to Instrument
+    outcomes : sequence of str
+        Outcome instrument keys (``analysis.outcomes``).
+    episode_config : mapping, optional
+        The ``episodes`` config section (see the module docstring).
+    sample_reliability : mapping of str to float, optional
+        Cronbach's alpha per instrument from :func:`estimate_sample_reliability`, used as
+        ``r_xx`` when neither config nor registry gives one.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by outcome (in the order of ``outcomes``) then ``client_id``, with columns:
+
+        - ``client_id``, ``therapist_id`` (the therapist of most of the client's sessions, ties
+          to the earliest; <NA> if none recorded), ``outcome`` (instrument key).
+        - ``n_scored`` (int): sessions with a score; ``first_session``, ``last_session`` (Int64)
+          and ``first_score``, ``last_score`` (float) at the earliest and latest scored session.
+        - ``change`` = last - first, ``improvement`` = change signed so that positive is better
+          (NaN without an outcome); ``has_outcome`` (bool): n_scored >= 2.
+        - ``caseness_cutoff``, ``reliable_change_threshold`` (float or NaN): the registry values.
+        - ``case_start`` (caseness of the first score; <NA> without a score or cut-off),
+          ``case_end`` (of the last score; <NA> without an outcome).
+        - ``reliable_improvement`` / ``reliable_deterioration``: improvement / worsening of at
+          least the reliable-change threshold (<NA> without an outcome or threshold).
+        - ``rci``: Jacobson-Truax RC = change / S_diff; ``jt_reliable_improvement`` /
+          ``jt_reliable_deterioration``: |RC| above ``rci_criterion`` in the better / worse
+          direction; ``jt_clinically_significant``: started on the dysfunctional side of the
+          cut-off and ended on the functional side (<NA> unless it started dysfunctional);
+          ``jt_recovered``: clinically significant and reliably improved.
+
+    Notes
+    -----
+    Jacobson & Truax (1991), J Consult Clin Psychol 59(1), 12-19; parameters from
+    :func:`jacobson_truax_parameters`.
+    """
+    settings = episode_settings(episode_config, registry)
+    instruments = [get_instrument(registry, key, "analysis.outcomes") for key in outcomes]
+    episodes = _episode_scores(scores, sessions, [inst.key for inst in instruments])
+    parameters = jacobson_truax_parameters(
+        episodes, registry, episode_config, sample_reliability
+    ).set_index("outcome").reindex([inst.key for inst in instruments])
+
+    parts = []
+    for instrument in instruments:
+        part = episodes[episodes["outcome"] == instrument.key].copy()
+        part = _interpret(part, instrument, parameters.loc[instrument.key], settings)
+        parts.append(part)
+    result = pd.concat(parts, ignore_index=True) if parts else episodes.iloc[0:0]
+    return result[EPISODE_COLUMNS].reset_index(drop=True)
+
+
+def _episode_scores(
+    scores: pd.DataFrame, sessions: pd.DataFrame, outcomes: list[str]
+) -> pd.DataFrame:
+    """First and last scored session of every (outcome, client), therapist from the registry."""
+    needed = ("client_id", "session", "instrument", "score")
+    missing = [c for c in needed if c not in scores.columns]
+    if missing:
+        raise DataError(f"scores: column(s) {', '.join(missing)} missing.")
+    missing = [c for c in ("client_id", "therapist_id", "session") if c not in sessions.columns]
+    if missing:
+        raise DataError(f"sessions: column(s) {', '.join(missing)} missing.")
+
+    outcome_scores = scores.loc[
+        scores["instrument"].isin(outcomes), ["client_id", "session", "instrument", "score"]
+    ]
+    duplicated = outcome_scores.duplicated(["instrument", "client_id", "session"])
+    if duplicated.any():
+        first = outcome_scores.loc[duplicated, "instrument"].iloc[0]
+        raise DataError(
+            f"scores: {int(duplicated.sum())} row(s) repeat a (client, session) already scored on "
+            f"the same instrument (e.g. {first}); each administration must appear once."
+        )
+    scored = outcome_scores[outcome_scores["score"].notna()].sort_values(
+        ["instrument", "client_id", "session"], kind="stable"
+    )
+    grouped = scored.groupby(["instrument", "client_id"], sort=False)
+    summary = pd.DataFrame(
+        {
+            "n_scored": grouped.size(),
+            "first_session": grouped["session"].first(),
+            "last_session": grouped["session"].last(),
+            "first_score": grouped["score"].first(),
+            "last_score": grouped["score"].last(),
+        }
+    )
+    summary.index = summary.index.set_names(["outcome", "client_id"])
+
+    all_ids = pd.concat([sessions["client_id"], outcome_scores["client_id"]]).astype("string")
+    clients = pd.Index(all_ids.dropna().unique()).sort_values()
+    grid = pd.MultiIndex.from_product([outcomes, clients], names=["outcome", "client_id"])
+    episodes = summary.reindex(grid).reset_index()
+    episodes["n_scored"] = episodes["n_scored"].fillna(0).astype("int64")
+    episodes["first_session"] = episodes["first_session"].astype("Int64")
+    episodes["last_session"] = episodes["last_session"].astype("Int64")
+    episodes["first_score"] = episodes["first_score"].astype("float64")
+    episodes["last_score"] = episodes["last_score"].astype("float64")
+    episodes["outcome"] = episodes["outcome"].astype("string")
+    episodes["client_id"] = episodes["client_id"].astype("string")
+    therapists = main_therapist(sessions)
+    episodes["therapist_id"] = (
+        episodes["client_id"].map(therapists).astype("string")
+        if len(therapists)
+        else pd.Series(pd.NA, index=episodes.index, dtype="string")
+    )
+    return episodes
+
+
+def main_therapist(sessions: pd.DataFrame) -> pd.Series:
+    """Each client's therapist: the one at most of their sessions, ties to the earliest session.
+
+    Returns a Series indexed by ``client_id`` (clients without any recorded therapist absent).
+    """
+    known = sessions.loc[sessions["therapist_id"].notna(), ["client_id", "therapist_id", "session"]]
+    if known.empty:
+        return pd.Series([], dtype="string")
+    counts = (
+        known.groupby(["client_id", "therapist_id"], sort=False)["session"]
+        .agg(n_sessions="size", first_session="min")
+        .reset_index()
+        .sort_values(
+            ["client_id", "n_sessions", "first_session"],
+            ascending=[True, False, True],
+            kind="stable",
+        )
+        .drop_duplicates("client_id")
+    )
+    return pd.Series(
+        counts["therapist_id"].astype("string").to_numpy(),
+        index=counts["client_id"].astype("string").to_numpy(),
+        dtype="string",
+    )
+
+
+def _interpret(
+    part: pd.DataFrame, instrument: Instrument, parameters: pd.Series, settings: dict
+) -> pd.DataFrame:
+    has_outcome = (part["n_scored"] >= 2).to_numpy()
+    first = part["first_score"].to_numpy(dtype="float64")
+    last = part["last_score"].to_numpy(dtype="float64")
+    change = np.where(has_outcome, last - first, np.nan)
+    improvement = instrument.improvement(change)
+
+    part["change"] = change
+    part["improvement"] = improvement
+    part["has_outcome"] = has_outcome
+    part["caseness_cutoff"] = np.nan if instrument.caseness is None else float(instrument.caseness)
+    threshold = instrument.reliable_change
+    part["reliable_change_threshold"] = np.nan if threshold is None else float(threshold)
+    part["case_start"] = instrument.is_case(first)
+    part["case_end"] = instrument.is_case(np.where(has_outcome, last, np.nan))
+
+    known = has_outcome & (threshold is not None)
+    limit = np.inf if threshold is None else float(threshold)
+    with np.errstate(invalid="ignore"):
+        part["reliable_improvement"] = _flag(improvement >= limit, known)
+        part["reliable_deterioration"] = _flag(-improvement >= limit, known)
+
+    s_diff = float(parameters["s_diff"])
+    criterion = float(settings["rci_criterion"])
+    usable = math.isfinite(s_diff) and s_diff > 0
+    rci = change / s_diff if usable else np.full(len(part), np.nan)
+    oriented_rci = instrument.improvement(rci)
+    rci_known = has_outcome & usable
+    with np.errstate(invalid="ignore"):
+        jt_improved = oriented_rci > criterion
+        part["rci"] = rci
+        part["jt_reliable_improvement"] = _flag(jt_improved, rci_known)
+        part["jt_reliable_deterioration"] = _flag(oriented_rci < -criterion, rci_known)
+
+    cutoff = float(parameters["cutoff"])
+    with np.errstate(invalid="ignore"):
+        if instrument.direction == "higher_worse":
+            dysfunctional_start = first >= cutoff
+            functional_end = last < cutoff
+        else:
+            dysfunctional_start = first <= cutoff
+            functional_end = last > cutoff
+    crossing_known = has_outcome & math.isfinite(cutoff) & dysfunctional_start
+    part["jt_clinically_significant"] = _flag(functional_end, crossing_known)
+    part["jt_recovered"] = _flag(functional_end & jt_improved, crossing_known & rci_known)
+    return part
+
+
+def _flag(values: np.ndarray, known: np.ndarray) -> pd.arrays.BooleanArray:
+    """A nullable boolean array: ``values`` where ``known``, else <NA>."""
+    values = np.asarray(values, dtype=bool) & np.asarray(known, dtype=bool)
+    return pd.arrays.BooleanArray(values, ~np.asarray(known, dtype=bool))
+
+
+def jacobson_truax_parameters(
+    episodes: pd.DataFrame,
+    registry: Mapping[str, Instrument],
+    episode_config: Mapping[str, Any] | None = None,
+    sample_reliability: Mapping[str, float] | None = None,
+    min_cell: int | None = None,
+) -> pd.DataFrame:
+    """The numbers behind the Jacobson-Truax reliable change index and cut-off, per outcome.
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        With ``outcome``, ``first_score`` and ``n_scored`` (or ``has_outcome``); the sample
+        statistics use the first scores of episodes with an outcome (>= 2 scores).
+    registry : mapping of str to Instrument
+    episode_config : mapping, optional
+        The ``episodes`` config section.
+    sample_reliability : mapping of str to float, optional
+        Cronbach's alpha per instrument, used when config and registry give no ``r_xx``.
+    min_cell : int, optional
+        For a published table: ``n_with_outcome`` (a count of people) becomes text from
+        :func:`analysis.privacy.format_count`. Without it the count stays an integer.
+
+    Returns
+    -------
+    DataFrame
+        One row per outcome (in order of appearance): ``outcome, direction, n_with_outcome,
+        mean_first, sd_first`` (sample SD, ddof 1), ``r_xx, r_xx_source`` ("config",
+        "registry", "sample_alpha" or "unavailable"), ``se_measurement`` = SD_first x
+        sqrt(1 - r_xx), ``s_diff`` = sqrt(2) x SE, ``rci_criterion``, ``reliable_change_points``
+        (criterion x S_diff: the change in points that is reliable), ``functional_mean,
+        functional_sd, norms_source`` ("config", "registry" or "none"), ``cutoff`` and
+        ``cutoff_formula``: "c" = (SD0 x M1 + SD1 x M0) / (SD0 + SD1) with functional norms
+        (M0, SD0) and the sample's first scores (M1, SD1); else "a" = M1 - 2 x SD1 for
+        higher-is-worse instruments (M1 + 2 x SD1 for higher-is-better: "a" lies two SDs from the
+        dysfunctional mean toward health); "unavailable" with fewer than two first scores.
+
+    Notes
+    -----
+    Jacobson & Truax (1991), J Consult Clin Psychol 59(1), 12-19.
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> episodes = pd.DataFrame({"outcome": ["phq9"] * 4, "n_scored": [3, 2, 5, 2],
+    ...                          "first_score": [10.0, 14.0, 18.0, 22.0]})
+    >>> jacobson_truax_parameters(episodes, build_registry(), {"reliability": {"phq9": 0.84}})[
+    ...     ["sd_first", "s_diff", "cutoff", "cutoff_formula"]].round(4)
+       sd_first  s_diff  cutoff cutoff_formula
+    0     5.164  2.9212   5.672              a
+    """
+    settings = episode_settings(episode_config, registry)
+    sample_reliability = dict(sample_reliability or {})
+    has_outcome = (
+        episodes["has_outcome"].astype(bool)
+        if "has_outcome" in episodes.columns
+        else episodes["n_scored"] >= 2
+    )
+    rows = []
+    for key in pd.unique(episodes["outcome"].astype("string")):
+        instrument = get_instrument(registry, str(key), "analysis.outcomes")
+        first = episodes.loc[(episodes["outcome"] == key) & has_outcome, "first_score"].dropna()
+        first = first.to_numpy(dtype="float64")
+        n = len(first)
+        mean_first = float(first.mean()) if n else math.nan
+        sd_first = float(first.std(ddof=1)) if n >= 2 else math.nan
+
+        if key in settings["reliability"]:
+            r_xx, r_source = float(settings["reliability"][key]), "config"
+        elif instrument.reliability is not None:
+            r_xx, r_source = float(instrument.reliability), "registry"
+        elif key in sample_reliability and math.isfinite(sample_reliability[key]):
+            r_xx, r_source = float(sample_reliability[key]), "sample_alpha"
+        else:
+            r_xx, r_source = math.nan, "unavailable"
+        se = sd_first * math.sqrt(1 - r_xx) if math.isfinite(r_xx) else math.nan
+        s_diff = math.sqrt(2) * se
+
+        if key in settings["functional_norms"]:
+            norms = settings["functional_norms"][key]
+            m0, sd0, norms_source = float(norms["mean"]), float(norms["sd"]), "config"
+        elif instrument.functional_mean is not None:
+            m0, sd0 = float(instrument.functional_mean), float(instrument.functional_sd)
+            norms_source = "registry"
+        else:
+            m0, sd0, norms_source = math.nan, math.nan, "none"
+
+        if not math.isfinite(sd_first):
+            cutoff, formula = math.nan, "unavailable"
+        elif norms_source != "none":
+            cutoff, formula = (sd0 * mean_first + sd_first * m0) / (sd0 + sd_first), "c"
+        else:
+            towards_health = -1.0 if instrument.direction == "higher_worse" else 1.0
+            cutoff, formula = mean_first + towards_health * 2 * sd_first, "a"
+
+        rows.append(
+            {
+                "outcome": str(key),
+                "direction": instrument.direction,
+                "n_with_outcome": n,
+                "mean_first": mean_first,
+                "sd_first": sd_first,
+                "r_xx": r_xx,
+                "r_xx_source": r_source,
+                "se_measurement": se,
+                "s_diff": s_diff,
+                "rci_criterion": float(settings["rci_criterion"]),
+                "reliable_change_points": float(settings["rci_criterion"]) * s_diff,
+                "functional_mean": m0,
+                "functional_sd": sd0,
+                "norms_source": norms_source,
+                "cutoff": cutoff,
+                "cutoff_formula": formula,
+            }
+        )
+    table = pd.DataFrame(rows, columns=[
+        "outcome", "direction", "n_with_outcome", "mean_first", "sd_first", "r_xx",
+        "r_xx_source", "se_measurement", "s_diff", "rci_criterion", "reliable_change_points",
+        "functional_mean", "functional_sd", "norms_source", "cutoff", "cutoff_formula",
+    ])
+    table["n_with_outcome"] = table["n_with_outcome"].astype("int64")
+    if min_cell is not None:
+        table["n_with_outcome"] = pd.array(
+            [format_count(n, min_cell) for n in table["n_with_outcome"]], dtype="string"
+        )
+    return table
+
+
+def combine_episodes(
+    episodes: pd.DataFrame,
+    outcomes: Sequence[str],
+    episode_config: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """One row per client: caseness, recovery and reliable change over all outcome measures.
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        From :func:`compute_episodes`.
+    outcomes : sequence of str
+        The outcome instruments to combine (``analysis.outcomes``).
+    episode_config : mapping, optional
+        The ``episodes`` config section: ``caseness_rule``, ``recovery_rule``,
+        ``reliable_change_rule``.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by ``client_id``: ``client_id, therapist_id``, ``n_outcomes_with_outcome`` (int),
+        ``has_outcome`` (bool: two or more scores on every outcome measure), and nullable boolean
+        flags:
+
+        - ``case_start``: a case at the first score on any measure (``caseness_rule:
+          any_outcome``, NHS Talking Therapies) or on every measure (``all_outcomes``); measures
+          without a cut-off are left out; <NA> when it cannot be decided.
+        - ``recovery``: a case at start and, at the end, below caseness on every measure
+          (``recovery_rule: all_outcomes``) or on each measure that was a case at start
+          (``cased_outcomes``); <NA> without an outcome or when not a case at start.
+        - ``reliable_improvement``: reliable improvement on at least one measure and reliable
+          deterioration on none (``reliable_change_rule: any_without_opposite``) or reliable
+          improvement on every measure (``all_outcomes``); measures without a threshold are left
+          out. ``reliable_deterioration``: the mirror image.
+        - ``reliable_recovery``: recovery and reliable improvement (<NA> where recovery is).
+    """
+    settings = episode_settings(episode_config)
+    outcomes = list(outcomes)
+    selected = episodes[episodes["outcome"].isin(outcomes)]
+    clients = pd.Index(selected["client_id"].astype("string").dropna().unique()).sort_values()
+
+    row_of = clients.get_indexer(selected["client_id"].astype("string"))
+    column_of = pd.Index(outcomes).get_indexer(selected["outcome"].astype("string"))
+
+    def wide(column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(values, known) as client x outcome arrays; an absent episode is unknown."""
+        table = np.full((len(clients), len(outcomes)), np.nan)
+        table[row_of, column_of] = selected[column].astype("Float64").to_numpy(
+            dtype="float64", na_value=np.nan
+        )
+        known = ~np.isnan(table)
+        return known & (table != 0), known
+
+    has_each, _ = wide("has_outcome")
+    has_all = has_each.all(axis=1) if outcomes else np.zeros(len(clients), dtype=bool)
+    _, case_applies = wide("caseness_cutoff")
+    _, change_applies = wide("reliable_change_threshold")
+    start, start_known = wide("case_start")
+    end, end_known = wide("case_end")
+    improved, improved_known = wide("reliable_improvement")
+    worse, worse_known = wide("reliable_deterioration")
+
+    if settings["caseness_rule"] == "any_outcome":
+        case_start, case_start_known = _kleene_any(start, start_known, case_applies)
+    else:
+        case_start, case_start_known = _kleene_all(start, start_known, case_applies)
+
+    if settings["recovery_rule"] == "all_outcomes":
+        must_end_below = case_applies
+    else:
+        must_end_below = case_applies & start & start_known
+    ended_case = (end & end_known & must_end_below).any(axis=1)
+    recovery_known = has_all & case_start_known & case_start & case_applies.any(axis=1)
+    recovery = recovery_known & ~ended_case
+
+    n_change = change_applies.sum(axis=1)
+    change_known = has_all & (n_change > 0)
+    any_improved = (improved & improved_known & change_applies).any(axis=1)
+    any_worse = (worse & worse_known & change_applies).any(axis=1)
+    if settings["reliable_change_rule"] == "any_without_opposite":
+        reliable_improvement = any_improved & ~any_worse
+        reliable_deterioration = any_worse & ~any_improved
+    else:
+        reliable_improvement = ((improved & change_applies) == change_applies).all(axis=1)
+        reliable_deterioration = ((worse & change_applies) == change_applies).all(axis=1)
+
+    therapist = (
+        selected.dropna(subset=["therapist_id"]).drop_duplicates("client_id")
+        .set_index("client_id")["therapist_id"].reindex(clients)
+    )
+    combined = pd.DataFrame(
+        {
+            "client_id": pd.array(clients.to_numpy(), dtype="string"),
+            "therapist_id": pd.array(therapist.to_numpy(), dtype="string"),
+            "n_outcomes_with_outcome": has_each.sum(axis=1).astype("int64"),
+            "has_outcome": has_all,
+            "case_start": _flag(case_start, case_start_known),
+            "recovery": _flag(recovery, recovery_known),
+            "reliable_improvement": _flag(reliable_improvement, change_known),
+            "reliable_deterioration": _flag(reliable_deterioration, change_known),
+            "reliable_recovery": _flag(
+                recovery & reliable_improvement, recovery_known & change_known
+            ),
+        }
+    )
+    return combined
+
+
+def _kleene_any(
+    values: np.ndarray, known: np.ndarray, applies: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise three-valued OR over the applicable columns: True wins, else unknown wins."""
+    any_true = (values & known & applies).any(axis=1)
+    any_unknown = (~known & applies).any(axis=1)
+    decided = any_true | (~any_unknown & applies.any(axis=1))
+    return any_true, decided
+
+
+def _kleene_all(
+    values: np.ndarray, known: np.ndarray, applies: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise three-valued AND over the applicable columns: False wins, else unknown wins."""
+    any_false = (~values & known & applies).any(axis=1)
+    any_unknown = (~known & applies).any(axis=1)
+    decided = any_false | (~any_unknown & applies.any(axis=1))
+    return ~any_false & decided, decided
+
+
+def summarise_episodes(
+    episodes: pd.DataFrame, combined: pd.DataFrame, min_cell: int
+) -> pd.DataFrame:
+    """The published episode summary: counts and rates per outcome and measure, small cells hidden.
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        From :func:`compute_episodes`.
+    combined : DataFrame
+        From :func:`combine_episodes`.
+    min_cell : int
+        Counts of people below this (and above 0) are shown as "<min_cell"
+        (``privacy.min_cell_count``).
+
+    Returns
+    -------
+    DataFrame
+        One row per (outcome, measure), outcomes in order of appearance then ``combined``:
+        ``outcome, measure``, ``n_episodes`` (episodes, or clients for ``combined``),
+        ``n_with_outcome`` (two or more scores), ``n_denominator`` (episodes for which the measure
+        is defined: all for ``has_outcome``; those with a first score for ``case_start``; those
+        with an outcome for the change measures; those a case / on the dysfunctional side at start
+        for recovery and clinical significance), ``count`` (True) - these four as text from
+        :func:`analysis.privacy.format_count` - and ``rate`` = count / n_denominator (NaN when the
+        count or the denominator is suppressed or the denominator is 0).
+    """
+    rows = []
+    for outcome in pd.unique(episodes["outcome"].astype("string")):
+        part = episodes[episodes["outcome"] == outcome]
+        rows.extend(_summary_rows(str(outcome), part, OUTCOME_MEASURES, min_cell))
+    rows.extend(_summary_rows("combined", combined, COMBINED_MEASURES, min_cell))
+    summary = pd.DataFrame(
+        rows,
+        columns=SUMMARY_COLUMNS,
+    )
+    for column in SUMMARY_COLUMNS[:-1]:
+        summary[column] = summary[column].astype("string")
+    summary["rate"] = summary["rate"].astype("float64")
+    return summary
+
+
+def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_cell: int) -> list:
+    n_episodes = len(frame)
+    n_with_outcome = int(frame["has_outcome"].astype(bool).sum())
+    rows = []
+    for measure in measures:
+        if measure == "has_outcome":
+            denominator, count = n_episodes, n_with_outcome
+        else:
+            flags = frame[measure].astype("boolean")
+            denominator = int(flags.notna().sum())
+            count = int(flags.fillna(False).astype(bool).sum())
+        hidden = _suppressed(count, min_cell) or _suppressed(denominator, min_cell)
+        rate = count / denominator if denominator and not hidden else math.nan
+        rows.append(
+            {
+                "outcome": outcome,
+                "measure": measure,
+                "n_episodes": format_count(n_episodes, min_cell),
+                "n_with_outcome": format_count(n_with_outcome, min_cell),
+                "n_denominator": format_count(denominator, min_cell),
+                "count": format_count(count, min_cell),
+                "rate": rate,
+            }
+        )
+    return rows
+
+
+def _suppressed(n: int, min_cell: int) -> bool:
+    return 0 < n < min_cell
