@@ -13,7 +13,6 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from analysis.errors import ConfigError
@@ -67,7 +66,7 @@ def suggest(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> str:
     return f' Did you mean "{close[0]}"?' if close else ""
 
 
-def _error_order(error: jsonschema.ValidationError) -> tuple:
+def _error_order(error) -> tuple:
     # Report the outermost problem first: it is the one the user should fix first.
     return (len(error.absolute_path), str(list(error.absolute_path)))
 
@@ -76,7 +75,7 @@ def _dotted(path) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
 
 
-def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
+def _describe(error, schema: dict) -> str:
     key = _dotted(error.absolute_path)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
@@ -109,8 +108,12 @@ def _describe(error: jsonschema.ValidationError, schema: dict) -> str:
     return f'key "{key}": {error.message}{hint}.'
 
 
-def _validator_with_defaults(schema: dict) -> jsonschema.protocols.Validator:
+def _validator_with_defaults(schema: dict):
     """A Draft-7 validator that fills ``default`` values of missing properties while validating."""
+    # Imported here: jsonschema takes seconds to import (its format checkers), and only the
+    # config check needs it, not every pipeline job that imports this module.
+    import jsonschema
+
     base = jsonschema.Draft7Validator
     validate_properties = base.VALIDATORS["properties"]
 
