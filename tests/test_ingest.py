@@ -132,3 +132,20 @@ def test_sessions_table_is_required():
                                  "instruments": {"phq9": {"items": "phq9_{i}"}}}})
     with pytest.raises(ConfigError, match="kind: sessions"):
         run({"phq": outcomes.astype("string")}, config)
+
+
+def test_date_format_from_config_is_used_for_linking_and_day_offsets():
+    frame = sessions_frame()
+    frame["Seen"] = frame["Seen"].str.replace(r"(\d+)-(\d+)-(\d+)", r"\3/\2/\1", regex=True)
+    outcomes = pd.DataFrame({
+        "Client": ["CL-1"], "When": ["09/02/2024"], **{f"phq9_{i}": ["1"] for i in range(1, 10)},
+    }).astype("string")
+    config = config_for({
+        "visits": {**SESSIONS_TABLE, "date_format": "%d/%m/%Y"},
+        "phq": {"path": "phq.csv", "columns": {"client": "Client", "date": "When"}, "date_format": "%d/%m/%Y",
+                "instruments": {"phq9": {"items": "phq9_{i}"}}},
+    }, linking={"by": "date", "window_days": 1})
+    result = run({"visits": frame, "phq": outcomes}, config)
+    assert result["rejects"].empty
+    assert result["sessions"]["day"].tolist() == [0, 7, 14, 0, 7, 14]
+    assert result["administrations"].query("instrument == 'phq9'")["session"].tolist() == [2]

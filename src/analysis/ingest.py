@@ -351,6 +351,9 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table_confi
 
     ok = ~records.index.isin(bad_records)
     duplicates = _duplicates(records[ok], item_values, plan)
+    if "date" in records:
+        # Dates become datetimes here, with this table's format; later steps compare them.
+        records["date"] = _parse_dates(records["date"], table_config.get("date_format"))
     bad_records |= set(duplicates["record"])
 
     administrations = _administrations(records, item_numbers, plan, registry, bad_records, admin_failures)
@@ -706,8 +709,6 @@ def _session_registry(results, plans):
         records["_table"] = name
         parts.append(records)
     registry = pd.concat(parts, ignore_index=True)
-    if "date" in registry:
-        registry["date"] = _parse_dates(registry["date"], None) if registry["date"].dtype == "string" else registry["date"]
     if "session" not in registry or registry["session"].isna().all():
         # Sessions numbered by date order when the export has dates only.
         registry["session"] = registry.groupby("client")["date"].rank(method="dense").astype("int64")
@@ -779,7 +780,7 @@ def _orphan_sessions(orphans: pd.DataFrame, plan: TablePlan) -> pd.DataFrame:
 
 
 def _link_by_date(admins: pd.DataFrame, registry: pd.DataFrame, window_days: int):
-    admins = admins.assign(date=_parse_dates(admins["date"], None)).drop(columns=["session"], errors="ignore")
+    admins = admins.drop(columns=["session"], errors="ignore")
     left = admins.reset_index().sort_values("date")
     right = registry[["client", "session", "date"]].dropna(subset=["date"]).sort_values("date")
     merged = pd.merge_asof(
