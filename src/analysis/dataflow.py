@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.privacy import format_count
+from analysis.privacy import format_count, format_part
 
 FLOW_COLUMNS = ["stage", "source", "unit", "reason", "count"]
 PEOPLE_UNITS = {"clients", "episodes", "episodes_with_outcome", "therapists"}
@@ -77,11 +77,20 @@ def check_balance(flow: pd.DataFrame) -> list[str]:
 
 
 def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """The published copy: counts of people below ``min_cell`` shown as "<min_cell"."""
+    """The published copy: counts of people below ``min_cell`` shown as "<min_cell".
+
+    Episodes with an outcome are published beside all episodes of the outcome: when the
+    difference (episodes without an outcome) is a small cell, it is hidden too (secondary
+    suppression). Row counts are not counts of people and stay exact, so every file's rows
+    still visibly balance.
+    """
     published = flow.copy()
+    totals = flow[flow["unit"] == "episodes"].set_index("source")["count"].to_dict()
     published["count"] = [
-        format_count(count, min_cell) if unit in PEOPLE_UNITS else str(int(count))
-        for unit, count in zip(flow["unit"], flow["count"])
+        format_part(count, totals[source], min_cell) if unit == "episodes_with_outcome" and source in totals
+        else format_count(count, min_cell) if unit in PEOPLE_UNITS
+        else str(int(count))
+        for unit, source, count in zip(flow["unit"], flow["source"], flow["count"])
     ]
     return published
 

@@ -42,7 +42,7 @@ import pingouin
 
 from analysis.errors import ConfigError, DataError
 from analysis.instruments import Instrument, get_instrument
-from analysis.privacy import format_count
+from analysis.privacy import format_count, format_part, is_suppressed
 from analysis.scoring import cronbach_alpha_input
 
 log = logging.getLogger(__name__)
@@ -766,16 +766,18 @@ def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_ce
             flags = frame[measure].astype("boolean")
             denominator = int(flags.notna().sum())
             count = int(flags.fillna(False).astype(bool).sum())
-        hidden = _suppressed(count, min_cell) or _suppressed(denominator, min_cell)
+        # Secondary suppression: a count whose complement in its denominator is a small cell
+        # would reveal that cell by subtraction, so it is hidden too.
+        hidden = is_suppressed(count, denominator, min_cell) or _suppressed(denominator, min_cell)
         rate = count / denominator if denominator and not hidden else math.nan
         rows.append(
             {
                 "outcome": outcome,
                 "measure": measure,
                 "n_episodes": format_count(n_episodes, min_cell),
-                "n_with_outcome": format_count(n_with_outcome, min_cell),
-                "n_denominator": format_count(denominator, min_cell),
-                "count": format_count(count, min_cell),
+                "n_with_outcome": format_part(n_with_outcome, n_episodes, min_cell),
+                "n_denominator": format_part(denominator, n_episodes, min_cell),
+                "count": format_part(count, denominator, min_cell),
                 "rate": rate,
             }
         )

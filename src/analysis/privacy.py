@@ -42,14 +42,14 @@ def pseudonymise(ids: pd.Series, key: str, prefix: str) -> pd.Series:
 def resolve_key(privacy_config: dict, is_demo_data: bool) -> str:
     """The pseudonymisation key: from the environment variable named in config.
 
-    Without the variable, the demo data falls back to the documented demo key (if
-    ``privacy.allow_demo_key`` is true); any other data stops with a message saying what to set.
+    Without the variable, the shipped demo data (recognised by its checksums) falls back to the
+    documented demo key; any other data stops with a message saying what to set.
     """
     variable = privacy_config.get("key_env", "ALLIANCE_PSEUDONYM_KEY")
     key = os.environ.get(variable, "")
     if key:
         return key
-    if is_demo_data and privacy_config.get("allow_demo_key", False):
+    if is_demo_data:
         return DEMO_KEY
     raise ConfigError(
         f"config key privacy.key_env: the environment variable {variable} is not set. "
@@ -67,25 +67,22 @@ def format_count(n: int, min_cell: int) -> str:
     return str(n)
 
 
-def suppress_counts(counts: pd.Series, min_cell: int) -> pd.Series:
-    """Format a column of counts, with secondary suppression.
+def format_part(count: int, total: int, min_cell: int) -> str:
+    """A count published beside its total, with secondary suppression.
 
-    Primary: each count below ``min_cell`` (and above 0) becomes "<min_cell". Secondary: when
-    exactly one cell of the column is suppressed, a published total would reveal it, so the next
-    smallest non-zero cell is suppressed too.
+    Primary: a count below ``min_cell`` is "<min_cell". Secondary: when the rest of the total
+    (``total - count``) is a small cell, publishing the count would reveal it by subtraction, so the
+    count is shown as ">{total - min_cell}" instead.
     """
-    values = counts.astype("int64")
-    suppressed = (values > 0) & (values < min_cell)
-    if suppressed.sum() == 1 and len(values) > 1:
-        candidates = values[(~suppressed) & (values > 0)]
-        if not candidates.empty:
-            suppressed.loc[candidates.sort_values(kind="stable").index[0]] = True
-    return values.astype(str).where(~suppressed, other=_masked_label(values, suppressed, min_cell))
+    count, total = int(count), int(total)
+    if 0 < count < min_cell:
+        return f"<{min_cell}"
+    if 0 < total - count < min_cell:
+        return f">{total - min_cell}"
+    return str(count)
 
 
-def _masked_label(values: pd.Series, suppressed: pd.Series, min_cell: int) -> pd.Series:
-    # A secondarily suppressed cell may be >= min_cell: publishing "<10" for it would be false,
-    # so it is shown as "suppressed".
-    labels = pd.Series(f"<{min_cell}", index=values.index, dtype="object")
-    labels[suppressed & (values >= min_cell)] = "suppressed"
-    return labels.astype(str)
+def is_suppressed(count: int, total: int | None, min_cell: int) -> bool:
+    """Whether :func:`format_part` (or :func:`format_count` without a total) hides ``count``."""
+    shown = format_count(count, min_cell) if total is None else format_part(count, total, min_cell)
+    return shown != str(int(count))
