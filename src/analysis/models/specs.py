@@ -1,0 +1,676 @@
+"""The model-specification table: which models run, on what, and how each can be simplified.
+
+This module holds the one table of the analysis plan (METHODS section 4). Each built-in model
+(M0-M4, R1-R3) has an id, a title, the question it answers, its kind (``lmm``, ``ols``,
+``rm_corr``, ``alpha``, ``icc``), its formula in lme4 syntax over the generic columns of
+``derived.parquet`` (so one formula serves every outcome), the terms that answer its question and
+whether one of them is a primary test. A second small table lists the sensitivity analyses, the
+config switch that turns each on, the formula substitutions or data restrictions it makes and
+the models it applies to. Custom models declared in config (``models.custom``) join the first
+table. :func:`planned_fits` expands config into the list of fitting jobs
+``(outcome, model, analysis)``; :func:`resolve_fit` gives everything one job needs; and
+:func:`fallback_formulas` gives the simpler random parts tried, in order, when a fit is singular
+or does not converge. Inputs are plain config dicts; outputs are dataclasses, lists and tidy
+DataFrames.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis.config import suggest
+from analysis.errors import ConfigError
+
+#: Grouping factors of the generic derived columns.
+CLIENT = "client_id"
+THERAPIST = "therapist_id"
+
+KINDS = ("lmm", "ols", "rm_corr", "alpha", "icc")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the model-specification table.
+
+    Attributes
+    ----------
+    id : str
+        Short id used in file names and tables (``M2``).
+    title : str
+        A few words for tables and figures.
+    question : str
+        The research question the model answers, in plain words.
+    kind : str
+        One of :data:`KINDS`.
+    formula : str or None
+        lme4-syntax formula over the generic columns (``derived.parquet``, or for M4 the
+        ``episodes.parquet`` columns); None where the method takes no formula (R1, R2).
+    terms_of_interest : tuple of str
+        Fixed-effect terms that answer the question (they enter the multiple-testing families).
+    primary_term : str or None
+        The term that is the model's primary test (METHODS: the ``A_w`` coefficient of M2).
+    data : str
+        The input the model reads: ``derived``, ``episodes`` or ``administrations``.
+    custom : bool
+        True for models declared in config under ``models.custom``.
+    outcomes : tuple of str or None
+        For custom models, the outcomes it is fitted for (None = every configured outcome).
+    """
+
+    id: str
+    title: str
+    question: str
+    kind: str
+    formula: str | None
+    terms_of_interest: tuple[str, ...] = ()
+    primary_term: str | None = None
+    data: str = "derived"
+    custom: bool = False
+    outcomes: tuple[str, ...] | None = None
+
+    @property
+    def is_primary(self) -> bool:
+        return self.primary_term is not None
+
+
+MODEL_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        id="M0",
+        title="Growth",
+        question="How do symptoms change over sessions?",
+        kind="lmm",
+        formula="symptom_score ~ session + (1 + session | client_id) + (1 | therapist_id)",
+        terms_of_interest=("session",),
+    ),
+    ModelSpec(
+        id="M1",
+        title="Concurrent alliance",
+        question=(
+            "Do sessions with a better-than-usual alliance have lower symptoms, and do clients "
+            "with a better alliance have lower symptoms?"
+        ),
+        kind="lmm",
+        formula=(
+            "symptom_score ~ session + alliance_within + alliance_between_c"
+            " + (1 + session | client_id) + (1 | therapist_id)"
+        ),
+        terms_of_interest=("alliance_within", "alliance_between_c"),
+    ),
+    ModelSpec(
+        id="M2",
+        title="Lagged alliance (primary)",
+        question=(
+            "Does the alliance at a session predict symptoms at the next session, over and above "
+            "symptoms at that session?"
+        ),
+        kind="lmm",
+        formula=(
+            "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session"
+            " + (1 | client_id) + (1 | therapist_id)"
+        ),
+        terms_of_interest=("alliance_within", "alliance_between_c"),
+        primary_term="alliance_within",
+    ),
+    ModelSpec(
+        id="M3",
+        title="Reverse lagged",
+        question=(
+            "Do symptoms at a session predict the alliance at the next session (reverse "
+            "causation)?"
+        ),
+        kind="lmm",
+        formula=(
+            "alliance_next ~ alliance_score + symptom_within + symptom_between_c + session"
+            " + (1 | client_id) + (1 | therapist_id)"
+        ),
+        terms_of_interest=("symptom_within", "symptom_between_c"),
+    ),
+    ModelSpec(
+        id="M4",
+        title="Early alliance",
+        question="Does the early alliance predict pre-post symptom change?",
+        kind="ols",
+        formula="change ~ first_score + alliance_early",
+        terms_of_interest=("alliance_early",),
+        data="episodes",
+    ),
+    ModelSpec(
+        id="R1",
+        title="Repeated-measures correlation",
+        question=(
+            "How strongly do alliance and symptoms go together within clients, compared with the "
+            "meta-analytic r = .278?"
+        ),
+        kind="rm_corr",
+        formula=None,
+    ),
+    ModelSpec(
+        id="R2",
+        title="Internal consistency",
+        question="How reliable is each instrument at its first administration (Cronbach's alpha)?",
+        kind="alpha",
+        formula=None,
+        data="administrations",
+    ),
+    ModelSpec(
+        id="R3",
+        title="Therapist ICC",
+        question="What share of symptom variance lies between therapists?",
+        kind="icc",
+        formula="symptom_score ~ session + (1 | client_id) + (1 | therapist_id)",
+    ),
+)
+
+BUILTIN_MODELS: dict[str, ModelSpec] = {spec.id: spec for spec in MODEL_SPECS}
+
+SUBSCALES = ("task", "goal", "bond")
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """One row of the sensitivity-analysis table.
+
+    Attributes
+    ----------
+    id : str
+        Analysis id used in file names and tables (``primary``, ``detrended``, ...).
+    switch : str or None
+        Key under ``models.sensitivity`` that turns it on (None: always run).
+    description : str
+        What changes, in plain words.
+    applies_to : tuple of str
+        Built-in models it is run for.
+    substitutions : tuple of (str, str)
+        Whole-word replacements made in the formula and the terms of interest.
+    reml : bool
+        REML (True) or ML (False) estimation.
+    completers_only : bool
+        Keep only clients with ``n_sessions >= analysis.completers_min_sessions``.
+    """
+
+    id: str
+    switch: str | None
+    description: str
+    applies_to: tuple[str, ...]
+    substitutions: tuple[tuple[str, str], ...] = ()
+    reml: bool = True
+    completers_only: bool = False
+
+
+SENSITIVITY_ANALYSES: tuple[Sensitivity, ...] = (
+    Sensitivity(
+        id="primary",
+        switch=None,
+        description="As specified: REML, all clients, total alliance score.",
+        applies_to=tuple(BUILTIN_MODELS),
+    ),
+    Sensitivity(
+        id="detrended",
+        switch="detrended",
+        description=(
+            "The within-client alliance is the residual of a per-client OLS of alliance on "
+            "session (shared time trends removed); clients with fewer than 3 alliance scores "
+            "drop out."
+        ),
+        applies_to=("M1", "M2"),
+        substitutions=(("alliance_within", "alliance_within_detrended"),),
+    ),
+    Sensitivity(
+        id="completers",
+        switch="completers",
+        description=(
+            "Only clients who attended at least analysis.completers_min_sessions sessions."
+        ),
+        applies_to=("M0", "M1", "M2", "M3", "M4"),
+        completers_only=True,
+    ),
+    Sensitivity(
+        id="ml",
+        switch="ml",
+        description="Maximum likelihood instead of REML.",
+        applies_to=("M0", "M1", "M2", "M3"),
+        reml=False,
+    ),
+    *(
+        Sensitivity(
+            id=f"subscale_{name}",
+            switch="subscales",
+            description=(
+                f"The WAI-SR {name.capitalize()} subscale instead of the total score "
+                "(within and between parts; one model per subscale because the subscales are "
+                "highly correlated)."
+            ),
+            applies_to=("M1", "M2"),
+            substitutions=(
+                ("alliance_within", f"alliance_{name}_within"),
+                ("alliance_between_c", f"alliance_{name}_between_c"),
+            ),
+        )
+        for name in SUBSCALES
+    ),
+)
+
+SENSITIVITY: dict[str, Sensitivity] = {row.id: row for row in SENSITIVITY_ANALYSES}
+
+
+@dataclass(frozen=True)
+class ResolvedFit:
+    """Everything one fitting job needs: the spec after its sensitivity analysis is applied."""
+
+    outcome: str
+    model: str
+    analysis: str
+    kind: str
+    title: str
+    question: str
+    formula: str | None
+    reml: bool
+    completers_min_sessions: int | None
+    terms_of_interest: tuple[str, ...]
+    primary_term: str | None
+    data: str
+    custom: bool = False
+    fallbacks: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        """A JSON-able description for the fit file."""
+        return {
+            "outcome": self.outcome,
+            "model": self.model,
+            "analysis": self.analysis,
+            "kind": self.kind,
+            "title": self.title,
+            "question": self.question,
+            "formula": self.formula,
+            "reml": self.reml,
+            "completers_min_sessions": self.completers_min_sessions,
+            "terms_of_interest": list(self.terms_of_interest),
+            "primary_term": self.primary_term,
+            "data": self.data,
+            "custom": self.custom,
+            "fallbacks": [list(step) for step in self.fallbacks],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Formulas
+
+
+def split_formula(formula: str) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """Split an lme4 formula into response, fixed terms and random terms ``(expr, group)``.
+
+    >>> split_formula("y ~ x + (1 + x | g) + (1 | h)")
+    ('y', ['x'], [('1 + x', 'g'), ('1', 'h')])
+    """
+    if formula.count("~") != 1:
+        raise ValueError(f"a formula needs exactly one '~': {formula!r}")
+    response, right = (part.strip() for part in formula.split("~"))
+    fixed: list[str] = []
+    random: list[tuple[str, str]] = []
+    for term in _split_top_level(right):
+        inner = term[1:-1] if term.startswith("(") and term.endswith(")") else None
+        if inner is not None and "|" in inner and _balanced(inner):
+            expr, group = (part.strip() for part in inner.split("|", 1))
+            random.append((" ".join(expr.split()), group.strip()))
+        else:
+            fixed.append(" ".join(term.split()))
+    return response, fixed, random
+
+
+def join_formula(response: str, fixed: list[str], random: list[tuple[str, str]]) -> str:
+    """The inverse of :func:`split_formula`."""
+    terms = list(fixed) or ["1"]
+    terms += [f"({expr} | {group})" for expr, group in random]
+    return f"{response} ~ " + " + ".join(terms)
+
+
+def _split_top_level(text: str) -> list[str]:
+    terms, depth, current = [], 0, []
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "+" and depth == 0:
+            terms.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    terms.append("".join(current).strip())
+    return [term for term in terms if term]
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def substitute_terms(formula: str, substitutions: tuple[tuple[str, str], ...]) -> str:
+    """Replace whole variable names in ``formula`` (``alliance_within`` but not its suffixes)."""
+    for old, new in substitutions:
+        formula = re.sub(rf"(?<![\w.]){re.escape(old)}(?![\w.])", new, formula)
+    return formula
+
+
+def _substitute_name(name: str, substitutions: tuple[tuple[str, str], ...]) -> str:
+    return dict(substitutions).get(name, name)
+
+
+def formula_variables(formula: str) -> list[str]:
+    """Names of the variables a formula uses (identifiers not called as functions), in order.
+
+    >>> formula_variables("y ~ x + I(x^2) + log(z) + (1 + x | g)")
+    ['y', 'x', 'z', 'g']
+    """
+    names: list[str] = []
+    for match in re.finditer(r"(?<![\w.])[A-Za-z_.][A-Za-z0-9_.]*", formula):
+        rest = formula[match.end():].lstrip()
+        if rest.startswith("("):
+            continue  # a function such as I(), log() or C()
+        name = match.group(0)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def fallback_formulas(formula: str) -> list[tuple[str, str]]:
+    """The simpler random parts tried, in order, when a fit fails (METHODS section 4).
+
+    First every random slope is dropped (random intercepts kept), then the therapist term.
+    Steps that would change nothing are skipped.
+
+    Returns
+    -------
+    list of (step, formula)
+        ``step`` is ``"drop_random_slope"`` or ``"drop_therapist"``.
+
+    >>> fallback_formulas("y ~ s + (1 + s | client_id) + (1 | therapist_id)")[0]
+    ('drop_random_slope', 'y ~ s + (1 | client_id) + (1 | therapist_id)')
+    """
+    response, fixed, random = split_formula(formula)
+    steps: list[tuple[str, str]] = []
+    intercepts_only = [("1", group) for _, group in random]
+    if intercepts_only != random:
+        random = intercepts_only
+        steps.append(("drop_random_slope", join_formula(response, fixed, random)))
+    without_therapist = [(expr, group) for expr, group in random if group != THERAPIST]
+    if without_therapist != random and without_therapist:
+        steps.append(("drop_therapist", join_formula(response, fixed, without_therapist)))
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+
+def model_specs(config: dict) -> dict[str, ModelSpec]:
+    """Built-in specs plus the custom models of ``models.custom``, by id.
+
+    Raises
+    ------
+    ConfigError
+        For a custom model without id or formula, a duplicate id, an id of a built-in model, a
+        formula without a random term, or an outcome that is not in ``analysis.outcomes``.
+    """
+    specs = dict(BUILTIN_MODELS)
+    outcomes = list(config.get("analysis", {}).get("outcomes", []))
+    for position, declaration in enumerate(config.get("models", {}).get("custom", []) or []):
+        key = f"models.custom[{position}]"
+        if not isinstance(declaration, dict):
+            raise ConfigError(
+                f"{key} must be a mapping with keys id, formula and (optional) title and outcomes."
+            )
+        model_id = str(declaration.get("id", "")).strip()
+        formula = str(declaration.get("formula", "")).strip()
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", model_id):
+            raise ConfigError(
+                f"{key}.id must be a short name of letters, digits and underscores starting "
+                f"with a letter (it names files); got {model_id!r}."
+            )
+        if model_id in specs:
+            raise ConfigError(
+                f"{key}.id {model_id!r} is already used by "
+                f"{'a built-in model' if model_id in BUILTIN_MODELS else 'another custom model'}; "
+                "choose another id."
+            )
+        try:
+            response, fixed, random = split_formula(formula)
+        except ValueError:
+            raise ConfigError(
+                f"{key}.formula must be an lme4 formula such as "
+                f"'symptom_next ~ symptom_score + alliance_within + (1 | client_id)'; "
+                f"got {formula!r}."
+            ) from None
+        if not random:
+            raise ConfigError(
+                f"{key}.formula has no random term: add one such as '+ (1 | client_id)' "
+                f"(sessions are nested in clients)."
+            )
+        declared_outcomes = declaration.get("outcomes")
+        if declared_outcomes is not None:
+            declared_outcomes = tuple(str(name) for name in declared_outcomes)
+            for name in declared_outcomes:
+                if name not in outcomes:
+                    raise ConfigError(
+                        f"{key}.outcomes names {name!r}, which is not one of analysis.outcomes "
+                        f"({', '.join(outcomes)}).{suggest(name, outcomes)}"
+                    )
+        interest = tuple(
+            term for term in fixed if term.startswith("alliance_") and term != response
+        )
+        specs[model_id] = ModelSpec(
+            id=model_id,
+            title=str(declaration.get("title") or f"Custom model {model_id}"),
+            question=f"Custom model declared in config ({key}).",
+            kind="lmm",
+            formula=formula,
+            terms_of_interest=interest,
+            custom=True,
+            outcomes=declared_outcomes,
+        )
+    return specs
+
+
+def sensitivity_applies(spec: ModelSpec, sensitivity: Sensitivity) -> bool:
+    """Whether a sensitivity analysis is run for a model.
+
+    Built-in models follow the ``applies_to`` column. A custom model gets ``primary``, ``ml``
+    and ``completers``, and ``detrended``/subscale analyses when its formula uses the terms they
+    replace.
+    """
+    if not spec.custom:
+        return spec.id in sensitivity.applies_to
+    if not sensitivity.substitutions:
+        return True
+    formula = spec.formula or ""
+    return substitute_terms(formula, sensitivity.substitutions) != formula
+
+
+def enabled_analyses(config: dict) -> list[Sensitivity]:
+    """The primary analysis and every sensitivity analysis switched on in config."""
+    switches = config.get("models", {}).get("sensitivity", {}) or {}
+    unknown = sorted(set(switches) - {row.switch for row in SENSITIVITY_ANALYSES if row.switch})
+    if unknown:
+        valid = sorted({row.switch for row in SENSITIVITY_ANALYSES if row.switch})
+        raise ConfigError(
+            f'unknown key "models.sensitivity.{unknown[0]}".{suggest(unknown[0], valid)} '
+            f"Allowed keys here: {', '.join(valid)}."
+        )
+    return [row for row in SENSITIVITY_ANALYSES if row.switch is None or switches.get(row.switch)]
+
+
+def _suggest_model(name: str, valid: list[str]) -> str:
+    # Model ids are upper case (M2); a user typing m2 should be pointed to it.
+    for candidate in valid:
+        if candidate.lower() == str(name).lower():
+            return f' Did you mean "{candidate}"?'
+    return suggest(name, valid)
+
+
+def _run_models(config: dict, specs: dict[str, ModelSpec]) -> list[str]:
+    requested = list(config.get("models", {}).get("run", list(BUILTIN_MODELS)))
+    for position, model_id in enumerate(requested):
+        if model_id not in specs:
+            raise ConfigError(
+                f"models.run[{position}] is {model_id!r}, which is not a known model."
+                f"{_suggest_model(model_id, list(specs))} Known models: {', '.join(specs)}."
+            )
+    custom = [model_id for model_id, spec in specs.items() if spec.custom]
+    return [model_id for model_id in specs if model_id in requested or model_id in custom]
+
+
+def _outcomes_for(spec: ModelSpec, config: dict) -> list[str]:
+    analysis = config.get("analysis", {})
+    outcomes = list(analysis.get("outcomes", []))
+    if spec.kind == "alpha":
+        # Reliability is a property of every instrument analysed, the alliance measure included.
+        alliance = analysis.get("alliance")
+        return outcomes + ([alliance] if alliance and alliance not in outcomes else [])
+    if spec.outcomes is not None:
+        return [name for name in outcomes if name in spec.outcomes]
+    return outcomes
+
+
+def planned_fits(config: dict) -> list[tuple[str, str, str]]:
+    """Every fitting job ``(outcome, model, analysis)`` the config asks for, sorted.
+
+    For R2 (reliability) the "outcome" is the instrument whose items are analysed, so the
+    alliance instrument gets a job too.
+
+    >>> config = {"analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]},
+    ...           "models": {"run": ["M2"], "sensitivity": {"ml": True}}}
+    >>> planned_fits(config)
+    [('phq9', 'M2', 'ml'), ('phq9', 'M2', 'primary')]
+    """
+    specs = model_specs(config)
+    analyses = enabled_analyses(config)
+    jobs = []
+    for model_id in _run_models(config, specs):
+        spec = specs[model_id]
+        for sensitivity in analyses:
+            if not sensitivity_applies(spec, sensitivity):
+                continue
+            for outcome in _outcomes_for(spec, config):
+                jobs.append((outcome, model_id, sensitivity.id))
+    return sorted(jobs)
+
+
+def resolve_fit(config: dict, outcome: str, model: str, analysis: str) -> ResolvedFit:
+    """The specification of one job, with its sensitivity analysis applied.
+
+    Raises
+    ------
+    ConfigError
+        If the job is not among :func:`planned_fits` (e.g. a wildcard typed by hand, or a
+        sensitivity analysis that is switched off).
+    """
+    specs = model_specs(config)
+    if model not in specs:
+        raise ConfigError(
+            f"model {model!r} is not a known model.{_suggest_model(model, list(specs))} "
+            f"Known models: {', '.join(specs)}."
+        )
+    if analysis not in SENSITIVITY:
+        raise ConfigError(
+            f"analysis {analysis!r} is not known.{suggest(analysis, list(SENSITIVITY))} "
+            f"Known analyses: {', '.join(SENSITIVITY)}."
+        )
+    if (outcome, model, analysis) not in planned_fits(config):
+        raise ConfigError(
+            f"the fit ({outcome}, {model}, {analysis}) is not planned by config: check "
+            f"analysis.outcomes, models.run and models.sensitivity.{SENSITIVITY[analysis].switch}."
+        )
+    spec = specs[model]
+    sensitivity = SENSITIVITY[analysis]
+    formula = spec.formula
+    if formula is not None:
+        formula = substitute_terms(formula, sensitivity.substitutions)
+    min_sessions = None
+    if sensitivity.completers_only:
+        min_sessions = int(config.get("analysis", {}).get("completers_min_sessions", 8))
+    primary_term = spec.primary_term
+    if primary_term is not None:
+        primary_term = _substitute_name(primary_term, sensitivity.substitutions)
+    return ResolvedFit(
+        outcome=outcome,
+        model=model,
+        analysis=analysis,
+        kind=spec.kind,
+        title=spec.title,
+        question=spec.question,
+        formula=formula,
+        reml=sensitivity.reml,
+        completers_min_sessions=min_sessions,
+        terms_of_interest=tuple(
+            _substitute_name(term, sensitivity.substitutions) for term in spec.terms_of_interest
+        ),
+        primary_term=primary_term,
+        data=spec.data,
+        custom=spec.custom,
+        # The ICC needs the therapist term: a zero therapist variance is its answer, not a failure.
+        fallbacks=tuple(fallback_formulas(formula)) if spec.kind == "lmm" else (),
+    )
+
+
+def spec_table(config: dict | None = None) -> pd.DataFrame:
+    """The model-specification table as a DataFrame (one row per model), for the report.
+
+    Columns: ``model, title, question, kind, formula, terms_of_interest`` (";"-joined),
+    ``primary_term, data, custom``.
+    """
+    specs = model_specs(config or {})
+    rows = [
+        {
+            "model": spec.id,
+            "title": spec.title,
+            "question": spec.question,
+            "kind": spec.kind,
+            "formula": spec.formula,
+            "terms_of_interest": ";".join(spec.terms_of_interest),
+            "primary_term": spec.primary_term,
+            "data": spec.data,
+            "custom": spec.custom,
+        }
+        for spec in specs.values()
+    ]
+    return pd.DataFrame(rows)
+
+
+def sensitivity_table() -> pd.DataFrame:
+    """The sensitivity-analysis table as a DataFrame (one row per analysis), for the report.
+
+    Columns: ``analysis, switch, description, applies_to`` (";"-joined), ``substitutions``
+    (``old->new`` pairs, ";"-joined), ``reml, completers_only``.
+    """
+    rows = [
+        {
+            "analysis": row.id,
+            "switch": row.switch,
+            "description": row.description,
+            "applies_to": ";".join(row.applies_to),
+            "substitutions": ";".join(f"{old}->{new}" for old, new in row.substitutions),
+            "reml": row.reml,
+            "completers_only": row.completers_only,
+        }
+        for row in SENSITIVITY_ANALYSES
+    ]
+    return pd.DataFrame(rows)
+
+
+def planned_cross_checks(config: dict) -> list[tuple[str, str]]:
+    """The ``(outcome, model)`` pairs whose primary-analysis mixed model is refitted by the
+    second engine (R3 included: it is a mixed model too), sorted."""
+    specs = model_specs(config)
+    return sorted(
+        (outcome, model)
+        for outcome, model, analysis in planned_fits(config)
+        if analysis == "primary" and specs[model].kind in ("lmm", "icc")
+    )

@@ -1,0 +1,332 @@
+"""Combining the fit files of every job into the published model tables.
+
+Input: the JSON-able dicts written by :func:`analysis.models.fitting.fit_planned_model` (one per
+``(outcome, model, analysis)``) and by :func:`analysis.models.fitting.cross_check_fit`. Output:
+tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
+
+- ``models``: one row per fixed-effect term with raw p, ``p_holm`` (Holm over the primary tests:
+  the M2 within-client alliance term of each outcome) and ``p_bh`` (Benjamini-Hochberg over every
+  other term of interest); both families are formed within each analysis, so each sensitivity
+  analysis is corrected the same way as the primary one, side by side;
+- ``sensitivity``: the terms of interest of every model run under more than one analysis, each
+  with its ``role`` (the term it stands for in the primary analysis, e.g. ``alliance_within``
+  for ``alliance_task_within``), so the analyses line up side by side;
+- ``random_effects``, ``model_fit`` (including the final formula and the fallback steps taken);
+- ``engine_agreement``: the cross-check of the primary-analysis mixed models by a second engine;
+- ``rm_corr``, ``reliability``, ``therapist_icc``, ``early_alliance``.
+
+Counts of clients are published through :func:`analysis.privacy.format_count` (``"<10"`` below
+the threshold). Rows are sorted by outcome, model (table order), analysis (primary first) and
+term (formula order), so the same fits give byte-identical files.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY, SENSITIVITY_ANALYSES
+from analysis.privacy import format_count
+
+TABLE_COLUMNS: dict[str, list[str]] = {
+    "models": [
+        "outcome", "model", "analysis", "term", "estimate", "se", "df", "t", "p", "p_holm",
+        "p_bh", "ci_low", "ci_high", "std_estimate", "n_obs", "n_clients", "n_therapists",
+        "converged", "singular", "of_interest", "primary_test",
+    ],
+    "random_effects": [
+        "outcome", "model", "analysis", "group", "term", "term2", "variance", "sd", "corr",
+    ],
+    "model_fit": [
+        "outcome", "model", "analysis", "kind", "engine", "reml", "formula", "requested_formula",
+        "fallback_steps", "reml_criterion", "deviance", "loglik", "aic", "bic",
+        "optimizer_converged", "converged", "singular", "gradient_norm",
+        "hessian_positive_definite", "optimizer", "n_obs", "n_clients", "n_therapists",
+        "n_rows_missing", "n_rows_not_completers",
+    ],
+    "engine_agreement": [
+        "outcome", "model", "analysis", "engine", "formula", "expressible", "reason",
+        "n_clients", "n_terms", "max_abs_diff", "max_rel_diff", "max_abs_se_diff",
+        "max_rel_se_diff", "flag", "se_flag", "tolerance",
+    ],
+    "rm_corr": [
+        "outcome", "r", "ci_low", "ci_high", "p", "dof", "n", "n_obs", "expected_sign", "meta_r",
+        "meta_ci_low", "meta_ci_high", "sign_as_expected",
+    ],
+    "reliability": ["instrument", "label", "n_items", "n", "alpha", "ci_low", "ci_high"],
+    "therapist_icc": [
+        "outcome", "icc_therapist", "icc_client", "var_therapist", "var_client", "var_residual",
+        "n_obs", "n_clients", "n_therapists", "converged", "singular",
+    ],
+    "sensitivity": [
+        "outcome", "model", "role", "analysis", "term", "estimate", "se", "ci_low", "ci_high",
+        "p", "p_holm", "p_bh", "std_estimate", "n_obs", "n_clients", "converged", "singular",
+    ],
+    "early_alliance": [
+        "outcome", "analysis", "estimate", "se", "df", "t", "p", "ci_low", "ci_high",
+        "std_estimate", "r_squared", "n_episodes", "n_therapists",
+        "n_episodes_fewer_than_2_scores", "n_rows_missing",
+    ],
+}
+
+#: Columns holding counts of clients: published with small-cell suppression.
+CLIENT_COUNT_COLUMNS = ("n_clients", "n", "n_episodes", "n_episodes_fewer_than_2_scores")
+
+_ANALYSIS_ORDER = {row.id: position for position, row in enumerate(SENSITIVITY_ANALYSES)}
+_MODEL_ORDER = {model_id: position for position, model_id in enumerate(BUILTIN_MODELS)}
+
+
+def _model_rank(model: str) -> tuple[int, str]:
+    # Built-in models in table order, then custom models by id.
+    return (_MODEL_ORDER.get(model, len(_MODEL_ORDER)), model)
+
+
+def _sorted(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    keys = pd.DataFrame(index=frame.index)
+    columns = []
+    if "outcome" in frame:
+        keys["_outcome"] = frame["outcome"].astype(str)
+        columns.append("_outcome")
+    if "model" in frame:
+        keys["_model_rank"] = [_model_rank(model)[0] for model in frame["model"]]
+        keys["_model"] = frame["model"].astype(str)
+        columns += ["_model_rank", "_model"]
+    if "analysis" in frame:
+        keys["_analysis"] = [_ANALYSIS_ORDER.get(name, len(_ANALYSIS_ORDER))
+                             for name in frame["analysis"]]
+        columns.append("_analysis")
+    for name in extra or []:
+        keys[f"_{name}"] = frame[name]
+        columns.append(f"_{name}")
+    order = keys.sort_values(columns, kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def _frame(rows: list[dict[str, Any]], name: str) -> pd.DataFrame:
+    columns = TABLE_COLUMNS[name]
+    frame = pd.DataFrame(rows)
+    for column in columns:
+        if column not in frame:
+            frame[column] = np.nan
+    return frame[columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiple testing
+
+
+def add_adjusted_p(models: pd.DataFrame) -> pd.DataFrame:
+    """Add ``p_holm`` and ``p_bh`` to a models table.
+
+    Within each analysis: Holm over the rows with ``primary_test`` true (one per outcome), and
+    Benjamini-Hochberg over the rows with ``of_interest`` true and ``primary_test`` false. Rows
+    outside both families, or with a missing p, keep NaN.
+    """
+    out = models.copy()
+    out["p_holm"] = np.nan
+    out["p_bh"] = np.nan
+    for _, rows in out.groupby("analysis", sort=True):
+        primary = rows.index[rows["primary_test"].astype(bool) & rows["p"].notna()]
+        secondary = rows.index[
+            rows["of_interest"].astype(bool) & ~rows["primary_test"].astype(bool)
+            & rows["p"].notna()
+        ]
+        if len(primary):
+            out.loc[primary, "p_holm"] = multipletests(
+                out.loc[primary, "p"].to_numpy(dtype=float), method="holm"
+            )[1]
+        if len(secondary):
+            out.loc[secondary, "p_bh"] = multipletests(
+                out.loc[secondary, "p"].to_numpy(dtype=float), method="fdr_bh"
+            )[1]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+
+
+def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per fixed-effect term of every mixed model and OLS fit (columns: see module)."""
+    rows = []
+    for fit in fits:
+        spec = fit["spec"]
+        info = fit.get("fit") or {}
+        interest = set(spec.get("terms_of_interest") or [])
+        for position, term in enumerate(fit.get("fixed") or []):
+            rows.append(
+                {
+                    "outcome": fit["outcome"],
+                    "model": fit["model"],
+                    "analysis": fit["analysis"],
+                    **term,
+                    "n_obs": info.get("n_obs"),
+                    "n_clients": info.get("n_clients"),
+                    "n_therapists": info.get("n_therapists"),
+                    "converged": info.get("converged"),
+                    "singular": info.get("singular"),
+                    "of_interest": term["term"] in interest,
+                    "primary_test": term["term"] == spec.get("primary_term"),
+                    "_position": position,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return _frame([], "models")
+    frame = _sorted(frame, extra=["_position"])
+    frame = add_adjusted_p(frame.assign(of_interest=frame["of_interest"].astype(bool),
+                                        primary_test=frame["primary_test"].astype(bool)))
+    return _frame(frame.to_dict(orient="records"), "models")
+
+
+def term_role(term: str, analysis: str) -> str:
+    """The primary-analysis term that ``term`` replaces in ``analysis`` (itself if none)."""
+    substitutions = SENSITIVITY[analysis].substitutions if analysis in SENSITIVITY else ()
+    return {new: old for old, new in substitutions}.get(term, term)
+
+
+def sensitivity_table(models: pd.DataFrame) -> pd.DataFrame:
+    """The terms of interest of models run under several analyses, lined up by ``role``.
+
+    Input: the :func:`models_table` frame. Sorted by outcome, model, role (formula order),
+    analysis (primary first).
+    """
+    rows = models.loc[models["of_interest"].astype(bool)].copy()
+    analyses_per_model = rows.groupby(["outcome", "model"])["analysis"].transform("nunique")
+    rows = rows.loc[analyses_per_model > 1]
+    if rows.empty:
+        return _frame([], "sensitivity")
+    rows["role"] = [term_role(term, analysis)
+                    for term, analysis in zip(rows["term"], rows["analysis"])]
+    # Roles in the order of the primary formula (the models table keeps formula order).
+    primary_order: dict[tuple[str, str], list[str]] = {}
+    for outcome, model, role in rows.loc[rows["analysis"] == "primary",
+                                         ["outcome", "model", "role"]].itertuples(index=False):
+        primary_order.setdefault((outcome, model), []).append(role)
+    rows["_role_rank"] = [
+        primary_order.get((outcome, model), []).index(role)
+        if role in primary_order.get((outcome, model), []) else len(primary_order)
+        for outcome, model, role in zip(rows["outcome"], rows["model"], rows["role"])
+    ]
+    keys = rows.assign(
+        _model_rank=[_model_rank(model)[0] for model in rows["model"]],
+        _analysis_rank=[_ANALYSIS_ORDER.get(name, len(_ANALYSIS_ORDER))
+                        for name in rows["analysis"]],
+    ).sort_values(
+        ["outcome", "_model_rank", "model", "_role_rank", "role", "_analysis_rank"],
+        kind="stable",
+    )
+    return _frame(keys.to_dict(orient="records"), "sensitivity")
+
+
+def random_effects_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Variances, covariances (with correlations) and residual variance of every mixed model."""
+    rows = []
+    for fit in fits:
+        for position, row in enumerate(fit.get("random") or []):
+            rows.append({"outcome": fit["outcome"], "model": fit["model"],
+                         "analysis": fit["analysis"], **row, "_position": position})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return _frame([], "random_effects")
+    return _frame(_sorted(frame, extra=["_position"]).to_dict(orient="records"),
+                  "random_effects")
+
+
+def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Fit information of every model with a fit: criteria, convergence, final formula, steps."""
+    rows = []
+    for fit in fits:
+        info = fit.get("fit") or {}
+        if not info:
+            continue
+        data = fit.get("data") or {}
+        rows.append(
+            {
+                "outcome": fit["outcome"],
+                "model": fit["model"],
+                "analysis": fit["analysis"],
+                "kind": fit["spec"]["kind"],
+                **{key: value for key, value in info.items() if key != "attempts"},
+                "fallback_steps": ";".join(info.get("fallback_steps") or []),
+                "n_rows_missing": data.get("n_rows_missing"),
+                "n_rows_not_completers": data.get("n_rows_not_completers",
+                                                  data.get("n_not_completers")),
+            }
+        )
+    return _frame(_sorted(pd.DataFrame(rows)).to_dict(orient="records"), "model_fit") if rows \
+        else _frame([], "model_fit")
+
+
+def engine_agreement_table(cross_checks: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per cross-checked model: largest differences between engines and the flags."""
+    rows = [{key: value for key, value in check.items() if key != "terms"}
+            for check in cross_checks]
+    if not rows:
+        return _frame([], "engine_agreement")
+    return _frame(_sorted(pd.DataFrame(rows)).to_dict(orient="records"), "engine_agreement")
+
+
+def _collect(fits: Iterable[dict[str, Any]], key: str, name: str,
+             sort_by: list[str]) -> pd.DataFrame:
+    rows = [row for fit in fits for row in (fit.get(key) or [])]
+    frame = _frame(rows, name)
+    if frame.empty:
+        return frame
+    return frame.sort_values(sort_by, kind="stable", key=_sort_key).reset_index(drop=True)
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    if column.name == "analysis":
+        return column.map(lambda name: _ANALYSIS_ORDER.get(name, len(_ANALYSIS_ORDER)))
+    return column.astype(str)
+
+
+def suppress_client_counts(frame: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """Counts of clients as published: ``"<min_cell"`` when 0 < n < min_cell."""
+    out = frame.copy()
+    for column in CLIENT_COUNT_COLUMNS:
+        if column in out and len(out):
+            out[column] = [
+                None if pd.isna(value) else format_count(int(value), min_cell)
+                for value in out[column]
+            ]
+    return out
+
+
+def combine_fits(
+    fits: Iterable[dict[str, Any]],
+    cross_checks: Iterable[dict[str, Any]] = (),
+    min_cell: int = 10,
+) -> dict[str, pd.DataFrame]:
+    """Every published model table, by name (the keys of :data:`TABLE_COLUMNS`).
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        Results of :func:`analysis.models.fitting.fit_planned_model`.
+    cross_checks : iterable of dict
+        Results of :func:`analysis.models.fitting.cross_check_fit`.
+    min_cell : int
+        ``privacy.min_cell_count``: client counts below it are shown as ``"<min_cell"``.
+    """
+    fits = list(fits)
+    models = models_table(fits)
+    tables = {
+        "models": models,
+        "sensitivity": sensitivity_table(models),
+        "random_effects": random_effects_table(fits),
+        "model_fit": model_fit_table(fits),
+        "engine_agreement": engine_agreement_table(list(cross_checks)),
+        "rm_corr": _collect(fits, "rm_corr", "rm_corr", ["outcome"]),
+        "reliability": _collect(fits, "reliability", "reliability", ["instrument"]),
+        "therapist_icc": _collect(fits, "icc", "therapist_icc", ["outcome"]),
+        "early_alliance": _collect(fits, "early_alliance", "early_alliance",
+                                   ["outcome", "analysis"]),
+    }
+    return {name: suppress_client_counts(table, min_cell) for name, table in tables.items()}

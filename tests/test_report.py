@@ -1,0 +1,306 @@
+"""Tests of analysis.report on small hand-made frames: the numbers of the models table appear as
+formatted, verdicts follow the estimates, counts of people are suppressed, no identifier leaks,
+the file is self-contained, and the same inputs give the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import figures, report
+from analysis.config import load_config
+from analysis.instruments import build_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET_CLIENT = "CLIENTSECRET0001"
+SECRET_THERAPIST = "THERAPISTSECRET9"
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def registry(config):
+    return build_registry(config["instruments"])
+
+
+def make_models() -> pd.DataFrame:
+    rows = []
+    spec = {
+        "M1": ["session", "alliance_within", "alliance_between_c"],
+        "M2": ["symptom_score", "alliance_within", "alliance_between_c", "session"],
+        "M3": ["alliance_score", "symptom_within", "symptom_between_c", "session"],
+    }
+    estimates = {("phq9", "M2", "alliance_within"): (-1.23456, 0.39871, 0.0023),
+                 ("gad7", "M2", "alliance_within"): (0.0412, 0.35, 0.81),
+                 ("phq9", "M1", "alliance_within"): (-0.8765, 0.3, 0.01),
+                 ("phq9", "M3", "symptom_within"): (-0.0123, 0.004, 0.004)}
+    for outcome in ("phq9", "gad7"):
+        for model, terms in spec.items():
+            for analysis in (("primary", "ml") if model != "M3" else ("primary",)):
+                for term in ["(Intercept)", *terms]:
+                    estimate, se, p = estimates.get((outcome, model, term), (0.5, 0.25, 0.3))
+                    if analysis == "ml":
+                        estimate = estimate * 0.98
+                    primary = model == "M2" and term == "alliance_within" and analysis == "primary"
+                    interest = term.startswith("alliance_w") or term.startswith(
+                        "alliance_b") or term.startswith("symptom_w") or term.startswith(
+                        "symptom_b")
+                    rows.append({
+                        "outcome": outcome, "model": model, "analysis": analysis, "term": term,
+                        "estimate": estimate, "se": se, "df": 151.234, "t": estimate / se, "p": p,
+                        "p_holm": min(1.0, 2 * p) if primary else np.nan,
+                        "p_bh": min(1.0, 1.5 * p) if interest and not primary else np.nan,
+                        "ci_low": estimate - 1.976 * se, "ci_high": estimate + 1.976 * se,
+                        "std_estimate": estimate / 6.1, "n_obs": 812,
+                        # the published table holds small counts of clients already suppressed
+                        "n_clients": "140" if outcome == "phq9" else "<10", "n_therapists": 14,
+                        "converged": True, "singular": False,
+                    })
+    return pd.DataFrame(rows)
+
+
+def make_tables() -> report.ReportTables:
+    sessions = pd.DataFrame({"client_id": [SECRET_CLIENT] * 4 + ["CL2"] * 3,
+                             "therapist_id": [SECRET_THERAPIST] * 7,
+                             "session": [1, 2, 3, 4, 1, 2, 3],
+                             "day": pd.array([0, 7, 14, 22, 0, 6, 13], dtype="Int64")})
+    scores = pd.DataFrame({"client_id": [SECRET_CLIENT] * 4, "session": [1, 2, 3, 4],
+                           "instrument": ["wai_sr"] * 4, "score": [4.0, 5.0, 5.0, 3.5]})
+    models = make_models()
+    model_fit = (models[["outcome", "model", "analysis"]].drop_duplicates()
+                 .assign(converged=True, singular=False, gradient_norm=1.2e-6,
+                         fallback_steps="", formula="symptom_next ~ ... + (1 | client_id)"))
+    model_fit.loc[(model_fit["model"] == "M1") & (model_fit["outcome"] == "gad7"),
+                  "fallback_steps"] = "drop_random_slope"
+    random_effects = pd.DataFrame({
+        "outcome": ["phq9", "phq9", "phq9"], "model": ["M2"] * 3, "analysis": ["primary"] * 3,
+        "group": ["client_id", "therapist_id", "Residual"], "term": ["(Intercept)"] * 3,
+        "term2": [None] * 3, "variance": [1.4412, 0.2213, 4.9871],
+        "sd": [1.2005, 0.4704, 2.2332], "corr": [np.nan] * 3})
+    rm_corr = pd.DataFrame({"outcome": ["phq9", "gad7"], "r": [-0.2346, -0.1987],
+                            "ci_low": [-0.29, -0.25], "ci_high": [-0.17, -0.14],
+                            "p": [1e-7, 0.0004], "dof": [640, 630], "n": [140, 7]})
+    agreement = pd.DataFrame({"outcome": ["phq9", "phq9"], "model": ["M1", "M2"],
+                              "analysis": ["primary", "primary"],
+                              "max_abs_diff": [1e-6, 0.02], "max_rel_diff": [2e-6, 0.004],
+                              "flag": [False, True]})
+    episodes_summary = pd.DataFrame({"outcome": ["phq9", "phq9"],
+                                     "measure": ["has_outcome", "reliable_improvement"],
+                                     "n_episodes": ["150", "150"], "n_with_outcome": ["140", "140"],
+                                     "count": ["140", "<10"], "rate": [0.9333, np.nan]})
+    flow = pd.DataFrame({"stage": ["read", "rejected", "kept"], "source": ["sessions"] * 3,
+                         "unit": ["rows"] * 3, "reason": ["", "item out of range", ""],
+                         "count": ["1000", "4", "996"]})
+    jacobson_truax = pd.DataFrame({
+        "outcome": ["phq9"], "r_xx": [0.84], "r_xx_source": ["sample_alpha"], "sd_first": [5.1],
+        "s_diff": [2.885], "rci_criterion": [1.96], "reliable_change_points": [5.655],
+        "functional_mean": [np.nan], "functional_sd": [np.nan], "norms_source": ["none"],
+        "cutoff": [4.8], "cutoff_formula": ["a"]})
+    therapist_icc = pd.DataFrame({"outcome": ["phq9"], "icc_therapist": [0.0512],
+                                  "var_therapist": [0.4], "n_clients": ["<10"]})
+    return report.ReportTables(
+        models=models, random_effects=random_effects, model_fit=model_fit,
+        engine_agreement=agreement, rm_corr=rm_corr, episodes_summary=episodes_summary,
+        data_flow=flow, jacobson_truax=jacobson_truax, therapist_icc=therapist_icc,
+        sessions=sessions, scores=scores)
+
+
+PROVENANCE = {"commit": "0123abc", "config_sha256": "f" * 64,
+              "config_files": [("config/config.yaml", "a" * 64)],
+              "inputs": [("data/raw/sessions.csv", "b" * 64)], "results": [],
+              "packages": {"python": "3.11"}, "seeds": {"study.seed": 20261125}}
+
+
+@pytest.fixture(scope="module")
+def html(config, registry):
+    return report.render_report(make_tables(), config, registry, {}, PROVENANCE)
+
+
+def visible_text(html: str) -> str:
+    class Collector(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts = []
+
+        def handle_data(self, data):
+            self.parts.append(data)
+
+    collector = Collector()
+    collector.feed(html)
+    return re.sub(r"\s+", " ", " ".join(collector.parts))
+
+
+def test_formatting_functions():
+    assert report.format_number(-1.23456) == "-1.23"
+    assert report.format_number(0.0123456) == "0.0123"
+    assert report.format_number(0.0) == "0.00"
+    assert report.format_number(np.nan) == report.MISSING
+    assert report.format_p(0.0467) == ".047"
+    assert report.format_p(0.0004) == "< .001"
+    assert report.format_p_clause(0.0004) == "p < .001"
+    assert report.format_ci(-2.5, -0.25) == "[-2.50, -0.25]"
+    assert report.format_r(-0.2346) == "-.235"
+    assert report.format_r(0.278) == ".278"
+    assert report.format_df(151.234) == "151.2"
+
+
+def test_primary_numbers_equal_the_models_table(html):
+    text = visible_text(html)
+    row = make_models().query("outcome == 'phq9' and model == 'M2' and analysis == 'primary' "
+                              "and term == 'alliance_within'").iloc[0]
+    expected = (f"b = {report.format_number(row.estimate)}, 95% CI "
+                f"{report.format_ci(row.ci_low, row.ci_high)}, Holm-adjusted "
+                f"{report.format_p_clause(row.p_holm)}")
+    assert expected == "b = -1.23, 95% CI [-2.02, -0.45], Holm-adjusted p = .005"
+    assert expected in text
+    # and the same digits in the APA table of M2
+    assert "-1.23" in text and "[-2.02, -0.45]" in text and ".005 (Holm)" in text
+
+
+def test_every_primary_estimate_appears(html):
+    text = visible_text(html)
+    for row in make_models().query("analysis == 'primary'").itertuples():
+        assert report.format_number(row.estimate) in text
+        assert report.format_ci(row.ci_low, row.ci_high) in text
+
+
+def test_verdicts(html, registry):
+    tables = make_tables()
+    phq9 = report.outcome_answer(tables, "phq9", registry["phq9"], registry["wai_sr"], 10)
+    gad7 = report.outcome_answer(tables, "gad7", registry["gad7"], registry["wai_sr"], 10)
+    assert phq9["precedes"] == "yes"       # negative, Holm p = .005
+    assert gad7["precedes"] == "unclear"   # Holm p = 1.0
+    assert phq9["goes_with"] == "yes"      # M1 within BH p = .015
+    assert "1.23 points lower" in phq9["sentences"][0]
+    assert "Precedes: yes" in html and "Precedes: unclear" in html
+
+
+def test_verdict_direction_aware(registry):
+    row = {"estimate": 1.0}
+    assert report.verdict(row, registry["phq9"], 0.01) == "opposite"
+    assert report.verdict(row, registry["ors"], 0.01) == "yes"
+    assert report.verdict(row, registry["phq9"], 0.2) == "unclear"
+    assert report.verdict(None, registry["phq9"], 0.01) == "not estimated"
+
+
+def test_benchmark_beside_rm_corr(html):
+    text = visible_text(html)
+    assert "r = -.235, 95% CI [-.290, -.170], p < .001" in text
+    assert ".278" in text and ".256" in text and ".299" in text
+
+
+def test_counts_of_people_suppressed(html):
+    text = visible_text(html)
+    # gad7 fits and its rm_corr have 7 clients: shown as "<10", never the number
+    assert "clients <10" in text
+    assert "7 clients" not in text
+    assert "(df = 630, <10 clients)" in text
+
+
+def test_no_identifiers_in_report(html):
+    assert SECRET_CLIENT not in html
+    assert SECRET_THERAPIST not in html
+
+
+def test_engine_agreement_flagged(html):
+    table = report.engine_agreement_table(make_tables().engine_agreement, 1e-3)
+    assert table.flagged == [False, True]
+    assert "CHECK: above tolerance" in html
+
+
+def test_limitations_from_the_data(html):
+    text = visible_text(html)
+    for title in ("Reverse causation", "Nickell", "Shared time trends", "Missing data",
+                  "Ceiling", "Overlapping recall windows"):
+        assert title in text
+    # days 0, 7, 14, 22 and 0, 6, 13: gaps 7, 7, 8, 6, 7 -> median 7 < 14-day recall window
+    assert "median of 7 days apart" in text
+    # 2 of 4 alliance scores at the maximum 5
+    assert "50.0% of scores are at the maximum" in text
+
+
+def test_methods_generated_from_config(html, config):
+    text = visible_text(html)
+    assert "PHQ-9" in text and "prorated with up to 2 missing items" in text
+    assert f"1-{config['analysis']['early_sessions']}" in text
+    assert "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session" in text
+    assert "Holm" in text and "Benjamini-Hochberg" in text
+    assert "cut-off a" in text and "sample alpha" in text
+    assert "item out of range" in text
+    assert "drop random slope" in text
+
+
+def test_provenance_section(html):
+    text = visible_text(html)
+    assert "0123abc" in text and "f" * 64 in text and "b" * 64 in text
+    assert "study.seed = 20261125" in text
+
+
+def test_self_contained(html):
+    assert "Content-Security-Policy" in html
+    # no external resources: every src is a data URI and no stylesheet or script is linked
+    assert re.findall(r'src="(?!data:)', html) == []
+    assert "<script" not in html and "<link" not in html
+    assert "http://" not in html.replace("http-equiv", "")
+
+
+def test_figures_embedded_with_captions(tmp_path, config, registry):
+    fig = figures.alliance_distribution_figure(
+        make_tables().scores, registry["wai_sr"], min_cell=2)
+    figures.save_figure(fig, tmp_path / "alliance_distribution.svg",
+                        tmp_path / "alliance_distribution.png")
+    entries = report.figure_entries([tmp_path / "alliance_distribution.png"],
+                                    ROOT / "workflow" / "report")
+    entry = entries["alliance_distribution"]
+    assert entry.caption == (ROOT / "workflow" / "report" /
+                             "figure_alliance_distribution.rst").read_text().strip()
+    assert entry.width == round(fig.get_figwidth() * 96)
+    html = report.render_report(make_tables(), config, registry, entries, PROVENANCE)
+    assert entry.data_uri in html
+    assert html.count("<img ") == 1
+
+
+def test_deterministic_and_written_atomically(tmp_path, config, registry, html):
+    again = report.render_report(make_tables(), config, registry, {}, PROVENANCE)
+    assert again == html
+    report.write_report(html, tmp_path / "report" / "index.html")
+    assert (tmp_path / "report" / "index.html").read_text(encoding="utf-8") == html
+    assert list((tmp_path / "report").iterdir()) == [tmp_path / "report" / "index.html"]
+
+
+def test_empty_tables_still_render(config, registry):
+    html = report.render_report(report.ReportTables(), config, registry, {}, PROVENANCE)
+    assert "not estimated in this run" in html
+    assert "not available in this run" in html
+
+
+def test_collect_provenance(tmp_path, config):
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    provenance = report.collect_provenance(tmp_path, config, [], [data])
+    assert provenance["inputs"] == [("data.csv", report.sha256_file(data))]
+    assert report.sha256_file(data) == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert provenance["seeds"] == {"study.seed": config["study"]["seed"]}
+    assert provenance["commit"].startswith("not available")
+    assert provenance["packages"]["pandas"] == pd.__version__
+    # the same config gives the same hash; a changed config another
+    changed = {**config, "study": {**config["study"], "seed": 1}}
+    assert report.collect_provenance(tmp_path, changed, [], [])["config_sha256"] != (
+        provenance["config_sha256"])
+
+
+def test_read_report_tables(tmp_path):
+    (tmp_path / "models.csv").write_text("outcome,model\nphq9,M2\n")
+    tables = report.read_report_tables({"models": tmp_path / "models.csv",
+                                        "figures": ["ignored.png"]})
+    assert tables.models.shape == (1, 2)
+    assert tables.rm_corr.empty
