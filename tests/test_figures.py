@@ -32,8 +32,9 @@ def make_derived(n_clients: int = 36, n_therapists: int = 6, seed: int = 11) -> 
         for outcome, start, top in (("phq9", 15, 27), ("gad7", 12, 21)):
             scores = [start + rng.normal(0, 3)]
             for session in range(1, n_sessions):
-                scores.append(0.5 * scores[-1] + 6.5 - 1.5 * (alliance[session - 1] - alliance.mean())
-                              + therapist_effect + rng.normal(0, 2))
+                within = alliance[session - 1] - alliance.mean()
+                scores.append(0.5 * scores[-1] + 6.5 - 1.5 * within + therapist_effect
+                              + rng.normal(0, 2))
             scores = np.clip(np.round(scores), 0, top)
             for session in range(n_sessions):
                 rows.append({"outcome": outcome, "client_id": f"CL{client:03d}",
@@ -59,7 +60,8 @@ def make_models() -> pd.DataFrame:
     rows = []
     for outcome in ("phq9", "gad7"):
         for model, analysis, term, estimate in (
-            ("M1", "primary", "alliance_within", -0.8), ("M1", "primary", "alliance_between_c", -1.9),
+            ("M1", "primary", "alliance_within", -0.8),
+            ("M1", "primary", "alliance_between_c", -1.9),
             ("M2", "primary", "symptom_score", 0.5), ("M2", "primary", "alliance_within", -1.4),
             ("M2", "primary", "alliance_between_c", -2.1),
             ("M2", "detrended", "alliance_within_detrended", -1.2),
@@ -375,6 +377,22 @@ def test_missing_column_is_a_clear_data_error(registry):
     with pytest.raises(DataError, match="alliance_early"):
         figures.trajectories_figure(make_derived().drop(columns="alliance_early"),
                                     registry["phq9"], registry["wai_sr"], min_cell=MIN_CELL)
+
+
+def test_figure_paths_follow_the_config():
+    config = {"analysis": {"outcomes": ["phq9", "gad7"]}, "models": {"run": ["M2"]}}
+    names = figures.figure_names(config)
+    assert names == ["forest_alliance", "data_flow", "missingness", "alliance_distribution",
+                     "trajectories_phq9", "alliance_within_next_phq9", "jacobson_truax_phq9",
+                     "residuals_phq9", "trajectories_gad7", "alliance_within_next_gad7",
+                     "jacobson_truax_gad7", "residuals_gad7"]
+    # the therapist caterpillar plot needs R3
+    config["models"]["run"].append("R3")
+    assert "therapist_caterpillar_gad7" in figures.figure_names(config)
+    paths = figures.figure_paths(config)
+    assert paths[:2] == ["results/figures/forest_alliance.svg",
+                         "results/figures/forest_alliance.png"]
+    assert len(paths) == 2 * len(figures.figure_names(config))
 
 
 def test_outcome_row():

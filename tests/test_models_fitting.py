@@ -90,7 +90,8 @@ def test_no_rows_left_is_a_data_error(derived):
 
 
 def test_custom_formula_with_an_unknown_column_names_the_config_key(derived):
-    config = make_config(custom=[{"id": "Mx", "formula": "symptom_next ~ allience + (1 | client_id)"}])
+    config = make_config(
+        custom=[{"id": "Mx", "formula": "symptom_next ~ allience + (1 | client_id)"}])
     resolved = resolve_fit(config, "phq9", "Mx", "primary")
     with pytest.raises(ConfigError, match="models.custom.*'allience'"):
         select_model_rows(derived, resolved)

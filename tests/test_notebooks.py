@@ -2,14 +2,11 @@
 
 Each ``notebooks/*.py`` (jupytext percent format, the source of truth) is converted to a notebook
 and executed with nbclient in the project's ``notebooks/`` folder, where ``analysis.results``
-finds the project. The outputs come from this checkout's ``results/`` after ``make report``;
-when those are absent the tests use the end-to-end pipeline run of ``tests/conftest.py`` if
-slow tests were asked for (``-m slow``) or in CI, and are skipped otherwise, saying why.
+finds the project. The outputs come from the end-to-end pipeline run of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import jupytext
@@ -34,14 +31,10 @@ def has_outputs(root: Path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def project_root(request) -> Path:
-    if has_outputs(ROOT):
-        return ROOT
-    wants_slow = "slow" in (request.config.getoption("-m") or "")
-    if wants_slow or os.environ.get("CI"):
-        return request.getfixturevalue("pipeline_run").root
-    pytest.skip("results/ is empty in this checkout: run `make report` first (or run the slow "
-                "tests, `pytest -m slow`, which make a pipeline run for the notebooks)")
+def project_root(pipeline_run) -> Path:
+    """The end-to-end run's project copy: the notebooks never depend on this checkout's state."""
+    assert has_outputs(pipeline_run.root)
+    return pipeline_run.root
 
 
 def test_notebooks_present():

@@ -179,7 +179,8 @@ def test_verdicts(html, registry):
     gad7 = report.outcome_answer(tables, "gad7", registry["gad7"], registry["wai_sr"], 10)
     assert phq9["precedes"] == "yes"       # negative, Holm p = .005
     assert gad7["precedes"] == "unclear"   # Holm p = 1.0
-    assert phq9["goes_with"] == "yes"      # M1 within BH p = .015
+    assert phq9["goes_with_within"] == "yes"      # M1 within BH p = .015
+    assert phq9["goes_with_between"] == "unclear"  # M1 between BH p = .45
     assert "1.23 points lower" in phq9["sentences"][0]
     assert "Precedes: yes" in html and "Precedes: unclear" in html
 
@@ -214,7 +215,14 @@ def test_no_identifiers_in_report(html):
 def test_engine_agreement_flagged(html):
     table = report.engine_agreement_table(make_tables().engine_agreement, 1e-3)
     assert table.flagged == [False, True]
-    assert "CHECK: above tolerance" in html
+    assert [row[-1] for row in table.rows] == ["estimates agree",
+                                               "CHECK: estimates differ above tolerance"]
+    assert "CHECK: estimates differ above tolerance" in html
+    not_compared = pd.DataFrame({"outcome": ["gad7"], "model": ["M0"], "analysis": ["primary"],
+                                 "max_abs_diff": [np.nan], "max_rel_diff": [np.nan],
+                                 "reason": ["cannot express a correlated slope"]})
+    table = report.engine_agreement_table(not_compared, 1e-3)
+    assert table.rows[0][-1] == "cannot express a correlated slope" and table.flagged == [False]
 
 
 def test_limitations_from_the_data(html):

@@ -2,7 +2,7 @@
 fetched from outside the file, and the console stays free of errors.
 
 A report is built from small frames with real figures; the checked-in pipeline's own
-``results/report/index.html`` is checked too when it exists. Images are checked in a copy of the
+``results/report/index.html`` of the end-to-end run is checked too. Images are checked in a copy of the
 page with a small script added (the report itself forbids scripts in its Content-Security-Policy)
 that writes ``naturalWidth`` of each image into the DOM, read back with ``--dump-dom``. The
 console is read from Chromium's log on the unmodified page.
@@ -125,10 +125,9 @@ def test_small_report_blocks_external_requests(small_report, tmp_path):
     assert blocked and "127.0.0.1:9/x.png" in blocked[0]
 
 
-@pytest.mark.skipif(not (ROOT / "results" / "report" / "index.html").exists(),
-                    reason="results/report/index.html does not exist yet: run `make report`")
-def test_pipeline_report_in_browser(tmp_path):
-    page = ROOT / "results" / "report" / "index.html"
+@pytest.mark.slow
+def test_pipeline_report_in_browser(pipeline_run, tmp_path):
+    page = pipeline_run.root / "results" / "report" / "index.html"
     images = probe_images(page, tmp_path)
     assert images and all(image["complete"] and image["width"] > 0 for image in images)
     result = run_chromium(page, tmp_path / "profile", "--dump-dom")

@@ -57,7 +57,8 @@ def test_root_found_from_a_subfolder(project, monkeypatch):
 
 def test_missing_output_says_run_make_report(project):
     (project / results.OUTPUT_FILES["episodes"]).unlink()
-    with pytest.raises(UserError, match=r"data/processed/episodes.parquet.*run `make report` first"):
+    expected = r"data/processed/episodes.parquet.*run `make report` first"
+    with pytest.raises(UserError, match=expected):
         results.load_episodes(root=project)
 
 

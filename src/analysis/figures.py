@@ -136,6 +136,32 @@ def save_figure(fig: Figure, svg_path: str | os.PathLike[str],
             fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata={"Software": None})
 
 
+def figure_names(config: Mapping[str, Any]) -> list[str]:
+    """Every figure the config asks for, as file names without extension.
+
+    One forest plot, data flow, missingness and alliance distribution; per outcome of
+    ``analysis.outcomes`` its trajectories, within-client alliance, Jacobson-Truax plot, and,
+    when their models are in ``models.run``, the therapist caterpillar plot (R3) and the
+    residual diagnostics (M2).
+    """
+    models_run = set(config["models"]["run"])
+    names = ["forest_alliance", "data_flow", "missingness", "alliance_distribution"]
+    for outcome in config["analysis"]["outcomes"]:
+        names += [f"trajectories_{outcome}", f"alliance_within_next_{outcome}",
+                  f"jacobson_truax_{outcome}"]
+        if "R3" in models_run:
+            names.append(f"therapist_caterpillar_{outcome}")
+        if "M2" in models_run:
+            names.append(f"residuals_{outcome}")
+    return names
+
+
+def figure_paths(config: Mapping[str, Any], folder: str = "results/figures") -> list[str]:
+    """The SVG and PNG path of every figure of :func:`figure_names`."""
+    return [f"{folder}/{name}.{extension}" for name in figure_names(config)
+            for extension in ("svg", "png")]
+
+
 # --------------------------------------------------------------------------------------------
 # small shared pieces
 
@@ -475,7 +501,8 @@ def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
         summary = binned_means(pairs, "alliance_within", column, n_bins)
         summary = summary.loc[summary["n"] >= min_cell]
         ax.errorbar(summary["x_mean"], summary["mean"],
-                    yerr=[summary["mean"] - summary["ci_low"], summary["ci_high"] - summary["mean"]],
+                    yerr=[summary["mean"] - summary["ci_low"],
+                          summary["ci_high"] - summary["mean"]],
                     color=SERIES_COLOURS[0], marker="o", markersize=4, linewidth=1.2, capsize=2)
         ax.axvline(0, color=NEUTRAL_GREY, linewidth=0.8, linestyle=":")
         if column == "symptom_change_next":
@@ -774,7 +801,8 @@ def therapist_caterpillar_figure(random_effects: pd.DataFrame, outcome_instrumen
                      "random_effects")
     intercepts = random_effects.loc[(random_effects["group"] == group)
                                     & (random_effects["term"] == "(Intercept)")]
-    intercepts = intercepts.sort_values(["estimate", "ci_low"], kind="stable").reset_index(drop=True)
+    intercepts = intercepts.sort_values(["estimate", "ci_low"], kind="stable")
+    intercepts = intercepts.reset_index(drop=True)
     fig = Figure(figsize=(6.5, 4.0), layout="constrained")
     ax = fig.subplots()
     if intercepts.empty:

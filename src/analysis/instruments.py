@@ -40,6 +40,7 @@ Declaring an instrument in config (which columns hold its items is said under ``
         functional_mean: 6.0        # optional functional-population norms for the Jacobson-Truax
         functional_sd: 5.0          # cut-off c (give both or neither)
         risk_item: null             # optional item whose value above item_min sets a risk flag
+        recall_days: 14             # optional: days the questions look back over ("last 2 weeks")
 
 A key equal to a built-in (``phq9``, ``gad7``, ``wai_sr``, ``srs``, ``ors``) overrides that
 instrument: the keys it declares replace the built-in's values and the rest are kept, so
@@ -98,6 +99,7 @@ INSTRUMENT_CONFIG_KEYS = (
     "functional_mean",
     "functional_sd",
     "risk_item",
+    "recall_days",
 )
 
 # A new (not built-in) instrument must declare these; an override of a built-in need not.
@@ -159,6 +161,9 @@ class Instrument:
         1-based item whose raw value above ``item_min`` sets ``risk_flag`` (PHQ-9 item 9).
     integer_items : bool
         Items must be whole numbers (false for visual-analogue scales such as the SRS and ORS).
+    recall_days : int or None
+        Days the questions look back over; consecutive sessions closer than this share part of
+        their recall window (the report says so).
     """
 
     key: str
@@ -186,6 +191,7 @@ class Instrument:
     functional_sd: float | None = None
     risk_item: int | None = None
     integer_items: bool = True
+    recall_days: int | None = None
 
     @property
     def score_min(self) -> float:
@@ -290,6 +296,7 @@ class Instrument:
             "functional_mean": self.functional_mean,
             "functional_sd": self.functional_sd,
             "risk_item": self.risk_item,
+            "recall_days": self.recall_days,
         }
 
 
@@ -315,6 +322,7 @@ PHQ9 = Instrument(
     case_when="at_or_above",
     reliable_change=6,
     risk_item=9,
+    recall_days=14,
 )
 
 # No official missing-item rule exists for the GAD-7; the PHQ-9 rule is the common practice.
@@ -333,6 +341,7 @@ GAD7 = Instrument(
     caseness=8,
     case_when="at_or_above",
     reliable_change=4,
+    recall_days=14,
 )
 
 # WAI-SR: the score is the mean of the answered items, given only when every subscale has at
@@ -382,6 +391,7 @@ ORS = Instrument(
     case_when="below",
     reliable_change=5,
     integer_items=False,
+    recall_days=7,  # "during the last week"
 )
 
 BUILT_IN: dict[str, Instrument] = {inst.key: inst for inst in (PHQ9, GAD7, WAI_SR, SRS, ORS)}
@@ -506,6 +516,7 @@ def instrument_schema() -> dict[str, Any]:
             "functional_mean": nullable_number,
             "functional_sd": {"type": ["number", "null"], "exclusiveMinimum": 0},
             "risk_item": {"type": ["integer", "null"], "minimum": 1},
+            "recall_days": {"type": ["integer", "null"], "minimum": 1},
         },
     }
 
@@ -672,6 +683,9 @@ def _validated_instrument(key: str, settings: dict[str, Any], where: str) -> Ins
             f"config key {where}.{missing} is missing: functional norms need both "
             f"functional_mean and functional_sd (or neither)."
         )
+    recall_days = settings.get("recall_days")
+    if recall_days is not None:
+        recall_days = _integer(recall_days, f"{where}.recall_days", minimum=1)
     risk_item = settings.get("risk_item")
     if risk_item is not None:
         risk_item = _integer(risk_item, f"{where}.risk_item", minimum=1)
@@ -705,6 +719,7 @@ def _validated_instrument(key: str, settings: dict[str, Any], where: str) -> Ins
         functional_sd=functional_sd,
         risk_item=risk_item,
         integer_items=integer_items,
+        recall_days=recall_days,
     )
 
 

@@ -9,6 +9,7 @@ inputs give byte-identical files.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -79,3 +80,12 @@ def _json_default(value: Any) -> Any:
     if value is pd.NA:
         return None
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, in hex (for provenance and recognising the demo data)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -7,7 +7,6 @@ scoring and derivation in memory, for parameter-recovery studies.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pandas as pd
 
 from analysis import derive, ingest, privacy
 from analysis.config import check_config, load_config
+from analysis.io import sha256_file
 from analysis.instruments import build_registry
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,14 +24,6 @@ DEMO_CHECKSUMS = PROJECT_ROOT / "data" / "raw" / "SHA256SUMS"
 def input_paths(config: dict, root: str | Path = ".") -> dict[str, Path]:
     """The declared input files, by table name, resolved against the project folder."""
     return {name: Path(root) / table["path"] for name, table in config["inputs"].items()}
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_demo_data(paths: list[Path], checksums_file: Path = DEMO_CHECKSUMS) -> bool:

@@ -41,7 +41,7 @@ from analysis.figures import (
     term_family,
     term_label,
 )
-from analysis.io import atomic_path, read_table
+from analysis.io import atomic_path, read_table, sha256_file
 from analysis.models.specs import enabled_analyses, model_specs
 from analysis.privacy import format_count
 
@@ -54,9 +54,6 @@ META_ANALYTIC_SOURCE = (
 )
 # Conventional two-sided level for the verdicts in the summary; the tables give exact p-values.
 ALPHA = 0.05
-# Days each instrument's questions look back over ("over the last 2 weeks"); an interval between
-# sessions shorter than this means consecutive scores share part of their recall period.
-RECALL_WINDOW_DAYS = {"phq9": 14, "gad7": 14}
 # Package versions listed under provenance.
 PROVENANCE_PACKAGES = (
     "alliance-outcome", "snakemake", "pandas", "numpy", "scipy", "statsmodels", "pingouin",
@@ -389,24 +386,45 @@ def sensitivity_table(models: pd.DataFrame, outcomes: Sequence[str],
 
 
 def engine_agreement_table(agreement: pd.DataFrame, tolerance: float) -> Table:
-    """Largest differences between the two engines per fit; rows above ``tolerance`` flagged."""
+    """Largest differences between the two engines per fit; rows above ``tolerance`` flagged.
+
+    Parameters
+    ----------
+    agreement : DataFrame
+        ``engine_agreement.csv``: ``outcome, model, analysis, max_abs_diff, max_rel_diff``
+        (fixed-effect estimates), optionally ``max_rel_se_diff`` (their standard errors) and
+        ``reason`` (why a model was not compared).
+    tolerance : float
+        ``models.agreement_tolerance``: a relative difference of the estimates above it flags
+        the row.
+    """
     body, flagged = [], []
     for row in agreement.to_dict("records"):
         relative = _finite(row.get("max_rel_diff"))
+        relative_se = _finite(row.get("max_rel_se_diff"))
         reason = row.get("reason")
         flag = relative is not None and relative > tolerance
-        status = ("CHECK: above tolerance" if flag else "agree" if relative is not None
-                  else str(reason) if isinstance(reason, str) and reason else "not compared")
+        if flag:
+            status = "CHECK: estimates differ above tolerance"
+        elif relative is not None:
+            status = "estimates agree"
+            if relative_se is not None and relative_se > tolerance:
+                status += f"; standard errors differ by up to {100 * relative_se:.1f}%"
+        else:
+            status = str(reason) if isinstance(reason, str) and reason else "not compared"
         body.append([str(row.get("outcome", "")), str(row.get("model", "")),
                      str(row.get("analysis", "primary")),
-                     _format_small(row.get("max_abs_diff")), _format_small(relative), status])
+                     _format_small(row.get("max_abs_diff")), _format_small(relative),
+                     _format_small(relative_se), status])
         flagged.append(flag)
     return Table(
         "Agreement of the primary engine (mixedlm) with statsmodels MixedLM",
-        ["Outcome", "Model", "Analysis", "Max abs. diff.", "Max rel. diff.", "Status"],
-        body, flagged=flagged,
-        note=f"Relative differences above {tolerance:g} (models.agreement_tolerance) are "
-             "flagged; models statsmodels cannot express exactly are listed with the reason.",
+        ["Outcome", "Model", "Analysis", "Max abs. diff. (b)", "Max rel. diff. (b)",
+         "Max rel. diff. (SE)", "Status"],
+        body, flagged=flagged, numeric=[False, False, False, True, True, True, False],
+        note=f"Relative differences of the estimates above {tolerance:g} "
+             "(models.agreement_tolerance) are flagged; models statsmodels cannot express "
+             "exactly are listed with the reason.",
     )
 
 
@@ -492,7 +510,8 @@ def outcome_answer(tables: ReportTables, outcome: str, outcome_instrument: Any,
     Returns
     -------
     dict
-        ``outcome``, ``title``, ``precedes`` and ``goes_with`` (verdicts from :func:`verdict`),
+        ``outcome``, ``title``, ``precedes``, ``goes_with_within`` and ``goes_with_between``
+        (verdicts from :func:`verdict`),
         ``sentences`` (plain language with the estimates, CIs and adjusted p of ``models.csv``,
         formatted as in the tables) and ``rm_corr`` (formatted r, CI, p, df, n, or None).
     """
@@ -519,11 +538,9 @@ def outcome_answer(tables: ReportTables, outcome: str, outcome_instrument: Any,
         sentences.append("Precedes: the lagged model M2 was not estimated in this run.")
     within_p, within_method = _adjusted_p(within or {})
     between_p, between_method = _adjusted_p(between or {})
-    goes_with_verdicts = {verdict(within, outcome_instrument, within_p),
-                          verdict(between, outcome_instrument, between_p)}
-    goes_with = ("yes" if "yes" in goes_with_verdicts
-                 else "opposite" if "opposite" in goes_with_verdicts
-                 else "not estimated" if goes_with_verdicts == {"not estimated"} else "unclear")
+    # Within and between clients answer different questions and may disagree: each its own verdict.
+    goes_with_within = verdict(within, outcome_instrument, within_p)
+    goes_with_between = verdict(between, outcome_instrument, between_p)
     parts = []
     if within is not None:
         parts.append(f"in sessions with an alliance 1 point above the client's average the "
@@ -550,7 +567,8 @@ def outcome_answer(tables: ReportTables, outcome: str, outcome_instrument: Any,
         n = _finite(correlation.get("n"))
         rm_corr = {
             "r": format_r(correlation.get("r")),
-            "ci": f"[{format_r(correlation.get('ci_low'))}, {format_r(correlation.get('ci_high'))}]",
+            "ci": (f"[{format_r(correlation.get('ci_low'))}, "
+                   f"{format_r(correlation.get('ci_high'))}]"),
             "p": format_p_clause(correlation.get("p")),
             "dof": format_df(correlation.get("dof")) if _finite(correlation.get("dof")) is None
             else str(int(float(correlation["dof"]))),
@@ -561,7 +579,8 @@ def outcome_answer(tables: ReportTables, outcome: str, outcome_instrument: Any,
         "title": f"{getattr(outcome_instrument, 'construct', outcome).capitalize()} "
                  f"({getattr(outcome_instrument, 'label', outcome)})",
         "precedes": precedes,
-        "goes_with": goes_with,
+        "goes_with_within": goes_with_within,
+        "goes_with_between": goes_with_between,
         "sentences": sentences,
         "rm_corr": rm_corr,
     }
@@ -575,8 +594,8 @@ def instrument_table(instruments: Sequence[Any]) -> Table:
     """The scoring rules of the instruments analysed, from the registry."""
     body = []
     for instrument in instruments:
-        missing = ("prorated with up to "
-                   f"{instrument.max_missing} missing item{'s' if instrument.max_missing != 1 else ''}"
+        plural = "s" if instrument.max_missing != 1 else ""
+        missing = (f"prorated with up to {instrument.max_missing} missing item{plural}"
                    if instrument.missing_rule == "prorate" and instrument.max_missing
                    else "no score with any missing item")
         if instrument.subscales:
@@ -734,8 +753,10 @@ def limitations(tables: ReportTables, config: Mapping[str, Any], registry: Mappi
         + ". Little room above the ceiling shrinks the variance of the within-client alliance "
           "and can attenuate its estimated effect (see the alliance distribution figure).")})
     interval = session_interval_days(tables.sessions)
-    windows = {registry[o].label: RECALL_WINDOW_DAYS[o] for o in outcomes
-               if o in RECALL_WINDOW_DAYS}
+    # An interval between sessions shorter than an instrument's recall window ("over the last
+    # 2 weeks") means consecutive scores share part of their recall period.
+    windows = {registry[o].label: registry[o].recall_days for o in outcomes
+               if registry[o].recall_days}
     if interval is None:
         recall = ("The exports carry no session dates, so whether consecutive scores share "
                   "their recall windows cannot be checked.")
@@ -777,15 +798,6 @@ def _dropout_text(tables: ReportTables, min_cell: int, labels: Mapping[str, str]
     return text
 
 
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def git_commit(root: str | Path) -> str:
     """The checked-out commit, with a note when tracked files differ from it."""
     try:
@@ -822,7 +834,8 @@ def collect_provenance(root: str | Path, config: Mapping[str, Any],
     root = Path(root)
 
     def hashed(paths: Sequence[str | Path]) -> list[tuple[str, str]]:
-        return [(_relative(Path(path), root), sha256_file(path)) for path in sorted(map(str, paths))]
+        return [(_relative(Path(path), root), sha256_file(path))
+                for path in sorted(map(str, paths))]
 
     canonical = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return {
@@ -962,8 +975,8 @@ def render_report(tables: ReportTables, config: Mapping[str, Any], registry: Map
         "result_models": result_models,
         "sensitivity": sensitivity_table(tables.models, outcomes, labels),
         "rm_corr": generic_table(
-            in_outcome_order(tables.rm_corr, outcomes), "Repeated-measures correlation of alliance and symptoms "
-            "(within clients)",
+            in_outcome_order(tables.rm_corr, outcomes),
+            "Repeated-measures correlation of alliance and symptoms (within clients)",
             {"outcome": "Outcome", "r": "r", "ci_low": "CI low", "ci_high": "CI high",
              "p": "p", "dof": "df", "n": "Clients"},
             {"outcome": name_of, "r": format_r, "ci_low": format_r, "ci_high": format_r,
@@ -977,13 +990,14 @@ def render_report(tables: ReportTables, config: Mapping[str, Any], registry: Map
             tables.reliability, "Internal consistency at first administration (Cronbach's "
             "alpha)", {"instrument": "Instrument", "alpha": "α", "ci_low": "CI low",
                        "ci_high": "CI high", "n": "Clients"},
-            {"instrument": name_of, "alpha": lambda v: format_number(v, 3), "ci_low": lambda v: format_number(v, 3),
-             "ci_high": lambda v: format_number(v, 3), "n": lambda n: _count(n, min_cell)}),
+            {"instrument": name_of, "alpha": lambda v: format_number(v, 3),
+             "ci_low": lambda v: format_number(v, 3), "ci_high": lambda v: format_number(v, 3),
+             "n": lambda n: _count(n, min_cell)}),
         "therapist_icc": _icc_table(in_outcome_order(tables.therapist_icc, outcomes), min_cell,
                                     name_of),
         "episodes": generic_table(
-            in_outcome_order(tables.episodes_summary, outcomes), "Episode outcomes (counts of people below the threshold "
-            f"shown as \"<{min_cell}\")",
+            in_outcome_order(tables.episodes_summary, outcomes),
+            f"Episode outcomes (counts of people below the threshold shown as \"<{min_cell}\")",
             {"outcome": "Outcome", "measure": "Measure", "n_episodes": "Episodes",
              "n_with_outcome": "With outcome", "count": "Count", "rate": "Rate"},
             {"outcome": name_of,

@@ -6,6 +6,7 @@ from pathlib import Path
 from analysis.config import check_config, load_schema
 from analysis.errors import UserError
 from analysis.instruments import build_registry, get_instrument
+from analysis.models.specs import resolve_fit
 from analysis.pipeline import input_paths
 
 try:
@@ -49,3 +50,26 @@ def all_targets():
         *figure_targets(),
         *report_targets(),
     ]
+
+
+# Input functions of the models stage (workflow/rules/models.smk).
+def model_targets():
+    """The combined model tables (for `rule all`)."""
+    return [f"results/tables/{name}.csv" for name in MODEL_TABLES]
+
+
+def fit_inputs(wildcards):
+    """Each fit reads only what its kind needs, so unrelated changes do not refit it."""
+    resolved = resolve_fit(config, wildcards.outcome, wildcards.model, wildcards.analysis)
+    inputs = {"derived": "data/processed/derived.parquet", "code": MODEL_CODE}
+    if resolved.data == "episodes":
+        inputs["episodes"] = "data/processed/episodes.parquet"
+    if resolved.data == "administrations":
+        inputs["administrations"] = "data/processed/administrations.parquet"
+    return inputs
+
+
+def fit_settings(wildcards):
+    """The resolved specification and the instrument declarations: a change reruns the fit."""
+    resolved = resolve_fit(config, wildcards.outcome, wildcards.model, wildcards.analysis)
+    return {"spec": resolved.as_dict(), "instruments": config["instruments"]}

@@ -1,37 +1,22 @@
 # Figures: one rule per figure family, each writing an SVG (shown in the Snakemake report) and a
 # 300-dpi PNG (embedded in the reviewer report) under results/figures/.
 
+from analysis.figures import figure_paths
+
 FIGURES = "results/figures"
-FIGURE_MODULES = package_modules("figures", "instruments", "privacy", "io")
-MODELS_RUN = list(config["models"]["run"])
-
-
-def figure_names():
-    """Every figure the config asks for, without extension (one name per SVG/PNG pair)."""
-    names = ["forest_alliance", "data_flow", "missingness", "alliance_distribution"]
-    for outcome in OUTCOMES:
-        names += [f"trajectories_{outcome}", f"alliance_within_next_{outcome}",
-                  f"jacobson_truax_{outcome}"]
-        if "R3" in MODELS_RUN:
-            names.append(f"therapist_caterpillar_{outcome}")
-        if "M2" in MODELS_RUN:
-            names.append(f"residuals_{outcome}")
-    return names
-
-
-def figure_targets():
-    return [f"{FIGURES}/{name}.{ext}" for name in figure_names() for ext in ("svg", "png")]
-
-
-def figure_params():
-    """What every figure script needs from the config: plain values only."""
-    return {
-        "instruments": config["instruments"],
-        "alliance": config["analysis"]["alliance"],
-        "outcomes": OUTCOMES,
-        "min_cell": config["privacy"]["min_cell_count"],
-        "show_individual": config["privacy"]["show_individual_trajectories"],
-    }
+FIGURE_MODULES = package_modules("figures", "instruments", "privacy", "io") + [
+    f"{PKG}models/specs.py"
+]
+# What every figure script needs from the config: plain values only.
+FIGURE_PARAMS = {
+    "instruments": config["instruments"],
+    "alliance": config["analysis"]["alliance"],
+    "outcomes": OUTCOMES,
+    "min_cell": config["privacy"]["min_cell_count"],
+    "show_individual": config["privacy"]["show_individual_trajectories"],
+}
+# Every figure the config asks for (SVG and PNG), for `rule all`.
+figure_targets = lambda: figure_paths(config, FIGURES)
 
 
 rule figure_forest:
@@ -49,7 +34,7 @@ rule figure_forest:
     log:
         "logs/figure_forest.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_forest.py"
 
@@ -69,7 +54,7 @@ rule figure_data_flow:
     log:
         "logs/figure_data_flow.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_data_flow.py"
 
@@ -90,7 +75,7 @@ rule figure_missingness:
     log:
         "logs/figure_missingness.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_missingness.py"
 
@@ -110,7 +95,7 @@ rule figure_alliance_distribution:
     log:
         "logs/figure_alliance_distribution.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_alliance_distribution.py"
 
@@ -130,7 +115,7 @@ rule figure_trajectories:
     log:
         "logs/figure_trajectories/{outcome}.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_trajectories.py"
 
@@ -150,7 +135,7 @@ rule figure_alliance_within_next:
     log:
         "logs/figure_alliance_within_next/{outcome}.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_alliance_within_next.py"
 
@@ -171,7 +156,7 @@ rule figure_jacobson_truax:
     log:
         "logs/figure_jacobson_truax/{outcome}.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_jacobson_truax.py"
 
@@ -193,7 +178,7 @@ rule figure_therapist_caterpillar:
     log:
         "logs/figure_therapist_caterpillar/{outcome}.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_therapist_caterpillar.py"
 
@@ -214,6 +199,6 @@ rule figure_residuals:
     log:
         "logs/figure_residuals/{outcome}.log",
     params:
-        **figure_params(),
+        **FIGURE_PARAMS,
     script:
         "../scripts/figure_residuals.py"

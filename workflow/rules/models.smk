@@ -1,6 +1,6 @@
 # Models: one job per planned (outcome, model, analysis) fit, an engine cross-check per
 # primary-analysis mixed model, and the combined tables (see src/analysis/models/).
-from analysis.models.specs import SENSITIVITY, planned_cross_checks, planned_fits, resolve_fit
+from analysis.models.specs import SENSITIVITY, planned_cross_checks, planned_fits
 
 MODEL_CODE = [
     f"{PKG}models/{name}.py" for name in ("specs", "engines", "fitting")
@@ -26,28 +26,6 @@ FIT_WILDCARDS = {
     "model": "[A-Za-z][A-Za-z0-9_]*",
     "analysis": "|".join(SENSITIVITY),
 }
-
-
-def model_targets():
-    """The combined model tables (for `rule all`)."""
-    return [f"results/tables/{name}.csv" for name in MODEL_TABLES]
-
-
-def fit_inputs(wildcards):
-    """Each fit reads only what its kind needs, so unrelated changes do not refit it."""
-    resolved = resolve_fit(config, wildcards.outcome, wildcards.model, wildcards.analysis)
-    inputs = {"derived": "data/processed/derived.parquet", "code": MODEL_CODE}
-    if resolved.data == "episodes":
-        inputs["episodes"] = "data/processed/episodes.parquet"
-    if resolved.data == "administrations":
-        inputs["administrations"] = "data/processed/administrations.parquet"
-    return inputs
-
-
-def fit_settings(wildcards):
-    """The resolved specification and the instrument declarations: a change reruns the fit."""
-    resolved = resolve_fit(config, wildcards.outcome, wildcards.model, wildcards.analysis)
-    return {"spec": resolved.as_dict(), "instruments": config["instruments"]}
 
 
 rule fit_model:

@@ -1,4 +1,5 @@
 # Report: the standalone reviewer report, one self-contained HTML file.
+from pathlib import Path
 
 REPORT_TABLES = {
     "models": "results/tables/models.csv",
@@ -12,15 +13,13 @@ REPORT_TABLES = {
     "jacobson_truax": "results/tables/jacobson_truax.csv",
     "data_flow": "results/tables/data_flow.csv",
 }
-
-
-def report_targets():
-    return ["results/report/index.html"]
-
-
-def config_files():
-    """The config files this run read (config/config.yaml and any --configfile), once each."""
-    return list(dict.fromkeys(str(path) for path in workflow.configfiles))
+REPORT_HTML = "results/report/index.html"
+# The figures' one-sentence captions, shared with the Snakemake report.
+CAPTIONS = "workflow/report"
+# The config files this run read (config/config.yaml and any --configfile), once each.
+CONFIG_FILES = list(dict.fromkeys(str(path) for path in workflow.configfiles))
+# The reviewer report, for `rule all`.
+report_targets = lambda: [REPORT_HTML]
 
 
 rule reviewer_report:
@@ -29,17 +28,15 @@ rule reviewer_report:
         sessions="data/processed/sessions.parquet",
         scores="data/processed/scores.parquet",
         figures=[path for path in figure_targets() if path.endswith(".png")],
-        captions=[f"workflow/report/figure_{name}.rst" for name in (
-            "forest_alliance", "data_flow", "missingness", "alliance_distribution",
-            "trajectories", "alliance_within_next", "jacobson_truax",
-            "therapist_caterpillar", "residuals")],
-        config_files=config_files(),
+        captions=sorted(str(path) for path in Path(CAPTIONS).glob("figure_*.rst")),
+        config_files=CONFIG_FILES,
         raw=raw_inputs(),
-        template="src/analysis/templates/report.html.j2",
-        code=package_modules("report", "figures", "instruments", "privacy", "io"),
+        template=f"{PKG}templates/report.html.j2",
+        code=package_modules("report", "figures", "instruments", "privacy", "io")
+        + [f"{PKG}models/specs.py"],
     output:
         report(
-            "results/report/index.html",
+            REPORT_HTML,
             caption="../report/report_index.rst",
             category="report",
             labels={"report": "reviewer report (standalone HTML)"},
@@ -49,6 +46,6 @@ rule reviewer_report:
     params:
         config=config,
         tables=list(REPORT_TABLES),
-        caption_dir="workflow/report",
+        caption_dir=CAPTIONS,
     script:
         "../scripts/build_report.py"

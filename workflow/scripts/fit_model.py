@@ -5,8 +5,11 @@ from analysis.runner import run_step, snakemake_log
 
 
 def main() -> None:
-    optional = {name: getattr(snakemake.input, name, None) for name in ("episodes", "administrations")}
-    tables = {name: read_table(path) if path else None for name, path in optional.items()}
+    # Only M4 reads episodes and only R2 administrations (see fit_inputs in models.smk).
+    tables = {
+        name: read_table(path) if (path := getattr(snakemake.input, name, None)) else None
+        for name in ("episodes", "administrations")
+    }
     wildcards = snakemake.wildcards
     fit = fit_planned_model(
         read_table(snakemake.input.derived), tables["episodes"], wildcards.outcome,

@@ -257,7 +257,7 @@ class MixedlmEngine:
         rows = []
         for name, group in varcorr.groups.items():
             terms = list(group.term_names)
-            for i, term in enumerate(terms):
+            for term in terms:
                 rows.append(
                     {"group": name, "term": term, "term2": "",
                      "variance": float(group.variance[term]), "sd": float(group.stddev[term]),

@@ -477,7 +477,8 @@ def fit_early_alliance(
     confidence = result.conf_int(alpha=0.05)
     fixed = pd.DataFrame(
         {
-            "term": [INTERCEPT if name == "Intercept" else str(name) for name in result.params.index],
+            "term": [INTERCEPT if name == "Intercept" else str(name)
+                     for name in result.params.index],
             "estimate": result.params.to_numpy(dtype=float),
             "se": result.bse.to_numpy(dtype=float),
             "df": float(n_clusters - 1),
