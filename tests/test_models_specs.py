@@ -138,7 +138,7 @@ def test_resolve_fit_rejects_unplanned_jobs():
     config = make_config(sensitivity={"ml": False})
     with pytest.raises(ConfigError, match="models.sensitivity.ml"):
         resolve_fit(config, "phq9", "M2", "ml")
-    with pytest.raises(ConfigError, match='Did you mean "M2"'):
+    with pytest.raises(ConfigError, match="Did you mean 'M2'"):
         resolve_fit(config, "phq9", "m2", "primary")
 
 

@@ -61,9 +61,12 @@ def check_config(config: dict, schema: dict | None = None, source: str = "config
 
 
 def suggest(name: str, valid: list[str] | tuple[str, ...] | set[str]) -> str:
-    """' Did you mean "x"?' for the closest valid name, or an empty string."""
+    """" Did you mean 'x'?" for the closest valid name, or an empty string.
+
+    The one place that suggests names: config keys, instruments, models and settings alike.
+    """
     close = difflib.get_close_matches(str(name), sorted(valid), n=1, cutoff=0.6)
-    return f' Did you mean "{close[0]}"?' if close else ""
+    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _error_order(error) -> tuple:

@@ -31,7 +31,6 @@ instrument's ``functional_mean``/``functional_sd``.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 from typing import Any, Mapping, Sequence
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pingouin
 
+from analysis.config import suggest
 from analysis.errors import ConfigError, DataError
 from analysis.instruments import Instrument, get_instrument
 from analysis.privacy import format_count, format_part, is_suppressed
@@ -152,8 +152,7 @@ def episode_settings(
     config = dict(episode_config or {})
     for key in config:
         if key not in EPISODE_CONFIG_DEFAULTS:
-            close = difflib.get_close_matches(str(key), list(EPISODE_CONFIG_DEFAULTS), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = suggest(key, list(EPISODE_CONFIG_DEFAULTS))
             raise ConfigError(
                 f"config key episodes.{key} is not an episode setting.{hint} Allowed: "
                 f"{', '.join(EPISODE_CONFIG_DEFAULTS)}."

@@ -758,9 +758,11 @@ def _link_questionnaires(admins: pd.DataFrame, registry: pd.DataFrame, plan: Tab
         else:
             orphans = admins[orphan]
             extra = _orphan_sessions(orphans, plan)
-    if linking.get("by", "session") == "date" or "session" not in admins or admins["session"].isna().all():
-        if "date" not in admins:
-            raise ConfigError(f"inputs.{plan.name}.columns: linking by date needs a date column.")
+    has_session = "session" in admins and admins["session"].notna().any()
+    has_date = "date" in admins
+    # Session numbers link exactly; dates link when the export has dates only, or when config
+    # prefers dates (linking.by: date) and this table has them.
+    if has_date and (not has_session or linking.get("by", "session") == "date"):
         admins, unlinked = _link_by_date(admins, registry, int(linking.get("window_days", 3)))
         if not unlinked.empty:
             rejects.append(_link_reject(unlinked, plan, "date", "unlinked_date",

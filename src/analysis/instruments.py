@@ -59,7 +59,6 @@ rounded.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.config import suggest
 from analysis.errors import ConfigError
 
 SCORING_RULES = ("sum", "mean")
@@ -452,8 +452,7 @@ def get_instrument(registry: Mapping[str, Instrument], key: str, config_key: str
     if key in registry:
         return registry[key]
     known = list(registry)
-    close = difflib.get_close_matches(str(key), known, n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
+    hint = suggest(key, known)
     raise ConfigError(
         f"config key {config_key}: unknown instrument '{key}'.{hint} Known instruments: "
         f"{', '.join(known)}. Declare a new one under instruments: (see config/README.md)."
@@ -539,8 +538,7 @@ def _instrument_from_config(key: Any, declaration: Any) -> Instrument:
         )
     for name in declaration:
         if name not in INSTRUMENT_CONFIG_KEYS:
-            close = difflib.get_close_matches(str(name), INSTRUMENT_CONFIG_KEYS, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = suggest(name, INSTRUMENT_CONFIG_KEYS)
             raise ConfigError(
                 f"config key {where}.{name} is not an instrument setting.{hint} Allowed: "
                 f"{', '.join(INSTRUMENT_CONFIG_KEYS)}."
@@ -761,8 +759,7 @@ def _text(value: Any, where: str) -> str:
 
 def _choice(value: Any, where: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        close = difflib.get_close_matches(str(value), allowed, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = suggest(value, allowed)
         raise ConfigError(
             f"config key {where}: must be one of {', '.join(allowed)}; got {value!r}.{hint}"
         )
@@ -817,8 +814,7 @@ def _bands(
             )
         for name in band:
             if name not in BAND_KEYS:
-                close = difflib.get_close_matches(str(name), BAND_KEYS, n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
+                hint = suggest(name, BAND_KEYS)
                 raise ConfigError(
                     f"config key {band_where}.{name} is not a band setting.{hint} Allowed: "
                     f"{', '.join(BAND_KEYS)}."

@@ -5,7 +5,7 @@ from analysis.runner import run_step, snakemake_log
 
 
 def main() -> None:
-    # Only M4 reads episodes and only R2 administrations (see fit_inputs in models.smk).
+    # Only M4 reads episodes and only R2 administrations (see fit_inputs in common.smk).
     tables = {
         name: read_table(path) if (path := getattr(snakemake.input, name, None)) else None
         for name in ("episodes", "administrations")

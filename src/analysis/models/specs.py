@@ -511,7 +511,7 @@ def _suggest_model(name: str, valid: list[str]) -> str:
     # Model ids are upper case (M2); a user typing m2 should be pointed to it.
     for candidate in valid:
         if candidate.lower() == str(name).lower():
-            return f' Did you mean "{candidate}"?'
+            return f" Did you mean '{candidate}'?"
     return suggest(name, valid)
 
 
