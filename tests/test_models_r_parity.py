@@ -109,3 +109,30 @@ def test_variance_components_match_lme4(parity, model):
     fit = theirs[model]["fit"].iloc[0]
     assert ours[model].info["reml_criterion"] == pytest.approx(fit["reml_criterion"], rel=1e-6)
     assert ours[model].info["singular"] == bool(fit["singular"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("outcome", ["phq9", "gad7"])
+def test_pipeline_m2_fit_matches_lmertest_on_the_same_derived_rows(pipeline_run, tmp_path, outcome):
+    """The M2 estimates the pipeline published, refitted by lmerTest on its own derived rows."""
+    import json
+
+    root = pipeline_run.root
+    fit = json.loads((root / "results" / "fits" / outcome / "M2" / "primary.json").read_text())
+    derived = pd.read_parquet(root / "data" / "processed" / "derived.parquet")
+    config = {**_config(), "analysis": {**_config()["analysis"], "outcomes": [outcome]}}
+    resolved = resolve_fit(config, outcome, "M2", "primary")
+    rows, _ = select_model_rows(derived, resolved)
+    assert len(rows) == fit["fit"]["n_obs"]
+    rows.to_csv(tmp_path / "m2.csv", index=False, float_format="%.17g")
+    pd.DataFrame([{"id": "m2", "data": str(tmp_path / "m2.csv"), "formula": fit["fit"]["formula"],
+                   "reml": "TRUE"}]).to_csv(tmp_path / "jobs.csv", index=False)
+    run = subprocess.run(["Rscript", str(R_SCRIPT), str(tmp_path / "jobs.csv"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    reference = pd.read_csv(tmp_path / "m2_fixed.csv").set_index("term")
+    published = pd.DataFrame(fit["fixed"]).set_index("term").loc[reference.index]
+    np.testing.assert_allclose(published["estimate"], reference["estimate"], rtol=1e-4,
+                               atol=1e-4 * reference["se"].min())
+    np.testing.assert_allclose(published["se"], reference["se"], rtol=1e-4)
+    np.testing.assert_allclose(published["df"], reference["df"], rtol=1e-3)
