@@ -54,6 +54,24 @@ def test_primary_within_alliance_ci_contains_truth(pipeline_run):
         assert row.ci_low <= true_value <= row.ci_high, (row.outcome, row.ci_low, true_value, row.ci_high)
 
 
+def test_reviewer_report_states_the_published_numbers(pipeline_run):
+    """The plain-language answer quotes models.csv: estimates, CIs and Holm-adjusted p."""
+    import html as html_module
+
+    from analysis.report import format_ci, format_number, format_p_clause
+
+    root = pipeline_run.root
+    page = html_module.unescape((root / "results/report/index.html").read_text(encoding="utf-8"))
+    models = pd.read_csv(root / TABLES / "models.csv")
+    primary = models[(models["model"] == "M2") & (models["analysis"] == "primary") & (models["term"] == "alliance_within")]
+    for row in primary.itertuples():
+        quoted = (f"b = {format_number(row.estimate)}, 95% CI {format_ci(row.ci_low, row.ci_high)}, "
+                  f"Holm-adjusted {format_p_clause(row.p_holm)}")
+        assert quoted in page, quoted
+    # small counts of people are suppressed in what reviewers read
+    assert ">&lt;10<" in (root / "results/report/index.html").read_text(encoding="utf-8")
+
+
 def test_raw_data_unchanged(pipeline_run):
     raw = pipeline_run.root / "data" / "raw"
     assert checksums(raw) == pipeline_run.raw_checksums
@@ -141,6 +159,19 @@ def test_user_errors_stop_without_traceback(pipeline_run, tmp_path):
     result = run_snakemake(pipeline_run.root, "-n", "--configfile", str(misspelt), check=False)
     assert result.returncode != 0 and "gad-7" in result.stderr and "Did you mean 'gad7'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_data_errors_stop_with_one_message(tmp_path):
+    """A user's data mistake ends the run with the file, column and what to do; no traceback."""
+    project = make_project_copy(tmp_path / "bad", n_clients=20, n_therapists=2)
+    bad = Path(__file__).parent / "data" / "bad" / "missing_required_column" / "sessions.csv"
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text(yaml.safe_dump({"inputs": {"sessions": {"path": str(bad)}}}))
+    result = run_snakemake(project.root, "--configfile", str(overlay), check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "ERROR: " in output and "therapist_id" in output and "inputs.sessions.columns.therapist" in output
+    assert "Traceback" not in output
 
 
 def _published_tables(root: Path) -> dict[str, bytes]:
