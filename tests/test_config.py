@@ -52,3 +52,16 @@ def test_invalid_yaml_names_the_line(tmp_path):
 def test_suggest():
     assert suggest("phq-9", ["phq9", "gad7"]) == " Did you mean 'phq9'?"
     assert suggest("zzz", ["phq9", "gad7"]) == ""
+
+
+def test_readme_example_config_is_valid():
+    """The worked example in the README is a config the pipeline accepts."""
+    import re
+
+    from analysis.instruments import build_registry, get_instrument
+
+    example = re.search(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    config = check_config(yaml.safe_load(example))
+    registry = build_registry(config["instruments"])
+    for key in [config["analysis"]["alliance"], *config["analysis"]["outcomes"]]:
+        get_instrument(registry, key, "analysis")

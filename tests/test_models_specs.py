@@ -191,3 +191,17 @@ def test_planned_cross_checks_are_primary_mixed_models():
     assert ("phq9", "M2", "primary") not in checks
     assert ("phq9", "M2") in checks and ("gad7", "R3") in checks
     assert not any(model in ("M4", "R1", "R2") for _, model in checks)
+
+
+def test_subscale_analyses_follow_the_alliance_instrument():
+    """Subscale analyses come from the alliance instrument: none for the SRS, a custom set for a
+    custom alliance scale with subscales."""
+    base = {"analysis": {"alliance": "srs", "outcomes": ["phq9"]},
+            "models": {"run": ["M2"], "sensitivity": {"subscales": True}}}
+    assert specs.planned_fits(base) == [("phq9", "M2", "primary")]
+    custom = {**base, "analysis": {"alliance": "hai", "outcomes": ["phq9"]}, "instruments": {"hai": {
+        "n_items": 4, "item_min": 1, "item_max": 6, "scoring": "mean", "direction": "higher_better",
+        "subscales": {"helpful": [1, 2], "bond": [3, 4]}}}}
+    assert [a for _, _, a in specs.planned_fits(custom)] == ["primary", "subscale_bond", "subscale_helpful"]
+    resolved = specs.resolve_fit(custom, "phq9", "M2", "subscale_helpful")
+    assert "alliance_helpful_within" in resolved.formula and "alliance_helpful_between_c" in resolved.formula

@@ -1,6 +1,6 @@
 # Models: one job per planned (outcome, model, analysis) fit, an engine cross-check per
 # primary-analysis mixed model, and the combined tables (see src/analysis/models/).
-from analysis.models.specs import SENSITIVITY, planned_cross_checks, planned_fits
+from analysis.models.specs import SENSITIVITY, SUBSCALE_PREFIX, planned_cross_checks, planned_fits
 
 MODEL_CODE = [
     f"{PKG}models/{name}.py" for name in ("specs", "engines", "fitting")
@@ -24,7 +24,7 @@ MODEL_TABLES = {
 FIT_WILDCARDS = {
     "outcome": "[a-z][a-z0-9_]*",
     "model": "[A-Za-z][A-Za-z0-9_]*",
-    "analysis": "|".join(SENSITIVITY),
+    "analysis": "|".join(SENSITIVITY) + f"|{SUBSCALE_PREFIX}[a-z][a-z0-9_]*",
 }
 
 

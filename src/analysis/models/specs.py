@@ -166,7 +166,6 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {spec.id: spec for spec in MODEL_SPECS}
 
-SUBSCALES = ("task", "goal", "bond")
 
 
 @dataclass(frozen=True)
@@ -234,26 +233,43 @@ SENSITIVITY_ANALYSES: tuple[Sensitivity, ...] = (
         applies_to=("M0", "M1", "M2", "M3"),
         reml=False,
     ),
-    *(
-        Sensitivity(
-            id=f"subscale_{name}",
-            switch="subscales",
-            description=(
-                f"The WAI-SR {name.capitalize()} subscale instead of the total score "
-                "(within and between parts; one model per subscale because the subscales are "
-                "highly correlated)."
-            ),
-            applies_to=("M1", "M2"),
-            substitutions=(
-                ("alliance_within", f"alliance_{name}_within"),
-                ("alliance_between_c", f"alliance_{name}_between_c"),
-            ),
-        )
-        for name in SUBSCALES
-    ),
 )
 
 SENSITIVITY: dict[str, Sensitivity] = {row.id: row for row in SENSITIVITY_ANALYSES}
+SUBSCALE_PREFIX = "subscale_"
+SWITCHES = tuple(dict.fromkeys([row.switch for row in SENSITIVITY_ANALYSES if row.switch] + ["subscales"]))
+
+
+def subscale_sensitivity(name: str, alliance_label: str = "alliance") -> Sensitivity:
+    """The analysis with one alliance subscale in place of the total score.
+
+    One model per subscale, because subscales (e.g. the WAI-SR's Task, Goal and Bond) are highly
+    correlated. The subscales come from the alliance instrument in the registry, so a custom
+    alliance measure with subscales gets these analyses too, and one without gets none.
+    """
+    return Sensitivity(
+        id=f"{SUBSCALE_PREFIX}{name}",
+        switch="subscales",
+        description=(
+            f"The {alliance_label} {name.replace('_', ' ').capitalize()} subscale instead of the "
+            "total score (within and between parts; one model per subscale because the "
+            "subscales are highly correlated)."
+        ),
+        applies_to=("M1", "M2"),
+        substitutions=(
+            ("alliance_within", f"alliance_{name}_within"),
+            ("alliance_between_c", f"alliance_{name}_between_c"),
+        ),
+    )
+
+
+def find_sensitivity(analysis: str) -> Sensitivity | None:
+    """The sensitivity analysis with this id (``subscale_<name>`` for any subscale), or None."""
+    if analysis in SENSITIVITY:
+        return SENSITIVITY[analysis]
+    if analysis.startswith(SUBSCALE_PREFIX) and len(analysis) > len(SUBSCALE_PREFIX):
+        return subscale_sensitivity(analysis.removeprefix(SUBSCALE_PREFIX))
+    return None
 
 
 @dataclass(frozen=True)
@@ -497,14 +513,26 @@ def sensitivity_applies(spec: ModelSpec, sensitivity: Sensitivity) -> bool:
 def enabled_analyses(config: dict) -> list[Sensitivity]:
     """The primary analysis and every sensitivity analysis switched on in config."""
     switches = config.get("models", {}).get("sensitivity", {}) or {}
-    unknown = sorted(set(switches) - {row.switch for row in SENSITIVITY_ANALYSES if row.switch})
+    unknown = sorted(set(switches) - set(SWITCHES))
     if unknown:
-        valid = sorted({row.switch for row in SENSITIVITY_ANALYSES if row.switch})
+        valid = sorted(SWITCHES)
         raise ConfigError(
             f'unknown key "models.sensitivity.{unknown[0]}".{suggest(unknown[0], valid)} '
             f"Allowed keys here: {', '.join(valid)}."
         )
-    return [row for row in SENSITIVITY_ANALYSES if row.switch is None or switches.get(row.switch)]
+    analyses = [row for row in SENSITIVITY_ANALYSES if row.switch is None or switches.get(row.switch)]
+    if switches.get("subscales"):
+        alliance = _alliance_instrument(config)
+        if alliance is not None:
+            analyses += [subscale_sensitivity(name, alliance.label) for name in alliance.subscales]
+    return analyses
+
+
+def _alliance_instrument(config: dict):
+    from analysis.instruments import build_registry
+
+    key = config.get("analysis", {}).get("alliance")
+    return build_registry(config.get("instruments")).get(key)
 
 
 def _suggest_model(name: str, valid: list[str]) -> str:
@@ -578,18 +606,18 @@ def resolve_fit(config: dict, outcome: str, model: str, analysis: str) -> Resolv
             f"model {model!r} is not a known model.{_suggest_model(model, list(specs))} "
             f"Known models: {', '.join(specs)}."
         )
-    if analysis not in SENSITIVITY:
+    sensitivity = find_sensitivity(analysis)
+    if sensitivity is None:
         raise ConfigError(
             f"analysis {analysis!r} is not known.{suggest(analysis, list(SENSITIVITY))} "
-            f"Known analyses: {', '.join(SENSITIVITY)}."
+            f"Known analyses: {', '.join(SENSITIVITY)} and {SUBSCALE_PREFIX}<alliance subscale>."
         )
     if (outcome, model, analysis) not in planned_fits(config):
         raise ConfigError(
             f"the fit ({outcome}, {model}, {analysis}) is not planned by config: check "
-            f"analysis.outcomes, models.run and models.sensitivity.{SENSITIVITY[analysis].switch}."
+            f"analysis.outcomes, models.run and models.sensitivity.{sensitivity.switch}."
         )
     spec = specs[model]
-    sensitivity = SENSITIVITY[analysis]
     formula = spec.formula
     if formula is not None:
         formula = substitute_terms(formula, sensitivity.substitutions)
@@ -644,8 +672,11 @@ def spec_table(config: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sensitivity_table() -> pd.DataFrame:
+def sensitivity_table(config: dict | None = None) -> pd.DataFrame:
     """The sensitivity-analysis table as a DataFrame (one row per analysis), for the report.
+
+    With a config: the analyses it switches on (subscale analyses from its alliance instrument);
+    without: every analysis, with the WAI-SR's subscales.
 
     Columns: ``analysis, switch, description, applies_to`` (";"-joined), ``substitutions``
     (``old->new`` pairs, ";"-joined), ``reml, completers_only``.
@@ -660,7 +691,10 @@ def sensitivity_table() -> pd.DataFrame:
             "reml": row.reml,
             "completers_only": row.completers_only,
         }
-        for row in SENSITIVITY_ANALYSES
+        for row in (
+            enabled_analyses(config) if config is not None
+            else [*SENSITIVITY_ANALYSES, *(subscale_sensitivity(n, "WAI-SR") for n in ("task", "goal", "bond"))]
+        )
     ]
     return pd.DataFrame(rows)
 

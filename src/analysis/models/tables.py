@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY, SENSITIVITY_ANALYSES
+from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES, find_sensitivity
 from analysis.privacy import format_count
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -186,7 +186,8 @@ def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def term_role(term: str, analysis: str) -> str:
     """The primary-analysis term that ``term`` replaces in ``analysis`` (itself if none)."""
-    substitutions = SENSITIVITY[analysis].substitutions if analysis in SENSITIVITY else ()
+    sensitivity = find_sensitivity(analysis)
+    substitutions = sensitivity.substitutions if sensitivity is not None else ()
     return {new: old for old, new in substitutions}.get(term, term)
 
 
