@@ -50,35 +50,36 @@ import pandas as pd
 import yaml
 
 from analysis.errors import ConfigError, UserError
+from analysis.instruments import BUILT_IN
 from analysis.io import atomic_path
 
 # Outcome instruments as simulated: item count, item maximum (items start at 0) and the relative
 # propensity of each item to carry a point of the total. PHQ-9 sleep and tiredness items are the
 # most endorsed in clinical samples; item 9 (self-harm) is rarely above 0.
+# Instrument facts (item counts, ranges, subscales) come from the registry, the one place they live.
 OUTCOME_SPECS: dict[str, dict[str, Any]] = {
     "phq9": {
-        "n_items": 9,
-        "item_max": 3,
+        "n_items": BUILT_IN["phq9"].n_items,
+        "item_max": int(BUILT_IN["phq9"].item_max),
         "item_weights": (1.0, 1.1, 1.3, 1.4, 0.9, 0.9, 0.8, 0.6, 0.05),
     },
     "gad7": {
-        "n_items": 7,
-        "item_max": 3,
+        "n_items": BUILT_IN["gad7"].n_items,
+        "item_max": int(BUILT_IN["gad7"].item_max),
         "item_weights": (1.1, 1.0, 1.2, 1.0, 0.8, 1.0, 0.8),
     },
 }
 
-WAI_N_ITEMS = 12
-WAI_ITEM_MIN = 1
-WAI_ITEM_MAX = 5
-# WAI-SR subscales (1-based items): task 1,2,10,12; goal 4,6,8,11; bond 3,5,7,9.
-WAI_SUBSCALES = {"task": (1, 2, 10, 12), "goal": (4, 6, 8, 11), "bond": (3, 5, 7, 9)}
+WAI_N_ITEMS = BUILT_IN["wai_sr"].n_items
+WAI_ITEM_MIN = int(BUILT_IN["wai_sr"].item_min)
+WAI_ITEM_MAX = int(BUILT_IN["wai_sr"].item_max)
+WAI_SUBSCALES = BUILT_IN["wai_sr"].subscales
 # Items differ a little in how readily clients endorse them (bond items run highest).
 WAI_ITEM_OFFSETS = (0.05, 0.0, 0.15, -0.10, 0.10, -0.05, 0.20, -0.05, 0.10, 0.0, -0.15, -0.05)
 
 # Scoring rule the generator mirrors when it computes observed scores: up to this many missing
 # items are prorated (METHODS section 1); more leave the administration unscored.
-OUTCOME_MAX_PRORATED = 2
+OUTCOME_MAX_PRORATED = BUILT_IN["phq9"].max_missing
 WAI_MAX_PRORATED = 2
 
 DEFAULT_EFFECTS: dict[str, float] = {
