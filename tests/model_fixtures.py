@@ -264,3 +264,21 @@ def replicate_caseload(derived: pd.DataFrame, n_therapists: int) -> pd.DataFrame
         block["therapist_id"] = pd.array([f"t{copy:04d}"] * len(block), dtype="string")
         copies.append(block)
     return pd.concat(copies, ignore_index=True)
+
+
+def make_config(**models) -> dict:
+    """A checked-config-like dict with every model and sensitivity analysis switched on."""
+    return {
+        "analysis": {"alliance": "wai_sr", "outcomes": ["phq9", "gad7"],
+                     "completers_min_sessions": 8},
+        "models": {
+            "run": ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"],
+            "sensitivity": {"detrended": True, "completers": True, "ml": True,
+                            "subscales": True},
+            "custom": [],
+            "cross_check_max_clients": 5000,
+            "agreement_tolerance": 1e-3,
+            **models,
+        },
+        "instruments": {},
+    }

@@ -24,27 +24,11 @@ from analysis.models.fitting import (
 from analysis.models.specs import BUILTIN_MODELS, fallback_formulas, resolve_fit
 from model_fixtures import (
     episodes_from_derived,
+    make_config,
     replicate_caseload,
     simulate_administrations,
     simulate_derived,
 )
-
-
-def make_config(**models) -> dict:
-    return {
-        "analysis": {"alliance": "wai_sr", "outcomes": ["phq9", "gad7"],
-                     "completers_min_sessions": 8},
-        "models": {
-            "run": ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"],
-            "sensitivity": {"detrended": True, "completers": True, "ml": True,
-                            "subscales": True},
-            "custom": [],
-            "cross_check_max_clients": 5000,
-            "agreement_tolerance": 1e-3,
-            **models,
-        },
-        "instruments": {},
-    }
 
 
 @pytest.fixture(scope="module")

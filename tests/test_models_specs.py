@@ -6,6 +6,8 @@ import pytest
 
 from analysis.errors import ConfigError
 from analysis.models import specs
+from model_fixtures import make_config
+
 from analysis.models.specs import (
     fallback_formulas,
     formula_variables,
@@ -15,21 +17,6 @@ from analysis.models.specs import (
     split_formula,
     substitute_terms,
 )
-
-
-def make_config(**models) -> dict:
-    return {
-        "analysis": {"alliance": "wai_sr", "outcomes": ["phq9", "gad7"],
-                     "completers_min_sessions": 8},
-        "models": {
-            "run": ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"],
-            "sensitivity": {"detrended": True, "completers": True, "ml": True,
-                            "subscales": True},
-            "custom": [],
-            **models,
-        },
-        "instruments": {},
-    }
 
 
 def test_spec_table_holds_every_model_once_with_methods_formulas():
