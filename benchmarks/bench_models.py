@@ -2,7 +2,7 @@
 
 Simulates raw exports for 100,000 clients and 1,000 therapists (about 800,000 session rows),
 runs them through ingest, scoring and derivation (:func:`analysis.pipeline.derived_from_simulation`)
-and times, for each mixed model of METHODS section 4 (PHQ-9 outcome), the stages of the primary
+and times, for each mixed model of docs/methods.md section 4 (PHQ-9 outcome), the stages of the primary
 engine: the fit (``mixedlm.lmer``), the summary with Satterthwaite df (``tidy``) and our
 convergence check (gradient and Hessian of the deviance). The same rows are fitted by R's
 lme4/lmerTest through ``Rscript tests/r/fit_lmer.R`` when R is installed (timed inside R, so file

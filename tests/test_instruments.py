@@ -1,4 +1,4 @@
-"""The instrument registry: built-ins as in METHODS section 1, custom declarations, config errors."""
+"""The instrument registry: built-ins as in docs/methods.md section 1, custom declarations, config errors."""
 
 from __future__ import annotations
 

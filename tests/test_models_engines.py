@@ -26,7 +26,7 @@ def sleepstudy_fit():
 
 
 def test_sleepstudy_matches_lme4_reference_values(sleepstudy_fit):
-    # METHODS section 6: lme4, REML.
+    # docs/methods.md section 6: lme4, REML.
     fixed = sleepstudy_fit.fixed.set_index("term")
     assert fixed.loc["(Intercept)", "estimate"] == pytest.approx(251.405, abs=1e-3)
     assert fixed.loc["Days", "estimate"] == pytest.approx(10.467, abs=1e-3)

@@ -1,4 +1,4 @@
-"""Derive the session-level analysis variables of METHODS section 3.
+"""Derive the session-level analysis variables of docs/methods.md section 3.
 
 Input: ``scores`` (one row per scored administration) and ``sessions`` (the session registry).
 Output: the ``derived`` frame, one row per (outcome, client, session), with generic column names

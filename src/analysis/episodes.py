@@ -1,6 +1,6 @@
 """Episode outcomes: pre-post change, reliable change, caseness, recovery and Jacobson-Truax.
 
-An episode is one client's course on one outcome instrument (METHODS section 2). Input is
+An episode is one client's course on one outcome instrument (docs/methods.md section 2). Input is
 ``scores.parquet`` (per administration) and ``sessions.parquet`` (the session registry, for the
 therapist); output is ``episodes.parquet`` (one row per client and outcome instrument, from
 :func:`compute_episodes`), a per-client table of combined NHS Talking Therapies style flags

@@ -4,7 +4,7 @@ An :class:`Instrument` holds what scoring, episodes, models and figures need to 
 questionnaire: item count and range, sum or mean scoring, reverse-keyed items, subscales,
 direction, the missing-item rule, severity bands, the caseness cut-off, the reliable-change
 threshold and (optionally) reliability and functional norms for Jacobson-Truax. Five instruments
-are built in (PHQ-9, GAD-7, WAI-SR, SRS, ORS; see METHODS section 1). :func:`build_registry`
+are built in (PHQ-9, GAD-7, WAI-SR, SRS, ORS; see docs/methods.md section 1). :func:`build_registry`
 adds the instruments declared under ``instruments:`` in config and returns a dict from key to
 :class:`Instrument`; nothing else in the package hard-codes a fact about a questionnaire.
 

@@ -704,7 +704,7 @@ def ceiling_share(scores: pd.DataFrame, alliance_instrument: Any) -> float | Non
 
 def limitations(tables: ReportTables, config: Mapping[str, Any], registry: Mapping[str, Any],
                 min_cell: int) -> list[dict[str, str]]:
-    """The limitations of METHODS section 5, each with the numbers of these data."""
+    """The limitations of docs/methods.md section 5, each with the numbers of these data."""
     outcomes = list(config["analysis"]["outcomes"])
     alliance = registry[config["analysis"]["alliance"]]
     items = []

@@ -5,7 +5,7 @@ a study in which clients are nested in therapists with unequal caseloads, attend
 (with jitter and dropout) and fill in the WAI-SR at every session and the PHQ-9 and GAD-7 at
 most sessions. Alliance items are drawn first; the OBSERVED alliance score (the mean of the
 answered items, as the scoring stage computes it) is split into a client mean and a within-client
-deviation, and symptoms then follow the lagged model of METHODS model M2 written in observed
+deviation, and symptoms then follow the lagged model of model M2 of docs/methods.md written in observed
 quantities::
 
     Y[i, t+1] = intercept + rho * Y[i, t] + within * A_w[i, t] + between * A_b_c[i]
@@ -78,7 +78,7 @@ WAI_SUBSCALES = BUILT_IN["wai_sr"].subscales
 WAI_ITEM_OFFSETS = (0.05, 0.0, 0.15, -0.10, 0.10, -0.05, 0.20, -0.05, 0.10, 0.0, -0.15, -0.05)
 
 # Scoring rule the generator mirrors when it computes observed scores: up to this many missing
-# items are prorated (METHODS section 1); more leave the administration unscored.
+# items are prorated (docs/methods.md section 1); more leave the administration unscored.
 OUTCOME_MAX_PRORATED = BUILT_IN["phq9"].max_missing
 WAI_MAX_PRORATED = 2
 
@@ -522,7 +522,7 @@ def _split_alliance(
     client_of_row: np.ndarray,
     n_clients: int,
 ) -> dict[str, Any]:
-    """Observed person means, centred between parts and within parts (METHODS section 3).
+    """Observed person means, centred between parts and within parts (docs/methods.md section 3).
 
     Symptoms need a within value at every session, also where the alliance went unobserved (the
     model then cannot use that session): there the all-items mean stands in. A client with no

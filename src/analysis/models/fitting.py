@@ -6,7 +6,7 @@ the ``episodes`` frame (M4) and the ``administrations`` frame (R2, item data), p
 config. The job selects the outcome's rows (and completers for that sensitivity analysis), drops
 rows with a missing model variable explicitly and counts them, then fits by the model's kind:
 
-- ``lmm`` (M0-M3, custom): the convergence protocol of METHODS section 4 with the primary engine.
+- ``lmm`` (M0-M3, custom): the convergence protocol of docs/methods.md section 4 with the primary engine.
   A fit counts only when it converged by the gradient check and is not singular (see
   :mod:`analysis.models.engines`); otherwise the model is refitted with a simpler random part,
   in the order of :func:`analysis.models.specs.fallback_formulas` (drop the random slope, then
@@ -258,7 +258,7 @@ def standardised_estimates(
     """beta x SD(x) / SD(y) for each fixed effect (NaN for the intercept and factor terms).
 
     SDs are sample SDs over the model rows. A within-client term's x is its within column, so
-    its SD is the SD of the within part (METHODS section 4). An interaction ``a:b`` uses the SD
+    its SD is the SD of the within part (docs/methods.md section 4). An interaction ``a:b`` uses the SD
     of the product.
     """
     sd_response = float(data[response].std())

@@ -1,6 +1,6 @@
 """The model-specification table: which models run, on what, and how each can be simplified.
 
-This module holds the one table of the analysis plan (METHODS section 4). Each built-in model
+This module holds the one table of the analysis plan (docs/methods.md section 4). Each built-in model
 (M0-M4, R1-R3) has an id, a title, the question it answers, its kind (``lmm``, ``ols``,
 ``rm_corr``, ``alpha``, ``icc``), its formula in lme4 syntax over the generic columns of
 ``derived.parquet`` (so one formula serves every outcome), the terms that answer its question and
@@ -51,7 +51,7 @@ class ModelSpec:
     terms_of_interest : tuple of str
         Fixed-effect terms that answer the question (they enter the multiple-testing families).
     primary_term : str or None
-        The term that is the model's primary test (METHODS: the ``A_w`` coefficient of M2).
+        The term that is the model's primary test (docs/methods.md: the ``A_w`` coefficient of M2).
     data : str
         The input the model reads: ``derived``, ``episodes`` or ``administrations``.
     custom : bool
@@ -398,7 +398,7 @@ def formula_variables(formula: str) -> list[str]:
 
 
 def fallback_formulas(formula: str) -> list[tuple[str, str]]:
-    """The simpler random parts tried, in order, when a fit fails (METHODS section 4).
+    """The simpler random parts tried, in order, when a fit fails (docs/methods.md section 4).
 
     First every random slope is dropped (random intercepts kept), then the therapist term.
     Steps that would change nothing are skipped.
