@@ -311,8 +311,8 @@ def _plan_instrument(name, source, key, declaration, instrument, header, layout)
 
 def _fill(template: str, **values: int) -> str:
     text = template
-    for placeholder, value in values.items():
-        text = text.replace("{" + placeholder + "}", str(value))
+    for field_name, value in values.items():
+        text = text.replace("{" + field_name + "}", str(value))
     return text
 
 
