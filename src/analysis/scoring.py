@@ -8,7 +8,8 @@ its :class:`~analysis.instruments.Instrument`: reverse-keying, the missing-item 
 sum or mean scoring, subscales under their own missing-item rule, severity band, caseness and the
 risk flag. Everything is vectorised over rows with numpy (a million administrations score in
 seconds). The same module finds item values that break an instrument's range
-(:func:`item_range_violations`, used by ingest to reject rows) and builds the item matrix for
+(:func:`item_range_violations`: ingest rejects such administrations first, so scoring uses it
+only as a guard at its boundary and stops on any it finds) and builds the item matrix for
 Cronbach's alpha (:func:`cronbach_alpha_input`).
 """
 
