@@ -1,12 +1,18 @@
 """Data-flow accounting: where every input row went, and who reached each analysis.
 
 Input: the ingest stage's per-file flow (rows read, columns dropped, rows rejected by rule, rows
-kept, administrations rejected by rule), the session registry, the derived frame, the episodes and
-the tidy model table. Output: one tidy table with columns ``stage, source, unit, reason, count``:
+kept; per instrument, administrations read, rejected by rule and kept by the route that linked
+them to a session), the scores, the session registry, the derived frame, the episodes and the
+tidy model table. Output: one tidy table with columns ``stage, source, instrument, unit, reason,
+count``:
 
 - per input file: ``read``/``rejected``/``kept`` rows (read = kept + rejected, always), dropped
-  columns (by name, with the number of non-empty cells, never their values) and rejected
-  administrations;
+  columns (by name, with the number of non-empty cells, never their values);
+- per input file and instrument: administrations ``read``, ``rejected`` (by rule) and ``kept``
+  (by route: in a session record, linked by session number or date, at a session number with no
+  session record, of a client without session records); read = kept + rejected, always;
+- ``scored``: per instrument, kept administrations scored, prorated, and not scored (too many
+  missing items);
 - ``registry``: clients, therapists and sessions after cleaning;
 - ``episodes``: per outcome, episodes and episodes with an outcome (>= 2 scores);
 - ``analysis``: per (outcome, model, analysis) fitted, the observations, clients and therapists.
@@ -21,7 +27,7 @@ import pandas as pd
 
 from analysis.privacy import format_count, format_part
 
-FLOW_COLUMNS = ["stage", "source", "unit", "reason", "count"]
+FLOW_COLUMNS = ["stage", "source", "instrument", "unit", "reason", "count"]
 PEOPLE_UNITS = {"clients", "episodes", "episodes_with_outcome", "therapists"}
 
 
@@ -31,9 +37,23 @@ def build_data_flow(
     derived: pd.DataFrame,
     episodes: pd.DataFrame,
     models: pd.DataFrame,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The full (unsuppressed) accounting table described in the module docstring."""
-    rows = ingest_flow[["stage", "source", "unit", "reason", "count"]].to_dict("records")
+    flow = ingest_flow.fillna({"instrument": "", "reason": ""})
+    rows = flow[FLOW_COLUMNS].to_dict("records")
+    if scores is not None:
+        for instrument, part in scores.groupby("instrument", sort=True):
+            scored = part["score"].notna()
+            prorated = scored & part["prorated"].astype(bool)
+            rows += [
+                _row("scored", "scores", "administrations", "scored from every item",
+                     int((scored & ~prorated).sum()), str(instrument)),
+                _row("scored", "scores", "administrations", "scored, prorated",
+                     int(prorated.sum()), str(instrument)),
+                _row("scored", "scores", "administrations",
+                     "not scored: too many missing items", int((~scored).sum()), str(instrument)),
+            ]
     rows += [
         _row("registry", "sessions", "clients", "", sessions["client_id"].nunique()),
         _row("registry", "sessions", "therapists", "", sessions["therapist_id"].nunique()),
@@ -63,19 +83,6 @@ def build_data_flow(
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 
 
-def check_balance(flow: pd.DataFrame) -> list[str]:
-    """Files for which rows read != rows kept + rows rejected (an empty list when all balance)."""
-    rows = flow[flow["unit"] == "rows"]
-    problems = []
-    for source, part in rows.groupby("source"):
-        read = part.loc[part["stage"] == "read", "count"].sum()
-        kept = part.loc[part["stage"] == "kept", "count"].sum()
-        rejected = part.loc[part["stage"] == "rejected", "count"].sum()
-        if read != kept + rejected:
-            problems.append(f"{source}: read {read} != kept {kept} + rejected {rejected}")
-    return problems
-
-
 def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     """The published copy: counts of people below ``min_cell`` shown as "<min_cell".
 
@@ -95,5 +102,7 @@ def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     return published
 
 
-def _row(stage: str, source: str, unit: str, reason: str, count: int) -> dict:
-    return {"stage": stage, "source": source, "unit": unit, "reason": reason, "count": int(count)}
+def _row(stage: str, source: str, unit: str, reason: str, count: int, instrument: str = ""
+         ) -> dict:
+    return {"stage": stage, "source": source, "instrument": instrument, "unit": unit,
+            "reason": reason, "count": int(count)}

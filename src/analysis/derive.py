@@ -5,8 +5,9 @@ Output: the ``derived`` frame, one row per (outcome, client, session), with gene
 so that one model formula serves every outcome:
 
 - ``symptom_score``; ``symptom_next`` (the score at the client's next session when the gap in
-  session numbers is at most ``max_lag_gap``; never centred: person-centring a lagged outcome
-  causes dynamic-panel bias); ``symptom_within`` and ``symptom_between_c`` (person-mean centring,
+  session numbers is at most ``max_lag_gap`` and, with ``max_lag_days`` set, the sessions are at
+  most that many days apart; never centred: person-centring a lagged outcome causes
+  dynamic-panel bias); ``symptom_within`` and ``symptom_between_c`` (person-mean centring,
   and the client mean centred on the mean of client means) for the reverse model;
 - the same for the alliance score (``alliance_score``, ``alliance_next``, ``alliance_within``,
   ``alliance_between_c``) and for each alliance subscale (``alliance_<sub>_score`` ...);
@@ -25,20 +26,17 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import ConfigError
+from analysis.settings import DeriveSettings
 
 DERIVED_KEY = ["outcome", "client_id", "session"]
 
 
 def derive_analysis_frame(
-    scores: pd.DataFrame,
-    sessions: pd.DataFrame,
-    alliance: str,
-    outcomes: list[str],
-    max_lag_gap: int = 1,
-    early_sessions: int = 3,
-    early_min_observed: int = 2,
+    scores: pd.DataFrame, sessions: pd.DataFrame, settings: DeriveSettings
 ) -> pd.DataFrame:
     """Build the ``derived`` frame (see the module docstring) for every outcome instrument."""
+    alliance, outcomes = settings.alliance, list(settings.outcomes)
+    lag = (settings.max_lag_gap, settings.max_lag_days)
     available = set(scores["instrument"].unique())
     for key, name in [(alliance, "analysis.alliance")] + [(o, "analysis.outcomes") for o in outcomes]:
         if key not in available:
@@ -51,20 +49,18 @@ def derive_analysis_frame(
     subscales = [s for s in subscales if alliance_scores[f"subscale_{s}"].notna().any()]
 
     base = _session_frame(scores, sessions, [alliance, *outcomes])
-    alliance_part = _variable_block(
-        alliance_scores, "score", "alliance", max_lag_gap, base
-    )
+    alliance_part = _variable_block(alliance_scores, "score", "alliance", lag, base)
     for sub in subscales:
-        block = _variable_block(alliance_scores, f"subscale_{sub}", f"alliance_{sub}", max_lag_gap, base)
+        block = _variable_block(alliance_scores, f"subscale_{sub}", f"alliance_{sub}", lag, base)
         alliance_part = alliance_part.join(block.drop(columns=[f"alliance_{sub}_next"]))
     alliance_part["alliance_within_detrended"] = _detrended(base, alliance_part["alliance_score"])
     alliance_part["alliance_early"] = _early_mean(
-        base, alliance_part["alliance_score"], early_sessions, early_min_observed
+        base, alliance_part["alliance_score"], settings.early_sessions, settings.early_min_observed
     )
 
     frames = []
     for outcome in outcomes:
-        symptom = _variable_block(scores[scores["instrument"] == outcome], "score", "symptom", max_lag_gap, base)
+        symptom = _variable_block(scores[scores["instrument"] == outcome], "score", "symptom", lag, base)
         frame = pd.concat([base, symptom, alliance_part], axis=1)
         frame.insert(0, "outcome", outcome)
         frames.append(frame)
@@ -93,9 +89,14 @@ def _session_frame(scores: pd.DataFrame, sessions: pd.DataFrame, instruments: li
 
 
 def _variable_block(
-    scores: pd.DataFrame, column: str, prefix: str, max_lag_gap: int, base: pd.DataFrame
+    scores: pd.DataFrame, column: str, prefix: str, lag: tuple[int, int | None],
+    base: pd.DataFrame,
 ) -> pd.DataFrame:
-    """``<prefix>_score``, ``_next``, ``_within``, ``_between_c`` aligned with ``base``'s rows."""
+    """``<prefix>_score``, ``_next``, ``_within``, ``_between_c`` aligned with ``base``'s rows.
+
+    ``lag`` is (largest gap in session numbers, largest gap in days or None) for ``_next``.
+    """
+    max_lag_gap, max_lag_days = lag
     observed = scores.loc[scores[column].notna(), ["client_id", "session", column]]
     observed = observed.sort_values(["client_id", "session"], kind="stable")
     value = base[["client_id", "session"]].merge(observed, on=["client_id", "session"], how="left")[column]
@@ -104,7 +105,15 @@ def _variable_block(
     # Next observed score of the same client, if it is at most max_lag_gap sessions later.
     next_session = observed.groupby("client_id")["session"].shift(-1)
     next_value = observed.groupby("client_id")[column].shift(-1)
-    pairs = observed.assign(_next=next_value.where(next_session - observed["session"] <= max_lag_gap))
+    close = next_session - observed["session"] <= max_lag_gap
+    if max_lag_days is not None:
+        # Days come from the session registry; a pair without dates cannot be shown to be close.
+        day = observed[["client_id", "session"]].merge(
+            base[["client_id", "session", "day"]], on=["client_id", "session"], how="left"
+        )["day"].astype("float64").set_axis(observed.index)
+        next_day = day.groupby(observed["client_id"]).shift(-1)
+        close &= (next_day - day <= max_lag_days).fillna(False)
+    pairs = observed.assign(_next=next_value.where(close))
     lagged = base[["client_id", "session"]].merge(
         pairs[["client_id", "session", "_next"]], on=["client_id", "session"], how="left"
     )["_next"].astype("float64").set_axis(base.index)

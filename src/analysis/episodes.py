@@ -37,28 +37,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import pingouin
 
-from analysis.config import suggest
-from analysis.errors import ConfigError, DataError
-from analysis.instruments import Instrument, get_instrument
+from analysis.errors import DataError
+from analysis.instruments import Instrument
 from analysis.privacy import format_count, format_part, is_suppressed
 from analysis.scoring import cronbach_alpha_input
+from analysis.settings import EpisodeSettings
 
 log = logging.getLogger(__name__)
 
-CASENESS_RULES = ("any_outcome", "all_outcomes")
-RECOVERY_RULES = ("all_outcomes", "cased_outcomes")
-RELIABLE_CHANGE_RULES = ("any_without_opposite", "all_outcomes")
-
-EPISODE_CONFIG_DEFAULTS: dict[str, Any] = {
-    "caseness_rule": "any_outcome",
-    "recovery_rule": "all_outcomes",
-    "reliable_change_rule": "any_without_opposite",
-    "rci_criterion": 1.96,
-    "reliability": {},
-    "functional_norms": {},
-}
 
 EPISODE_COLUMNS = [
     "client_id",
@@ -111,101 +98,22 @@ COMBINED_MEASURES = [
 ]
 
 
-def episodes_schema() -> dict[str, Any]:
-    """JSON-schema fragment for the ``episodes`` config section (no defaults; see the module)."""
-    probability = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+def run_episodes(
+    scores: pd.DataFrame, sessions: pd.DataFrame, administrations: pd.DataFrame,
+    settings: EpisodeSettings,
+) -> dict[str, pd.DataFrame]:
+    """The episodes stage: outcomes per client and outcome, the combined flags, the
+    Jacobson-Truax parameters and the published summary."""
+    reliability = estimate_sample_reliability(administrations, settings.registry(),
+                                              settings.outcomes)
+    episodes = compute_episodes(scores, sessions, settings, reliability)
+    combined = combine_episodes(episodes, settings)
     return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "caseness_rule": {"enum": list(CASENESS_RULES)},
-            "recovery_rule": {"enum": list(RECOVERY_RULES)},
-            "reliable_change_rule": {"enum": list(RELIABLE_CHANGE_RULES)},
-            "rci_criterion": {"type": "number", "exclusiveMinimum": 0},
-            "reliability": {"type": "object", "additionalProperties": probability},
-            "functional_norms": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["mean", "sd"],
-                    "properties": {
-                        "mean": {"type": "number"},
-                        "sd": {"type": "number", "exclusiveMinimum": 0},
-                    },
-                },
-            },
-        },
+        "episodes": episodes,
+        "combined": combined,
+        "parameters": jacobson_truax_parameters(episodes, settings, reliability),
+        "summary": summarise_episodes(episodes, combined, settings),
     }
-
-
-def episode_settings(
-    episode_config: Mapping[str, Any] | None, registry: Mapping[str, Instrument] | None = None
-) -> dict[str, Any]:
-    """The ``episodes`` config section with defaults filled in, checked.
-
-    Raises
-    ------
-    ConfigError
-        Naming the key (e.g. ``episodes.recovery_rule``) and what is allowed.
-    """
-    config = dict(episode_config or {})
-    for key in config:
-        if key not in EPISODE_CONFIG_DEFAULTS:
-            hint = suggest(key, list(EPISODE_CONFIG_DEFAULTS))
-            raise ConfigError(
-                f"config key episodes.{key} is not an episode setting.{hint} Allowed: "
-                f"{', '.join(EPISODE_CONFIG_DEFAULTS)}."
-            )
-    settings = {**EPISODE_CONFIG_DEFAULTS, **config}
-    for key, allowed in (
-        ("caseness_rule", CASENESS_RULES),
-        ("recovery_rule", RECOVERY_RULES),
-        ("reliable_change_rule", RELIABLE_CHANGE_RULES),
-    ):
-        if settings[key] not in allowed:
-            raise ConfigError(
-                f"config key episodes.{key}: must be one of {', '.join(allowed)}; "
-                f"got {settings[key]!r}."
-            )
-    criterion = settings["rci_criterion"]
-    if isinstance(criterion, bool) or not isinstance(criterion, (int, float)) or not criterion > 0:
-        raise ConfigError(
-            f"config key episodes.rci_criterion: must be a positive number (1.96 for 95%); "
-            f"got {criterion!r}."
-        )
-    reliability = settings["reliability"] or {}
-    norms = settings["functional_norms"] or {}
-    if not isinstance(reliability, Mapping):
-        raise ConfigError("config key episodes.reliability: must map instrument names to r_xx.")
-    if not isinstance(norms, Mapping):
-        raise ConfigError(
-            "config key episodes.functional_norms: must map instrument names to {mean, sd}."
-        )
-    for key, value in reliability.items():
-        if registry is not None:
-            get_instrument(registry, key, f"episodes.reliability.{key}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-            raise ConfigError(
-                f"config key episodes.reliability.{key}: must be a number strictly between 0 and "
-                f"1; got {value!r}."
-            )
-    for key, value in norms.items():
-        where = f"episodes.functional_norms.{key}"
-        if registry is not None:
-            get_instrument(registry, key, where)
-        if not isinstance(value, Mapping) or set(value) != {"mean", "sd"}:
-            raise ConfigError(f"config key {where}: must be {{mean: <number>, sd: <number>}}.")
-        for part in ("mean", "sd"):
-            number = value[part]
-            is_number = isinstance(number, (int, float)) and not isinstance(number, bool)
-            if not is_number or not math.isfinite(number):
-                raise ConfigError(f"config key {where}.{part}: must be a number; got {number!r}.")
-        if not value["sd"] > 0:
-            raise ConfigError(f"config key {where}.sd: must be positive; got {value['sd']!r}.")
-    settings["reliability"] = dict(reliability)
-    settings["functional_norms"] = {key: dict(value) for key, value in norms.items()}
-    return settings
 
 
 def estimate_sample_reliability(
@@ -232,11 +140,13 @@ def estimate_sample_reliability(
     """
     alphas: dict[str, float] = {}
     for key in instruments:
-        instrument = get_instrument(registry, key, "analysis.outcomes")
+        instrument = registry[key]
         matrix = cronbach_alpha_input(administrations, instrument)
         if instrument.n_items < 2 or len(matrix) < 2:
             log.info("%s: too few complete administrations for Cronbach's alpha", instrument.label)
             continue
+        import pingouin
+
         alpha = float(pingouin.cronbach_alpha(data=matrix[instrument.item_columns])[0])
         if math.isfinite(alpha) and 0 < alpha < 1:
             alphas[key] = alpha
@@ -252,9 +162,7 @@ def estimate_sample_reliability(
 def compute_episodes(
     scores: pd.DataFrame,
     sessions: pd.DataFrame,
-    registry: Mapping[str, Instrument],
-    outcomes: Sequence[str],
-    episode_config: Mapping[str, Any] | None = None,
+    settings: EpisodeSettings,
     sample_reliability: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per (client, outcome instrument): pre-post change and its interpretation.
@@ -265,11 +173,8 @@ def compute_episodes(
         ``scores.parquet``: ``client_id, session, instrument, score`` (other columns ignored).
     sessions : DataFrame
         ``sessions.parquet``: ``client_id, therapist_id, session``.
-    registry : mapping of str to Instrument
-    outcomes : sequence of str
-        Outcome instrument keys (``analysis.outcomes``).
-    episode_config : mapping, optional
-        The ``episodes`` config section (see the module docstring).
+    settings : EpisodeSettings
+        The outcome instruments (``analysis.outcomes``) and the ``episodes`` config section.
     sample_reliability : mapping of str to float, optional
         Cronbach's alpha per instrument from :func:`estimate_sample_reliability`, used as
         ``r_xx`` when neither config nor registry gives one.
@@ -301,11 +206,11 @@ def compute_episodes(
     Jacobson & Truax (1991), J Consult Clin Psychol 59(1), 12-19; parameters from
     :func:`jacobson_truax_parameters`.
     """
-    settings = episode_settings(episode_config, registry)
-    instruments = [get_instrument(registry, key, "analysis.outcomes") for key in outcomes]
+    registry = settings.registry()
+    instruments = [registry[key] for key in settings.outcomes]
     episodes = _episode_scores(scores, sessions, [inst.key for inst in instruments])
     parameters = jacobson_truax_parameters(
-        episodes, registry, episode_config, sample_reliability
+        episodes, settings, sample_reliability, publish=False
     ).set_index("outcome").reindex([inst.key for inst in instruments])
 
     parts = []
@@ -425,7 +330,7 @@ def _interpret(
         part["reliable_deterioration"] = _flag(-improvement >= limit, known)
 
     s_diff = float(parameters["s_diff"])
-    criterion = float(settings["rci_criterion"])
+    criterion = float(settings.rci_criterion)
     usable = math.isfinite(s_diff) and s_diff > 0
     rci = change / s_diff if usable else np.full(len(part), np.nan)
     oriented_rci = instrument.improvement(rci)
@@ -458,10 +363,9 @@ def _flag(values: np.ndarray, known: np.ndarray) -> pd.arrays.BooleanArray:
 
 def jacobson_truax_parameters(
     episodes: pd.DataFrame,
-    registry: Mapping[str, Instrument],
-    episode_config: Mapping[str, Any] | None = None,
+    settings: EpisodeSettings,
     sample_reliability: Mapping[str, float] | None = None,
-    min_cell: int | None = None,
+    publish: bool = True,
 ) -> pd.DataFrame:
     """The numbers behind the Jacobson-Truax reliable change index and cut-off, per outcome.
 
@@ -470,14 +374,14 @@ def jacobson_truax_parameters(
     episodes : DataFrame
         With ``outcome``, ``first_score`` and ``n_scored`` (or ``has_outcome``); the sample
         statistics use the first scores of episodes with an outcome (>= 2 scores).
-    registry : mapping of str to Instrument
-    episode_config : mapping, optional
-        The ``episodes`` config section.
+    settings : EpisodeSettings
+        The outcome instruments and the ``episodes`` config section.
     sample_reliability : mapping of str to float, optional
         Cronbach's alpha per instrument, used when config and registry give no ``r_xx``.
-    min_cell : int, optional
-        For a published table: ``n_with_outcome`` (a count of people) becomes text from
-        :func:`analysis.privacy.format_count`. Without it the count stays an integer.
+    publish : bool
+        For the published table ``n_with_outcome`` (a count of people) becomes text from
+        :func:`analysis.privacy.format_count` (``settings.min_cell_count``); without, it stays
+        an integer.
 
     Returns
     -------
@@ -507,7 +411,7 @@ def jacobson_truax_parameters(
        sd_first  s_diff  cutoff cutoff_formula
     0     5.164  2.9212   5.672              a
     """
-    settings = episode_settings(episode_config, registry)
+    registry = settings.registry()
     sample_reliability = dict(sample_reliability or {})
     has_outcome = (
         episodes["has_outcome"].astype(bool)
@@ -516,15 +420,15 @@ def jacobson_truax_parameters(
     )
     rows = []
     for key in pd.unique(episodes["outcome"].astype("string")):
-        instrument = get_instrument(registry, str(key), "analysis.outcomes")
+        instrument = registry[str(key)]
         first = episodes.loc[(episodes["outcome"] == key) & has_outcome, "first_score"].dropna()
         first = first.to_numpy(dtype="float64")
         n = len(first)
         mean_first = float(first.mean()) if n else math.nan
         sd_first = float(first.std(ddof=1)) if n >= 2 else math.nan
 
-        if key in settings["reliability"]:
-            r_xx, r_source = float(settings["reliability"][key]), "config"
+        if key in settings.reliability:
+            r_xx, r_source = float(settings.reliability[key]), "config"
         elif instrument.reliability is not None:
             r_xx, r_source = float(instrument.reliability), "registry"
         elif key in sample_reliability and math.isfinite(sample_reliability[key]):
@@ -534,8 +438,8 @@ def jacobson_truax_parameters(
         se = sd_first * math.sqrt(1 - r_xx) if math.isfinite(r_xx) else math.nan
         s_diff = math.sqrt(2) * se
 
-        if key in settings["functional_norms"]:
-            norms = settings["functional_norms"][key]
+        if key in settings.functional_norms:
+            norms = settings.functional_norms[key]
             m0, sd0, norms_source = float(norms["mean"]), float(norms["sd"]), "config"
         elif instrument.functional_mean is not None:
             m0, sd0 = float(instrument.functional_mean), float(instrument.functional_sd)
@@ -562,8 +466,8 @@ def jacobson_truax_parameters(
                 "r_xx_source": r_source,
                 "se_measurement": se,
                 "s_diff": s_diff,
-                "rci_criterion": float(settings["rci_criterion"]),
-                "reliable_change_points": float(settings["rci_criterion"]) * s_diff,
+                "rci_criterion": float(settings.rci_criterion),
+                "reliable_change_points": float(settings.rci_criterion) * s_diff,
                 "functional_mean": m0,
                 "functional_sd": sd0,
                 "norms_source": norms_source,
@@ -577,29 +481,24 @@ def jacobson_truax_parameters(
         "functional_mean", "functional_sd", "norms_source", "cutoff", "cutoff_formula",
     ])
     table["n_with_outcome"] = table["n_with_outcome"].astype("int64")
-    if min_cell is not None:
+    if publish:
         table["n_with_outcome"] = pd.array(
-            [format_count(n, min_cell) for n in table["n_with_outcome"]], dtype="string"
+            [format_count(n, settings.min_cell_count) for n in table["n_with_outcome"]],
+            dtype="string",
         )
     return table
 
 
-def combine_episodes(
-    episodes: pd.DataFrame,
-    outcomes: Sequence[str],
-    episode_config: Mapping[str, Any] | None = None,
-) -> pd.DataFrame:
+def combine_episodes(episodes: pd.DataFrame, settings: EpisodeSettings) -> pd.DataFrame:
     """One row per client: caseness, recovery and reliable change over all outcome measures.
 
     Parameters
     ----------
     episodes : DataFrame
         From :func:`compute_episodes`.
-    outcomes : sequence of str
-        The outcome instruments to combine (``analysis.outcomes``).
-    episode_config : mapping, optional
-        The ``episodes`` config section: ``caseness_rule``, ``recovery_rule``,
-        ``reliable_change_rule``.
+    settings : EpisodeSettings
+        The outcome instruments to combine (``analysis.outcomes``) and the rules
+        ``caseness_rule``, ``recovery_rule``, ``reliable_change_rule``.
 
     Returns
     -------
@@ -620,8 +519,7 @@ def combine_episodes(
           out. ``reliable_deterioration``: the mirror image.
         - ``reliable_recovery``: recovery and reliable improvement (<NA> where recovery is).
     """
-    settings = episode_settings(episode_config)
-    outcomes = list(outcomes)
+    outcomes = list(settings.outcomes)
     selected = episodes[episodes["outcome"].isin(outcomes)]
     clients = pd.Index(selected["client_id"].astype("string").dropna().unique()).sort_values()
 
@@ -646,12 +544,12 @@ def combine_episodes(
     improved, improved_known = wide("reliable_improvement")
     worse, worse_known = wide("reliable_deterioration")
 
-    if settings["caseness_rule"] == "any_outcome":
+    if settings.caseness_rule == "any_outcome":
         case_start, case_start_known = _kleene_any(start, start_known, case_applies)
     else:
         case_start, case_start_known = _kleene_all(start, start_known, case_applies)
 
-    if settings["recovery_rule"] == "all_outcomes":
+    if settings.recovery_rule == "all_outcomes":
         must_end_below = case_applies
     else:
         must_end_below = case_applies & start & start_known
@@ -663,7 +561,7 @@ def combine_episodes(
     change_known = has_all & (n_change > 0)
     any_improved = (improved & improved_known & change_applies).any(axis=1)
     any_worse = (worse & worse_known & change_applies).any(axis=1)
-    if settings["reliable_change_rule"] == "any_without_opposite":
+    if settings.reliable_change_rule == "any_without_opposite":
         reliable_improvement = any_improved & ~any_worse
         reliable_deterioration = any_worse & ~any_improved
     else:
@@ -713,7 +611,7 @@ def _kleene_all(
 
 
 def summarise_episodes(
-    episodes: pd.DataFrame, combined: pd.DataFrame, min_cell: int
+    episodes: pd.DataFrame, combined: pd.DataFrame, settings: EpisodeSettings
 ) -> pd.DataFrame:
     """The published episode summary: counts and rates per outcome and measure, small cells hidden.
 
@@ -723,9 +621,9 @@ def summarise_episodes(
         From :func:`compute_episodes`.
     combined : DataFrame
         From :func:`combine_episodes`.
-    min_cell : int
-        Counts of people below this (and above 0) are shown as "<min_cell"
-        (``privacy.min_cell_count``).
+    settings : EpisodeSettings
+        Its ``min_cell_count``: counts of people below this (and above 0) are shown as
+        "<min_cell" (``privacy.min_cell_count``).
 
     Returns
     -------
@@ -739,6 +637,7 @@ def summarise_episodes(
         :func:`analysis.privacy.format_count` - and ``rate`` = count / n_denominator (NaN when the
         count or the denominator is suppressed or the denominator is 0).
     """
+    min_cell = settings.min_cell_count
     rows = []
     for outcome in pd.unique(episodes["outcome"].astype("string")):
         part = episodes[episodes["outcome"] == outcome]

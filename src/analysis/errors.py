@@ -18,3 +18,17 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """An input file cannot be used: the message names the file, row and column."""
+
+
+def require_columns(frame, columns, file: str, needed_by: str) -> None:
+    """Raise a DataError naming the file and the missing columns, if any are missing.
+
+    ``frame`` is a DataFrame (anything with ``columns``); ``needed_by`` says which step needs
+    them (e.g. ``"model M4"``).
+    """
+    missing = [name for name in columns if name not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{file}: column(s) {', '.join(missing)} needed by {needed_by} are missing; rerun "
+            "the step of the pipeline that writes it."
+        )

@@ -34,7 +34,15 @@ from scipy import stats
 
 from analysis.errors import DataError
 from analysis.io import atomic_path
-from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES
+from analysis.presentation import (
+    adjusted_p_column,
+    analysis_label,
+    analysis_order,
+    model_title,
+    select_alliance_terms,
+    term_family,
+    term_label,
+)
 from analysis.privacy import format_count
 
 # Okabe & Ito (2008), "Color universal design": the eight colours by name.
@@ -79,25 +87,6 @@ FIGURE_STYLE: dict[str, Any] = {
 }
 PNG_DPI = 300
 
-# How analyses and model terms are named on figures; unknown names are shown as they are. The
-# analyses themselves (and their order) come from the models stage's sensitivity table.
-ANALYSIS_LABELS = {
-    "primary": "primary",
-    "detrended": "detrended",
-    "completers": "completers",
-    "ml": "ML",
-}
-TERM_LABELS = {
-    "alliance_within": "within-client alliance",
-    "alliance_between_c": "between-client alliance",
-    "alliance_within_detrended": "within-client alliance, detrended",
-    "alliance_early": "early alliance",
-}
-# Alliance predictors: the within/between parts, their subscale versions and early alliance.
-# The alliance score itself is not among them: in the reverse model it is the lagged control.
-ALLIANCE_TERM_PATTERN = re.compile(
-    r"^alliance_(within|between_c|within_detrended|early|[a-z0-9]+_within|[a-z0-9]+_between_c)$"
-)
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +105,9 @@ def _styled(function: _Fn) -> _Fn:
 
 
 def save_figure(fig: Figure, svg_path: str | os.PathLike[str],
-                png_path: str | os.PathLike[str]) -> None:
-    """Write ``fig`` as SVG and as a 300-dpi PNG, each atomically.
+                png_path: str | os.PathLike[str], dpi: int = PNG_DPI) -> None:
+    """Write ``fig`` as SVG and as a PNG (300 dpi unless ``figures.png_dpi`` says otherwise),
+    each atomically.
 
     The files carry no creation date or software version, and SVG element ids come from a fixed
     salt, so saving the same figure twice gives byte-identical files.
@@ -133,20 +123,18 @@ def save_figure(fig: Figure, svg_path: str | os.PathLike[str],
         with atomic_path(svg_path) as tmp:
             fig.savefig(tmp, format="svg", metadata={"Date": None})
         with atomic_path(png_path) as tmp:
-            fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata={"Software": None})
+            fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
 
 
-def figure_names(config: Mapping[str, Any]) -> list[str]:
-    """Every figure the config asks for, as file names without extension.
+def figure_names(alliance: str, outcomes: Sequence[str], models_run: Sequence[str]) -> list[str]:
+    """Every figure a study asks for, as file names without extension.
 
-    One forest plot, data flow, missingness and alliance distribution; per outcome of
-    ``analysis.outcomes`` its trajectories, within-client alliance, Jacobson-Truax plot, and,
-    when their models are in ``models.run``, the therapist caterpillar plot (R3) and the
-    residual diagnostics (M2).
+    One forest plot, data flow, missingness and alliance distribution; per outcome its
+    trajectories, within-client alliance, Jacobson-Truax plot, and, when their models are run,
+    the therapist caterpillar plot (R3) and the residual diagnostics (M2).
     """
-    models_run = set(config["models"]["run"])
     names = ["forest_alliance", "data_flow", "missingness", "alliance_distribution"]
-    for outcome in config["analysis"]["outcomes"]:
+    for outcome in outcomes:
         names += [f"trajectories_{outcome}", f"alliance_within_next_{outcome}",
                   f"jacobson_truax_{outcome}"]
         if "R3" in models_run:
@@ -156,9 +144,10 @@ def figure_names(config: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def figure_paths(config: Mapping[str, Any], folder: str = "results/figures") -> list[str]:
+def figure_paths(alliance: str, outcomes: Sequence[str], models_run: Sequence[str],
+                 folder: str = "results/figures") -> list[str]:
     """The SVG and PNG path of every figure of :func:`figure_names`."""
-    return [f"{folder}/{name}.{extension}" for name in figure_names(config)
+    return [f"{folder}/{name}.{extension}" for name in figure_names(alliance, outcomes, models_run)
             for extension in ("svg", "png")]
 
 
@@ -521,50 +510,9 @@ def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
 # forest plot of the alliance terms
 
 
-def select_alliance_terms(models: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``models.csv`` whose term is an alliance predictor.
-
-    The terms are those matching :data:`ALLIANCE_TERM_PATTERN`: within/between alliance (total
-    and subscales), detrended within alliance and early alliance. Sorted by outcome, model,
-    analysis and term.
-    """
-    _require_columns(models, ["outcome", "model", "analysis", "term", "estimate", "ci_low",
-                              "ci_high"], "models")
-    selected = models.loc[models["term"].astype(str).str.match(ALLIANCE_TERM_PATTERN)]
-    return selected.sort_values(["outcome", "model", "analysis", "term"],
-                                kind="stable").reset_index(drop=True)
 
 
-def analysis_label(analysis: str) -> str:
-    """A short name for an analysis id (``subscale_task`` -> "Task subscale")."""
-    if analysis in ANALYSIS_LABELS:
-        return ANALYSIS_LABELS[analysis]
-    if analysis.startswith("subscale_"):
-        return f"{analysis.removeprefix('subscale_').capitalize()} subscale"
-    return analysis
 
-
-def analysis_order(analysis: str) -> tuple[int, str]:
-    """Sort key of an analysis id: the sensitivity table's order, unknown ids last."""
-    order = [row.id for row in SENSITIVITY_ANALYSES]
-    return (order.index(analysis) if analysis in order else len(order), analysis)
-
-
-def term_label(term: str) -> str:
-    """A short name for a model term (``alliance_task_within`` -> "Task, within-client")."""
-    if term in TERM_LABELS:
-        return TERM_LABELS[term]
-    match = re.match(r"^alliance_([a-z0-9]+)_(within|between_c)$", term)
-    if match:
-        part = "within-client" if match.group(2) == "within" else "between-client"
-        return f"{match.group(1).capitalize()} alliance, {part}"
-    return term
-
-
-def model_title(model: str) -> str:
-    """The title of a built-in model from the specification table, else the id."""
-    spec = BUILTIN_MODELS.get(model)
-    return f"{model} {spec.title}" if spec is not None else model
 
 
 def _row_labels(row_keys: list[tuple[str, str, str]]) -> list[str]:
@@ -578,14 +526,6 @@ def _row_labels(row_keys: list[tuple[str, str, str]]) -> list[str]:
         for label, (_, _, analysis) in zip(base, row_keys)
     ]
 
-
-def term_family(term: str) -> int:
-    """Sort key of an alliance term: within-client 0, between-client 1, anything else 2."""
-    if term.endswith("_within") or term.endswith("_within_detrended"):
-        return 0
-    if term.endswith("_between_c"):
-        return 1
-    return 2
 
 
 @_styled
@@ -632,7 +572,7 @@ def forest_alliance_figure(models: pd.DataFrame, outcome_instruments: Mapping[st
     analyses = sorted({key[2] for key in row_keys}, key=analysis_order)
     colour = {analysis: SERIES_COLOURS[i % len(SERIES_COLOURS)]
               for i, analysis in enumerate(analyses)}
-    adjusted = _adjusted_p(terms)
+    adjusted = adjusted_p_column(terms)
     for ax, outcome in zip(axes, outcomes):
         rows = terms.loc[terms["outcome"].astype(str) == outcome]
         for row, p_adjusted in zip(rows.itertuples(index=False), adjusted.loc[rows.index]):
@@ -659,15 +599,6 @@ def forest_alliance_figure(models: pd.DataFrame, outcome_instruments: Mapping[st
     fig.suptitle("Alliance terms across outcomes, models and sensitivity analyses", fontsize=10)
     return fig
 
-
-def _adjusted_p(terms: pd.DataFrame) -> pd.Series:
-    # Primary tests carry a Holm-adjusted p, the others a BH-adjusted one: use whichever exists.
-    adjusted = pd.Series(np.nan, index=terms.index, dtype=float)
-    for column in ("p_bh", "p_holm"):
-        if column in terms.columns:
-            values = pd.to_numeric(terms[column], errors="coerce")
-            adjusted = values.where(values.notna(), adjusted)
-    return adjusted
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,14 +13,17 @@ encoding, Parquet or Excel; long or wide layout). For each table the stage
    duplicate rows are dropped, conflicting duplicates (same client and session, different
    answers) are all rejected;
 4. links questionnaires to sessions (by session number, or by date within a window) and rejects
-   or keeps orphans per config;
+   or keeps, per config, questionnaires of clients without session records (``orphan_outcomes``)
+   and questionnaires at a session number that has no session record (``unmatched_sessions``);
 5. replaces client and therapist ids by keyed pseudonyms and dates by day offsets from each
    client's first session.
 
 Outputs (see the shared contracts in the README): ``administrations`` (one row per scored
 questionnaire administration), ``sessions`` (the session registry), ``rejects`` (file, row,
-column, rule, reason: never an identifier's value), ``flags`` (kept rows with a warning) and the
-``flow`` accounting (for each file: rows read = rows kept + rows rejected).
+column, instrument, rule, reason: never an identifier's value), ``flags`` (kept rows with a
+warning) and the ``flow`` accounting (columns :data:`FLOW_COLUMNS`; for each file, rows read =
+rows kept + rows rejected; for each file and instrument, administrations read = administrations
+kept, by the route that linked them (:data:`ROUTES`), + administrations rejected, by rule).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,12 +43,23 @@ from pandera.errors import SchemaErrors
 
 from analysis.config import suggest
 from analysis.errors import ConfigError, DataError
-from analysis.privacy import pseudonymise
+from analysis.privacy import is_demo_data, pseudonymise, resolve_key
+from analysis.settings import IngestSettings, InputTable, LinkingSettings
 
 log = logging.getLogger(__name__)
 
 ROLES = ("client", "therapist", "session", "date")
-REJECT_COLUMNS = ["file", "row", "column", "rule", "reason"]
+REJECT_COLUMNS = ["file", "row", "column", "instrument", "rule", "reason"]
+FLOW_COLUMNS = ["source", "stage", "instrument", "unit", "reason", "count"]
+# How a kept questionnaire found its session (the reason of a "kept administrations" flow row).
+ROUTES = {
+    "session_record": "in a session record",
+    "session_number": "linked to a session record by session number",
+    "date": "linked to a session record by date",
+    "no_session_record": "no session record at this session number (kept; therapist of the "
+                         "client's nearest session record)",
+    "orphan": "client without any session record (kept without a therapist)",
+}
 # Data rows start on line 2 of a file with a header: row numbers match what a spreadsheet shows.
 FIRST_DATA_ROW = 2
 
@@ -90,16 +105,41 @@ class TableResult:
 
 
 # --------------------------------------------------------------------------------------------
+# The stage
+
+
+def input_paths(inputs: Sequence[InputTable], root: str | Path = ".") -> dict[str, Path]:
+    """The declared input files, by table name, resolved against the project folder."""
+    return {table.name: Path(root) / table.path for table in inputs}
+
+
+def run_ingest(settings: IngestSettings, root: str | Path = ".", key: str | None = None
+               ) -> dict[str, pd.DataFrame]:
+    """Read, validate, link and pseudonymise every declared input table.
+
+    ``key`` (the pseudonymisation key) defaults to the one named by ``settings.key_env``; the
+    public demo key only for the shipped demo data.
+    """
+    paths = input_paths(settings.inputs, root)
+    registry = settings.registry()
+    tables = {table.name: read_export(paths[table.name], table) for table in settings.inputs}
+    if key is None:
+        key = resolve_key(settings.key_env, is_demo_data(list(paths.values())))
+    return ingest_all(tables, settings.inputs, settings.linking, registry, key)
+
+
+# --------------------------------------------------------------------------------------------
 # Reading
 
 
-def read_export(path: str | Path, table_config: dict, name: str) -> pd.DataFrame:
+def read_export(path: str | Path, table: InputTable) -> pd.DataFrame:
     """Read a declared table with every cell as text (missing cells as <NA>).
 
     Raises ``DataError`` naming the config key and what to do when the file is missing, empty,
     in another encoding, or (apparently) uses another delimiter.
     """
     file_path = Path(path)
+    name = table.name
     key = f"inputs.{name}.path"
     if not file_path.exists():
         raise ConfigError(
@@ -108,21 +148,21 @@ def read_export(path: str | Path, table_config: dict, name: str) -> pd.DataFrame
         )
     if file_path.stat().st_size == 0:
         raise DataError(f"{file_path}: the file is empty (0 bytes). Export it again or remove {key}.")
-    file_format = table_config.get("format") or _format_from_suffix(file_path)
+    file_format = table.format or _format_from_suffix(file_path)
     try:
         if file_format == "csv":
-            encoding = table_config.get("encoding", "utf-8")
+            encoding = table.encoding
             # utf-8-sig reads plain UTF-8 too and drops a byte-order mark when there is one.
             if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
                 encoding = "utf-8-sig"
-            frame = _read_csv_text(file_path, table_config.get("delimiter", ","), encoding)
+            frame = _read_csv_text(file_path, table.delimiter, encoding)
         elif file_format == "parquet":
             frame = _as_text(pd.read_parquet(file_path))
         else:
-            frame = _as_text(pd.read_excel(file_path, sheet_name=table_config.get("sheet", 0), dtype=object))
+            frame = _as_text(pd.read_excel(file_path, sheet_name=table.sheet, dtype=object))
     except UnicodeDecodeError as error:
         raise DataError(
-            f"{file_path}: not readable as {table_config.get('encoding', 'utf-8')} "
+            f"{file_path}: not readable as {table.encoding} "
             f"(byte {error.start}). Set inputs.{name}.encoding to the file's encoding, "
             "e.g. latin-1 or cp1252."
         ) from None
@@ -187,13 +227,12 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 # Planning: which columns hold what
 
 
-def plan_table(name: str, table_config: dict, header: list[str], registry: dict) -> TablePlan:
+def plan_table(table: InputTable, header: list[str], registry: dict) -> TablePlan:
     """Resolve a table's config against its header; raise a clear error for anything missing."""
-    source = table_config["path"]
-    roles = {role: column for role, column in table_config["columns"].items() if column}
+    name, source = table.name, table.path
+    roles = dict(table.columns)
     _check_roles_distinct(name, roles)
-    layout = table_config.get("layout", "long")
-    kind = table_config.get("kind", "questionnaires")
+    layout, kind = table.layout, table.kind
     if kind == "sessions" and layout == "wide":
         raise ConfigError(
             f"inputs.{name}.layout: a sessions table must be in long layout (one row per session)."
@@ -210,7 +249,7 @@ def plan_table(name: str, table_config: dict, header: list[str], registry: dict)
                 f"{suggest(column, header)} {_header_hint(header)}"
             )
     instruments = []
-    for key, declaration in (table_config.get("instruments") or {}).items():
+    for key, declaration in table.instruments.items():
         if key not in registry:
             raise ConfigError(
                 f'inputs.{name}.instruments.{key}: unknown instrument "{key}".'
@@ -326,7 +365,7 @@ def _sessions_in_header(template: str, header: list[str]) -> list[int]:
 # Validating one table
 
 
-def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table_config: dict) -> TableResult:
+def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table: InputTable) -> TableResult:
     """Validate one table read by :func:`read_export`; return kept records and administrations.
 
     ``records`` has the canonical columns ``_row`` (file row number), ``client``, ``therapist``,
@@ -342,7 +381,7 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table_confi
 
     records, item_values = _to_records(frame, plan, registry)
     item_numbers = {key: _numbers(text) for key, text in item_values.items()}
-    failures = _validate(records, item_values, item_numbers, plan, registry, table_config)
+    failures = _validate(records, item_values, item_numbers, plan, registry, table)
     row_rules = {"missing_client_id", "invalid_session", "missing_session", "invalid_date",
                  "missing_date", "missing_therapist"}
     row_failures = failures[failures["rule"].isin(row_rules)]
@@ -353,10 +392,11 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table_confi
     duplicates = _duplicates(records[ok], item_values, plan)
     if "date" in records:
         # Dates become datetimes here, with this table's format; later steps compare them.
-        records["date"] = _parse_dates(records["date"], table_config.get("date_format"))
+        records["date"] = _parse_dates(records["date"], table.date_format)
     bad_records |= set(duplicates["record"])
 
-    administrations = _administrations(records, item_numbers, plan, registry, bad_records, admin_failures)
+    administrations, offered = _administrations(records, item_numbers, plan, registry, bad_records,
+                                                admin_failures)
     rejects = pd.concat([row_failures, duplicates, admin_failures], ignore_index=True)
     rejects["file"] = plan.path
     kept_records = records[~records.index.isin(bad_records)].copy()
@@ -368,16 +408,24 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table_confi
     for rule, count in rejected_rows.groupby("rule")["row"].nunique().sort_index().items():
         flow.append(_flow(plan.name, "rejected", "rows", rule, int(count)))
     flow.append(_flow(plan.name, "kept", "rows", "", len(kept_rows)))
-    admin_rejects = rejects[rejects["level"] == "administration"].drop_duplicates(["record", "instrument"])
-    for rule, count in admin_rejects.groupby("rule").size().sort_index().items():
-        flow.append(_flow(plan.name, "rejected", "administrations", rule, int(count)))
+    # An administration counts once, under its first reason, and only in rows that were kept.
+    admin_rejects = admin_failures[~admin_failures["record"].isin(list(bad_records))]
+    admin_rejects = admin_rejects.drop_duplicates(["record", "instrument"])
+    for instrument in plan.instruments:
+        flow.append(_flow(plan.name, "read", "administrations", "", offered[instrument.key],
+                          instrument.key))
+        part = admin_rejects[admin_rejects["instrument"] == instrument.key]
+        for rule, count in part.groupby("rule").size().sort_index().items():
+            flow.append(_flow(plan.name, "rejected", "administrations", rule, int(count),
+                              instrument.key))
     if len(kept_rows) + rejected_rows["row"].nunique() != n_read:
         raise AssertionError(f"{plan.path}: row accounting does not balance")  # a bug, not a user error
     return TableResult(kept_records, administrations, rejects, flow)
 
 
-def _flow(source: str, stage: str, unit: str, reason: str, count: int) -> dict:
-    return {"source": source, "stage": stage, "unit": unit, "reason": reason, "count": int(count)}
+def _flow(source: str, stage: str, unit: str, reason: str, count: int, instrument: str = "") -> dict:
+    return {"source": source, "stage": stage, "instrument": instrument, "unit": unit,
+            "reason": reason, "count": int(count)}
 
 
 def _to_records(frame: pd.DataFrame, plan: TablePlan, registry: dict):
@@ -426,7 +474,7 @@ def _to_records(frame: pd.DataFrame, plan: TablePlan, registry: dict):
     return records, values
 
 
-def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dict, table_config: dict) -> pd.DataFrame:
+def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dict, table: InputTable) -> pd.DataFrame:
     """Every failing (record, column, rule) found in one pandera pass (``lazy=True``)."""
     checked = pd.DataFrame(index=records.index)
     columns: dict[str, pa.Column] = {}
@@ -460,11 +508,11 @@ def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dic
         date_text = records["date"]
         date_rules = [(
             "invalid_date", lambda s, t=date_text: t.isna() | s.notna(),
-            f"date cannot be read (expected {table_config.get('date_format') or 'yyyy-mm-dd'})",
+            f"date cannot be read (expected {table.date_format or 'yyyy-mm-dd'})",
         )]
         if plan.kind == "sessions" or "session" not in records:
             date_rules.append(("missing_date", lambda s, t=date_text: t.notna(), "no date"))
-        add("date", _parse_dates(date_text, table_config.get("date_format")), plan.roles["date"], "row", None,
+        add("date", _parse_dates(date_text, table.date_format), plan.roles["date"], "row", None,
             date_rules)
 
     if plan.kind == "sessions" and "therapist" in records:
@@ -606,8 +654,13 @@ def _duplicates(records: pd.DataFrame, item_values: dict, plan: TablePlan) -> pd
     return pd.concat([exact_rejects, conflict_rejects], ignore_index=True)
 
 
-def _administrations(records, item_numbers, plan, registry, bad_records, admin_failures) -> pd.DataFrame:
-    """One row per (record, instrument) with answers; rejected ones left out."""
+def _administrations(records, item_numbers, plan, registry, bad_records, admin_failures
+                     ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per (record, instrument) with answers; rejected ones left out.
+
+    Also returns, per instrument, the administrations offered: answered in a row that was kept.
+    """
+    offered: dict[str, int] = {}
     max_items = max((registry[i.key].n_items for i in plan.instruments), default=0)
     keep_records = ~records.index.isin(list(bad_records))
     parts = []
@@ -624,12 +677,14 @@ def _administrations(records, item_numbers, plan, registry, bad_records, admin_f
         rejected = records.index.isin(
             admin_failures.loc[admin_failures["instrument"] == instrument.key, "record"].unique()
         )
+        offered[instrument.key] = int((answered.to_numpy() & keep_records).sum())
         part = part[answered.to_numpy() & keep_records & ~rejected]
         part.insert(1, "instrument", instrument.key)
         parts.append(part)
     if not parts:
-        return pd.DataFrame({"record": pd.Series(dtype="int64"), "instrument": pd.Series(dtype="string")})
-    return pd.concat(parts, ignore_index=True)
+        empty = pd.DataFrame({"record": pd.Series(dtype="int64"), "instrument": pd.Series(dtype="string")})
+        return empty, offered
+    return pd.concat(parts, ignore_index=True), offered
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,7 +692,8 @@ def _administrations(records, item_numbers, plan, registry, bad_records, admin_f
 
 
 def ingest_all(
-    tables: dict[str, pd.DataFrame], inputs_config: dict, linking: dict, registry: dict, key: str
+    tables: dict[str, pd.DataFrame], inputs: Sequence[InputTable], linking: LinkingSettings,
+    registry: dict, key: str,
 ) -> dict[str, pd.DataFrame]:
     """Ingest every declared table (already read) and link them into the canonical frames.
 
@@ -645,14 +701,16 @@ def ingest_all(
     """
     results: dict[str, TableResult] = {}
     plans: dict[str, TablePlan] = {}
+    declared = {table.name: table for table in inputs}
     for name, raw in tables.items():
-        plans[name] = plan_table(name, inputs_config[name], list(raw.columns), registry)
-        results[name] = ingest_table(raw, plans[name], registry, inputs_config[name])
+        plans[name] = plan_table(declared[name], list(raw.columns), registry)
+        results[name] = ingest_table(raw, plans[name], registry, declared[name])
     if not any(plan.kind == "sessions" for plan in plans.values()):
         raise ConfigError("inputs: declare one table with kind: sessions (the session records with therapist ids).")
 
     registry_frame, flags = _session_registry(results, plans)
     link_rejects: list[pd.DataFrame] = []
+    link_flow: list[dict] = []
     administrations = []
     extra_sessions = []
     for name, result in results.items():
@@ -666,16 +724,22 @@ def ingest_all(
                 registry_frame.loc[registry_frame["_table"] == name, ["_row", "session"]],
                 on="_row", how="inner", suffixes=("_raw", ""),
             ).drop(columns=["session_raw"], errors="ignore")
+            admins["_route"] = "session_record"
         else:
+            offered = admins
             admins, rejected, extra = _link_questionnaires(admins, registry_frame, plan, linking)
             link_rejects.append(rejected)
             extra_sessions.append(extra)
+            link_flow += _link_flow(name, offered, admins, rejected)
+        link_flow += [_flow(name, "kept", "administrations", ROUTES[route], int(count), str(key))
+                      for (key, route), count in admins.groupby(["instrument", "_route"]).size()
+                      .sort_index().items()]
         administrations.append(admins)
 
     admin_frame = pd.concat(administrations, ignore_index=True)
     rejects = pd.concat([r.rejects for r in results.values()] + link_rejects, ignore_index=True)
     registry_frame = pd.concat([registry_frame] + extra_sessions, ignore_index=True)
-    flow = _finish_flow(results, link_rejects, plans)
+    flow = _finish_flow(results, link_rejects, plans, link_flow)
 
     sessions = pd.DataFrame({
         "client_id": pseudonymise(registry_frame["client"], key, "c_"),
@@ -739,19 +803,20 @@ def _date_order_flags(registry: pd.DataFrame, plans) -> pd.DataFrame:
         "file": [plans[t].path for t in flagged["_table"]],
         "row": flagged["_row"].to_numpy(),
         "column": [plans[t].roles.get("date", "") for t in flagged["_table"]],
+        "instrument": "",
         "rule": "session_date_order",
         "reason": "this session is dated before the client's previous session: check the session number or date",
     })
 
 
-def _link_questionnaires(admins: pd.DataFrame, registry: pd.DataFrame, plan: TablePlan, linking: dict):
+def _link_questionnaires(admins: pd.DataFrame, registry: pd.DataFrame, plan: TablePlan, linking: LinkingSettings):
     """Attach questionnaire administrations to session records; reject or keep the unlinkable."""
     known_clients = set(registry["client"])
     orphan = ~admins["client"].isin(known_clients)
     rejects = []
     extra = registry.iloc[0:0]
     if orphan.any():
-        if linking.get("orphan_outcomes", "reject") == "reject":
+        if linking.orphan_outcomes == "reject":
             rejects.append(_link_reject(admins[orphan], plan, "client", "orphan_outcome",
                                         "no session record for this client (linking.orphan_outcomes: reject)"))
             admins = admins[~orphan]
@@ -762,15 +827,41 @@ def _link_questionnaires(admins: pd.DataFrame, registry: pd.DataFrame, plan: Tab
     has_date = "date" in admins
     # Session numbers link exactly; dates link when the export has dates only, or when config
     # prefers dates (linking.by: date) and this table has them.
-    if has_date and (not has_session or linking.get("by", "session") == "date"):
-        admins, unlinked = _link_by_date(admins, registry, int(linking.get("window_days", 3)))
+    if has_date and (not has_session or linking.by == "date"):
+        admins, unlinked = _link_by_date(admins, registry, linking.window_days)
         if not unlinked.empty:
             rejects.append(_link_reject(unlinked, plan, "date", "unlinked_date",
-                                        f"no session of this client within {linking.get('window_days', 3)} days"))
+                                        f"no session of this client within {linking.window_days} days"))
+        admins = admins.assign(_route="date")
     else:
-        admins = admins.assign(session=pd.to_numeric(admins["session"]).astype("int64"))
+        admins = admins.assign(session=pd.to_numeric(admins["session"]).astype("int64"),
+                               _route="session_number")
+        recorded = pd.MultiIndex.from_frame(registry[["client", "session"]])
+        unmatched = ~pd.MultiIndex.from_frame(admins[["client", "session"]]).isin(recorded)
+        unmatched &= admins["client"].isin(known_clients).to_numpy()
+        if unmatched.any() and linking.unmatched_sessions == "reject":
+            rejects.append(_link_reject(admins[unmatched], plan, "session", "no_session_record",
+                                        "no session record of this client at this session "
+                                        "number (linking.unmatched_sessions: reject)"))
+            admins = admins[~unmatched]
+        else:
+            admins.loc[unmatched, "_route"] = "no_session_record"
+    if orphan.any() and linking.orphan_outcomes == "keep":
+        admins.loc[admins["client"].isin(set(extra["client"])), "_route"] = "orphan"
     rejected = pd.concat(rejects, ignore_index=True) if rejects else _empty_rejects().assign(file=plan.path)
     return admins, rejected, extra
+
+
+def _link_flow(name: str, offered: pd.DataFrame, kept: pd.DataFrame, rejected: pd.DataFrame
+               ) -> list[dict]:
+    """Administrations of rows rejected at linking, per instrument and rule."""
+    if rejected.empty:
+        return []
+    lost = offered[~offered["_row"].isin(set(kept["_row"]))]
+    rule_of_row = rejected.drop_duplicates("row").set_index("row")["rule"]
+    lost = lost.assign(rule=lost["_row"].map(rule_of_row))
+    return [_flow(name, "rejected", "administrations", str(rule), int(count), str(key))
+            for (key, rule), count in lost.groupby(["instrument", "rule"]).size().sort_index().items()]
 
 
 def _orphan_sessions(orphans: pd.DataFrame, plan: TablePlan) -> pd.DataFrame:
@@ -803,8 +894,9 @@ def _link_reject(frame: pd.DataFrame, plan: TablePlan, role: str, rule: str, rea
     })
 
 
-def _finish_flow(results, link_rejects, plans) -> pd.DataFrame:
-    """Table flows with rows rejected at linking moved from kept to rejected."""
+def _finish_flow(results, link_rejects, plans, link_flow) -> pd.DataFrame:
+    """Table flows with rows rejected at linking moved from kept to rejected, and the
+    administrations kept, by how they found their session."""
     rows = []
     for name, result in results.items():
         linked_out = [r for r in link_rejects if not r.empty and r["file"].iloc[0] == plans[name].path]
@@ -815,11 +907,13 @@ def _finish_flow(results, link_rejects, plans) -> pd.DataFrame:
             rows.append(entry)
         for rule, count in moved.groupby("rule")["row"].nunique().sort_index().items():
             rows.append(_flow(name, "rejected", "rows", rule, int(count)))
-    return pd.DataFrame(rows, columns=["source", "stage", "unit", "reason", "count"])
+        rows += [entry for entry in link_flow if entry["source"] == name]
+    return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 
 
 def _tidy_rejects(rejects: pd.DataFrame) -> pd.DataFrame:
     out = rejects[REJECT_COLUMNS].copy()
     out["row"] = out["row"].astype("int64")
     out["column"] = out["column"].fillna("").astype(str)
+    out["instrument"] = out["instrument"].fillna("").astype(str)
     return out.sort_values(["file", "row", "column", "rule"], kind="stable").reset_index(drop=True)

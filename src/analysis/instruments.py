@@ -107,6 +107,29 @@ REQUIRED_CONFIG_KEYS = ("n_items", "item_min", "item_max", "scoring", "direction
 
 BAND_KEYS = ("label", "min", "max")
 
+# What each stage reads of an instrument. A stage's Snakemake params carry only these keys, so an
+# edit of an instrument reruns exactly the stages that read the edited key (see analysis.study).
+# Every reader needs the identity of the scale: what its items are and how its score is formed.
+IDENTITY_KEYS = (
+    "label", "construct", "n_items", "item_min", "item_max", "integer_items", "scoring",
+    "direction",
+)
+STAGE_READS: dict[str, tuple[str, ...]] = {
+    "ingest": IDENTITY_KEYS,
+    "score": IDENTITY_KEYS + (
+        "reverse_items", "subscales", "missing_rule", "max_missing", "subscale_max_missing",
+        "score_needs_subscales", "bands", "caseness", "case_when", "risk_item",
+    ),
+    "episodes": IDENTITY_KEYS + (
+        "reverse_items", "caseness", "case_when", "reliable_change", "reliability",
+        "functional_mean", "functional_sd",
+    ),
+    # R2's item matrix (reverse-keyed items reversed) and the subscale sensitivity analyses
+    "models": IDENTITY_KEYS + ("reverse_items", "subscales"),
+    "figures": IDENTITY_KEYS + ("caseness", "case_when"),
+    "report": INSTRUMENT_CONFIG_KEYS,
+}
+
 # Instrument and subscale names become parts of column names and file names.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -270,6 +293,15 @@ class Instrument:
         """Change (last - first) turned so that a positive value always means improvement."""
         values = np.asarray(change, dtype="float64")
         return -values if self.direction == "higher_worse" else values
+
+    def params(self, stage: str = "report") -> dict[str, Any]:
+        """The declaration keys ``stage`` reads (:data:`STAGE_READS`), as plain values.
+
+        The inverse is :func:`instrument_from_params`; a rule's params hold this, so Snakemake
+        reruns the stage when one of these keys changes, and only then.
+        """
+        declaration = self.to_config()
+        return {name: declaration[name] for name in STAGE_READS[stage]}
 
     def to_config(self) -> dict[str, Any]:
         """This instrument as a config declaration (the inverse of :func:`build_registry`)."""
@@ -435,6 +467,28 @@ def build_registry(custom: Mapping[str, Any] | None = None) -> dict[str, Instrum
     for key, declaration in custom.items():
         registry[str(key)] = _instrument_from_config(key, declaration)
     return registry
+
+
+def instrument_from_params(key: str, params: Mapping[str, Any]) -> Instrument:
+    """The instrument a stage was given (:meth:`Instrument.params`), already validated.
+
+    Keys the stage does not read keep the dataclass defaults: the stage never looks at them
+    (tests check that each stage's output is the same with the full declaration).
+    """
+    values = dict(params)
+    if "reverse_items" in values:
+        values["reverse_items"] = tuple(values["reverse_items"])
+    if "subscales" in values:
+        values["subscales"] = {name: tuple(items) for name, items in values["subscales"].items()}
+    if "bands" in values:
+        values["bands"] = tuple((band["label"], band["min"], band["max"])
+                                for band in values["bands"])
+    return Instrument(key=key, **values)
+
+
+def registry_from_params(params: Mapping[str, Mapping[str, Any]]) -> dict[str, Instrument]:
+    """A registry from a rule's ``instruments`` param: key -> :meth:`Instrument.params`."""
+    return {key: instrument_from_params(key, values) for key, values in params.items()}
 
 
 def get_instrument(registry: Mapping[str, Instrument], key: str, config_key: str) -> Instrument:

@@ -11,11 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import ConfigError
+from analysis.io import sha256_file
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_CHECKSUMS = PROJECT_ROOT / "data" / "raw" / "SHA256SUMS"
 
 # The documented public key for the shipped demo data. It protects nothing: real data must use a
 # secret key of its own (see README, "Privacy").
@@ -39,13 +44,20 @@ def pseudonymise(ids: pd.Series, key: str, prefix: str) -> pd.Series:
     return pd.Series(hashed[codes], index=ids.index, dtype="string")
 
 
-def resolve_key(privacy_config: dict, is_demo_data: bool) -> str:
-    """The pseudonymisation key: from the environment variable named in config.
+def is_demo_data(paths: list[Path], checksums_file: Path = DEMO_CHECKSUMS) -> bool:
+    """True when every input file is one of the shipped demo files (by SHA-256)."""
+    if not checksums_file.exists():
+        return False
+    known = {line.split()[0] for line in checksums_file.read_text().splitlines() if line.strip()}
+    return all(path.exists() and sha256_file(path) in known for path in paths)
+
+
+def resolve_key(variable: str, is_demo_data: bool) -> str:
+    """The pseudonymisation key: from the environment variable ``variable`` (privacy.key_env).
 
     Without the variable, the shipped demo data (recognised by its checksums) falls back to the
     documented demo key; any other data stops with a message saying what to set.
     """
-    variable = privacy_config.get("key_env", "ALLIANCE_PSEUDONYM_KEY")
     key = os.environ.get(variable, "")
     if key:
         return key

@@ -2,7 +2,7 @@
 
 Each ``load_*`` function finds the project folder (the nearest folder, from the current one
 upward, that holds ``config/config.yaml``; or the ``root`` argument), reads one output file and
-returns it as a DataFrame (``load_config`` returns the checked config as a dict). The files and
+returns it as a DataFrame (``load_study`` returns the resolved study). The files and
 their columns are those of the pipeline's data contracts: result tables under ``results/tables/``
 and processed files under ``data/processed/``. A file that is not there raises
 :class:`analysis.errors.UserError` saying which file and to run ``make report`` first. Nothing
@@ -22,30 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.catalogue import FILES
 from analysis.errors import UserError
 from analysis.io import read_table
 
 CONFIG_FILE = Path("config") / "config.yaml"
-TABLES = Path("results") / "tables"
-PROCESSED = Path("data") / "processed"
 
-# Where each output lives, relative to the project folder.
-OUTPUT_FILES = {
-    "models": TABLES / "models.csv",
-    "random_effects": TABLES / "random_effects.csv",
-    "model_fit": TABLES / "model_fit.csv",
-    "engine_agreement": TABLES / "engine_agreement.csv",
-    "rm_corr": TABLES / "rm_corr.csv",
-    "reliability": TABLES / "reliability.csv",
-    "therapist_icc": TABLES / "therapist_icc.csv",
-    "episodes_summary": TABLES / "episodes_summary.csv",
-    "jacobson_truax": TABLES / "jacobson_truax.csv",
-    "data_flow": TABLES / "data_flow.csv",
-    "sessions": PROCESSED / "sessions.parquet",
-    "derived": PROCESSED / "derived.parquet",
-    "scores": PROCESSED / "scores.parquet",
-    "episodes": PROCESSED / "episodes.parquet",
-}
+# Where each output lives, relative to the project folder: the stage-file catalogue.
+OUTPUT_FILES = {name: Path(entry.path) for name, entry in FILES.items()}
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -102,16 +86,17 @@ def load_output(name: str, root: str | os.PathLike[str] | None = None) -> pd.Dat
     return read_table(output_path(name, root))
 
 
-def load_config(root: str | os.PathLike[str] | None = None) -> dict:
-    """The study configuration, checked against the schema with defaults filled in."""
+def load_study(root: str | os.PathLike[str] | None = None):
+    """The study (:class:`analysis.study.Study`) of the project's config, checked against the
+    schema with defaults filled in: instruments, outcomes, settings and planned fits."""
     from analysis.config import SCHEMA_PATH
-    from analysis.config import load_config as load_checked_config
+    from analysis.study import load_study as load_checked_study
 
     folder = _root(root)
     # the project's own schema when it has one (a copy of the project may differ from the
     # installed package's)
     schema = folder / "workflow" / "schemas" / "config.schema.yaml"
-    return load_checked_config(folder / CONFIG_FILE, schema if schema.is_file() else SCHEMA_PATH)
+    return load_checked_study(folder / CONFIG_FILE, schema if schema.is_file() else SCHEMA_PATH)
 
 
 def load_models(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:

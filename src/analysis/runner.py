@@ -1,8 +1,10 @@
 """Running a pipeline step from a Snakemake script: logging to the rule's log, clean user errors.
 
-Every ``workflow/scripts/*.py`` calls :func:`run_step` with a function that does the step. A
-:class:`~analysis.errors.UserError` (bad config or data) ends the step with its one message,
-written to the log and to stderr, and exit status 1: no traceback for a mistake the user can fix.
+Every ``workflow/scripts/*.py`` calls :func:`run_step` with a function that does the step. The
+console stays quiet: the step's log file gets every record (INFO and up), the console only
+warnings, and a :class:`~analysis.errors.UserError` (bad config or data) is shown once, as one
+message without a traceback, with exit status 1. A step that runs out of memory stops with a
+message naming the job and the size of its data (set with :func:`note_size`) and what to do.
 Any other exception is a bug and keeps its traceback in the log.
 """
 
@@ -12,16 +14,21 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from analysis.errors import UserError
 
 log = logging.getLogger("analysis")
 
+# What the running step is working on, for the out-of-memory message (see note_size).
+_SIZE: dict[str, Any] = {}
+
 
 def configure_logging(log_path: str | Path | None) -> None:
-    """Send the package's log records to ``log_path`` (and stderr), one line each."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    """Send the package's records to ``log_path`` (INFO and up) and warnings to stderr."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    handlers: list[logging.Handler] = [console]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
@@ -34,21 +41,55 @@ def configure_logging(log_path: str | Path | None) -> None:
     logging.captureWarnings(True)
 
 
-def run_step(step: Callable[[], None], log_path: str | Path | None = None) -> None:
-    """Run ``step``; turn a ``UserError`` into one clear message and exit status 1."""
+def note_size(**size: Any) -> None:
+    """Record the size of what the step works on (``rows=``, ``clients=``, ...) for messages."""
+    _SIZE.update(size)
+
+
+def run_step(step: Callable[[], None], log_path: str | Path | None = None,
+             job: str = "this step") -> None:
+    """Run ``step``; turn a ``UserError`` or a lack of memory into one clear message."""
     configure_logging(log_path)
+    _SIZE.clear()
     try:
         step()
     except UserError as error:
-        log.error("%s", error)
-        print(f"\nERROR: {error}\n", file=sys.stderr)
-        sys.exit(1)
+        _stop(str(error))
+    except MemoryError:
+        size = ", ".join(f"{value:,} {name}" if isinstance(value, int) else f"{name} {value}"
+                         for name, value in _SIZE.items()) or "its inputs"
+        _stop(f"{job} ran out of memory working on {size}. Give the job more memory (a machine "
+              "with more RAM, or a larger mem_mb for this rule in your cluster profile), or "
+              "run fewer jobs at once (--cores / --jobs).")
     except Exception:
         log.error("internal error (please report it):\n%s", traceback.format_exc())
         raise
+
+
+def _stop(message: str) -> None:
+    # The log file keeps the message; the console shows it once.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.emit(logging.makeLogRecord({"levelname": "ERROR", "name": "analysis",
+                                                "levelno": logging.ERROR, "msg": message}))
+    print(f"\nERROR: {message}\n", file=sys.stderr)
+    sys.exit(1)
 
 
 def snakemake_log(snakemake_object) -> str | None:
     """The first log file of a Snakemake rule, if it declares one."""
     logs = list(getattr(snakemake_object, "log", []) or [])
     return str(logs[0]) if logs else None
+
+
+def job_name(snakemake_object) -> str:
+    """``rule fit_model (outcome=phq9, model=M2, ...)``: the job, for messages."""
+    wildcards = dict(getattr(snakemake_object, "wildcards", {}) or {})
+    details = ", ".join(f"{name}={value}" for name, value in wildcards.items())
+    rule = getattr(snakemake_object, "rule", "step")
+    return f"job {rule}" + (f" ({details})" if details else "")
+
+
+def run_job(step: Callable[[], None], snakemake_object) -> None:
+    """:func:`run_step` for a Snakemake script: the rule's log, the job's name in messages."""
+    run_step(step, snakemake_log(snakemake_object), job_name(snakemake_object))

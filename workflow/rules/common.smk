@@ -1,75 +1,67 @@
-# Checks the config before anything runs, and holds the small input functions.
+# Checks the config before anything runs, resolves the study once, and holds the small input
+# functions. Every setting a stage reads reaches its rule as params, from the resolved study
+# (analysis.study), so that editing it reruns that stage and what depends on it, and nothing else.
 import sys
 
 from pathlib import Path
 
+from analysis.catalogue import CROSS_CHECK_FILE, FILES, FIT_FILE, path, written_by
+from analysis.codedeps import module_files
 from analysis.config import check_config, load_schema
 from analysis.errors import UserError
-from analysis.instruments import build_registry, get_instrument
-from analysis.models.specs import resolve_fit
-from analysis.pipeline import input_paths
+from analysis.study import ingest_settings, resolve_study, score_settings
 
 try:
     # Our own check first: its messages name the key and suggest the closest valid name.
-    _checked = check_config(
-        config,
-        load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
-        source="config/config.yaml (or --config)",
+    STUDY = resolve_study(
+        check_config(
+            config,
+            load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
+            source="config/config.yaml (or --config)",
+        )
     )
-    config.update(_checked)
-    REGISTRY = build_registry(config["instruments"])
-    get_instrument(REGISTRY, config["analysis"]["alliance"], "analysis.alliance")
-    for _outcome in config["analysis"]["outcomes"]:
-        get_instrument(REGISTRY, _outcome, "analysis.outcomes")
 except UserError as _error:
     sys.stderr.write(f"\nERROR: {_error}\n\n")
     sys.exit(1)
 
-OUTCOMES = list(config["analysis"]["outcomes"])
-
-# The package modules each stage uses, where the installed package lives (src/analysis/ in a
-# checkout installed with `pip install -e .`): a code change reruns what depends on it.
-import analysis
-
-PKG = str(Path(analysis.__file__).parent) + "/"
+OUTCOMES = list(STUDY.outcome_keys)
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 
-def package_modules(*names):
-    return [f"{PKG}{name}.py" for name in names]
+def code(script):
+    """The package modules a script runs, read off the import graph: a code change reruns
+    exactly the jobs whose code changed (installed with `pip install -e .`)."""
+    return module_files(SCRIPTS / f"{script}.py")
 
 
 def raw_inputs():
-    return [str(path) for path in input_paths(config).values()]
+    return [table.path for table in STUDY.inputs]
+
+
+def published(name):
+    """A published table of the catalogue, shown in the Snakemake report."""
+    entry = FILES[name]
+    return report(entry.path, caption=f"../report/{entry.caption}", category=entry.category,
+                  labels={"table": entry.label})
+
+
+def outputs_of(rule_name):
+    """A rule's outputs from the catalogue, by name; published tables go to the report."""
+    return {name: published(name) if entry.caption else entry.path
+            for name, entry in written_by(rule_name).items()}
 
 
 def all_targets():
     return [
-        "results/tables/episodes_summary.csv",
-        "results/tables/data_flow.csv",
+        path("episodes_summary"),
+        path("data_flow"),
         *model_targets(),
         *figure_targets(),
         *report_targets(),
     ]
 
 
-# Input functions of the models stage (workflow/rules/models.smk).
-def model_targets():
-    """The combined model tables (for `rule all`)."""
-    return [f"results/tables/{name}.csv" for name in MODEL_TABLES]
+# The report's templates are package data beside the code.
+import analysis
 
-
-def fit_inputs(wildcards):
-    """Each fit reads only what its kind needs, so unrelated changes do not refit it."""
-    resolved = resolve_fit(config, wildcards.outcome, wildcards.model, wildcards.analysis)
-    inputs = {"derived": "data/processed/derived.parquet", "code": MODEL_CODE}
-    if resolved.data == "episodes":
-        inputs["episodes"] = "data/processed/episodes.parquet"
-    if resolved.data == "administrations":
-        inputs["administrations"] = "data/processed/administrations.parquet"
-    return inputs
-
-
-def fit_settings(wildcards):
-    """The resolved specification and the instrument declarations: a change reruns the fit."""
-    resolved = resolve_fit(config, wildcards.outcome, wildcards.model, wildcards.analysis)
-    return {"spec": resolved.as_dict(), "instruments": config["instruments"]}
+PKG_TEMPLATES = str(Path(analysis.__file__).parent / "templates")

@@ -4,38 +4,36 @@
 
 rule derive:
     input:
-        scores="data/processed/scores.parquet",
-        sessions="data/processed/sessions.parquet",
-        code=package_modules("derive", "pipeline"),
+        scores=path("scores"),
+        sessions=path("sessions"),
+        code=code("derive"),
     output:
-        derived="data/processed/derived.parquet",
+        **outputs_of("derive"),
     log:
         "logs/derive.log",
     benchmark:
         "benchmarks/rules/derive.tsv"
+    params:
+        settings=STUDY.derive.params(),
     script:
         "../scripts/derive.py"
 
 
 rule data_flow:
     input:
-        flow="data/processed/ingest_flow.csv",
-        sessions="data/processed/sessions.parquet",
-        derived="data/processed/derived.parquet",
-        episodes="data/processed/episodes.parquet",
-        models="results/tables/models.csv",
-        code=package_modules("dataflow"),
+        flow=path("ingest_flow"),
+        sessions=path("sessions"),
+        scores=path("scores"),
+        derived=path("derived"),
+        episodes=path("episodes"),
+        models=path("models"),
+        code=code("data_flow"),
     output:
-        full="data/processed/data_flow.csv",
-        published=report(
-            "results/tables/data_flow.csv",
-            caption="../report/data_flow.rst",
-            category="data",
-            labels={"table": "data flow"},
-        ),
+        full=path("data_flow_full"),
+        published=published("data_flow"),
     log:
         "logs/data_flow.log",
     params:
-        min_cell=config["privacy"]["min_cell_count"],
+        min_cell=STUDY.privacy.min_cell_count,
     script:
         "../scripts/data_flow.py"

@@ -1,28 +1,23 @@
 # Figures: one rule per figure family, each writing an SVG (shown in the Snakemake report) and a
 # 300-dpi PNG (embedded in the reviewer report) under results/figures/.
 
+from analysis.catalogue import FIGURES
 from analysis.figures import figure_paths
 
-FIGURES = "results/figures"
-FIGURE_MODULES = package_modules("figures", "instruments", "privacy", "io") + [
-    f"{PKG}models/specs.py"
-]
-# What every figure script needs from the config: plain values only.
-FIGURE_PARAMS = {
-    "instruments": config["instruments"],
-    "alliance": config["analysis"]["alliance"],
-    "outcomes": OUTCOMES,
-    "min_cell": config["privacy"]["min_cell_count"],
-    "show_individual": config["privacy"]["show_individual_trajectories"],
-}
-# Every figure the config asks for (SVG and PNG), for `rule all`.
-figure_targets = lambda: figure_paths(config, FIGURES)
+# What every figure script reads of the study: plain values only.
+FIGURE_PARAMS = {"settings": STUDY.figures.params()}
+
+
+def figure_targets():
+    """Every figure the study asks for (SVG and PNG), for `rule all`."""
+    return figure_paths(STUDY.alliance.key, OUTCOMES, STUDY.models_run, FIGURES)
+
 
 
 rule figure_forest:
     input:
-        models="results/tables/models.csv",
-        code=FIGURE_MODULES,
+        models=path("models"),
+        code=code("figure_forest"),
     output:
         svg=report(
             f"{FIGURES}/forest_alliance.svg",
@@ -41,8 +36,8 @@ rule figure_forest:
 
 rule figure_data_flow:
     input:
-        flow="results/tables/data_flow.csv",
-        code=FIGURE_MODULES,
+        flow=path("data_flow"),
+        code=code("figure_data_flow"),
     output:
         svg=report(
             f"{FIGURES}/data_flow.svg",
@@ -61,9 +56,9 @@ rule figure_data_flow:
 
 rule figure_missingness:
     input:
-        sessions="data/processed/sessions.parquet",
-        scores="data/processed/scores.parquet",
-        code=FIGURE_MODULES,
+        sessions=path("sessions"),
+        scores=path("scores"),
+        code=code("figure_missingness"),
     output:
         svg=report(
             f"{FIGURES}/missingness.svg",
@@ -82,8 +77,8 @@ rule figure_missingness:
 
 rule figure_alliance_distribution:
     input:
-        scores="data/processed/scores.parquet",
-        code=FIGURE_MODULES,
+        scores=path("scores"),
+        code=code("figure_alliance_distribution"),
     output:
         svg=report(
             f"{FIGURES}/alliance_distribution.svg",
@@ -102,8 +97,8 @@ rule figure_alliance_distribution:
 
 rule figure_trajectories:
     input:
-        derived="data/processed/derived.parquet",
-        code=FIGURE_MODULES,
+        derived=path("derived"),
+        code=code("figure_trajectories"),
     output:
         svg=report(
             f"{FIGURES}/trajectories_{{outcome}}.svg",
@@ -122,8 +117,8 @@ rule figure_trajectories:
 
 rule figure_alliance_within_next:
     input:
-        derived="data/processed/derived.parquet",
-        code=FIGURE_MODULES,
+        derived=path("derived"),
+        code=code("figure_alliance_within_next"),
     output:
         svg=report(
             f"{FIGURES}/alliance_within_next_{{outcome}}.svg",
@@ -142,9 +137,9 @@ rule figure_alliance_within_next:
 
 rule figure_jacobson_truax:
     input:
-        episodes="data/processed/episodes.parquet",
-        parameters="results/tables/jacobson_truax.csv",
-        code=FIGURE_MODULES,
+        episodes=path("episodes"),
+        parameters=path("jacobson_truax"),
+        code=code("figure_jacobson_truax"),
     output:
         svg=report(
             f"{FIGURES}/jacobson_truax_{{outcome}}.svg",
@@ -163,10 +158,10 @@ rule figure_jacobson_truax:
 
 rule figure_therapist_caterpillar:
     input:
-        derived="data/processed/derived.parquet",
-        model_fit="results/tables/model_fit.csv",
-        icc="results/tables/therapist_icc.csv",
-        code=FIGURE_MODULES,
+        derived=path("derived"),
+        model_fit=path("model_fit"),
+        icc=path("therapist_icc"),
+        code=code("figure_therapist_caterpillar"),
     output:
         svg=report(
             f"{FIGURES}/therapist_caterpillar_{{outcome}}.svg",
@@ -185,9 +180,9 @@ rule figure_therapist_caterpillar:
 
 rule figure_residuals:
     input:
-        derived="data/processed/derived.parquet",
-        model_fit="results/tables/model_fit.csv",
-        code=FIGURE_MODULES,
+        derived=path("derived"),
+        model_fit=path("model_fit"),
+        code=code("figure_residuals"),
     output:
         svg=report(
             f"{FIGURES}/residuals_{{outcome}}.svg",

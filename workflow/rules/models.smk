@@ -1,31 +1,36 @@
 # Models: one job per planned (outcome, model, analysis) fit, an engine cross-check per
 # primary-analysis mixed model, and the combined tables (see src/analysis/models/).
-from analysis.models.specs import SENSITIVITY, SUBSCALE_PREFIX, planned_cross_checks, planned_fits
+from analysis.models.specs import SENSITIVITY, SUBSCALE_PREFIX
 
-MODEL_CODE = [
-    f"{PKG}models/{name}.py" for name in ("specs", "engines", "fitting")
-] + package_modules("instruments", "scoring")
-
-FIT_FILE = "results/fits/{outcome}/{model}/{analysis}.json"
-CROSS_CHECK_FILE = "results/fits/{outcome}/{model}/cross_check.json"
-
-MODEL_TABLES = {
-    "models": ("models", "models.rst", "fixed effects"),
-    "sensitivity": ("sensitivity", "models_sensitivity.rst", "sensitivity analyses"),
-    "random_effects": ("models", "models_random_effects.rst", "random effects"),
-    "model_fit": ("models", "models_fit.rst", "model fit"),
-    "engine_agreement": ("models", "models_engine_agreement.rst", "engine agreement"),
-    "rm_corr": ("models", "models_rm_corr.rst", "repeated-measures correlation"),
-    "reliability": ("models", "models_reliability.rst", "reliability"),
-    "therapist_icc": ("models", "models_therapist_icc.rst", "therapist ICC"),
-    "early_alliance": ("sensitivity", "models_early_alliance.rst", "early alliance"),
-}
+MODEL_TABLES = list(written_by("combine_models"))
 # Per rule, not global: other stages may use wildcards of the same names.
 FIT_WILDCARDS = {
     "outcome": "[a-z][a-z0-9_]*",
     "model": "[A-Za-z][A-Za-z0-9_]*",
     "analysis": "|".join(SENSITIVITY) + f"|{SUBSCALE_PREFIX}[a-z][a-z0-9_]*",
 }
+
+
+def model_targets():
+    """The combined model tables (for `rule all`)."""
+    return [path(name) for name in MODEL_TABLES]
+
+
+def fit_inputs(wildcards):
+    """Each fit reads only what its kind needs, so unrelated changes do not refit it."""
+    fit = STUDY.fit(wildcards.outcome, wildcards.model, wildcards.analysis)
+    inputs = {
+        "derived": path("derived"),
+        # for messages about too few clients: what happened upstream (only read on error)
+        "quality": ancient(path("data_quality")),
+        "scores": path("scores"),
+        "code": code("fit_model"),
+    }
+    if fit.data == "episodes":
+        inputs["episodes"] = path("episodes")
+    if fit.data == "administrations":
+        inputs["administrations"] = path("administrations")
+    return inputs
 
 
 rule fit_model:
@@ -40,16 +45,18 @@ rule fit_model:
     benchmark:
         "benchmarks/rules/fit_model/{outcome}_{model}_{analysis}.tsv"
     params:
-        settings=fit_settings,
+        settings=lambda wildcards: STUDY.fit_settings(
+            wildcards.outcome, wildcards.model, wildcards.analysis
+        ),
     script:
         "../scripts/fit_model.py"
 
 
 rule engine_cross_check:
     input:
-        fit="results/fits/{outcome}/{model}/primary.json",
-        derived="data/processed/derived.parquet",
-        code=MODEL_CODE,
+        fit=FIT_FILE.replace("{analysis}", "primary"),
+        derived=path("derived"),
+        code=code("cross_check_model"),
     output:
         check=CROSS_CHECK_FILE,
     wildcard_constraints:
@@ -60,8 +67,7 @@ rule engine_cross_check:
     benchmark:
         "benchmarks/rules/engine_cross_check/{outcome}_{model}.tsv"
     params:
-        max_clients=config["models"]["cross_check_max_clients"],
-        tolerance=config["models"]["agreement_tolerance"],
+        settings=STUDY.cross_check_settings().params(),
     script:
         "../scripts/cross_check_model.py"
 
@@ -69,27 +75,19 @@ rule engine_cross_check:
 rule combine_models:
     input:
         fits=[
-            FIT_FILE.format(outcome=outcome, model=model, analysis=analysis)
-            for outcome, model, analysis in planned_fits(config)
+            FIT_FILE.format(outcome=fit.outcome, model=fit.model, analysis=fit.analysis)
+            for fit in STUDY.fits
         ],
         checks=[
             CROSS_CHECK_FILE.format(outcome=outcome, model=model)
-            for outcome, model in planned_cross_checks(config)
+            for outcome, model in STUDY.cross_checks
         ],
-        code=[f"{PKG}models/tables.py", *package_modules("privacy")],
+        code=code("combine_models"),
     output:
-        **{
-            name: report(
-                f"results/tables/{name}.csv",
-                caption=f"../report/{caption}",
-                category=category,
-                labels={"table": label},
-            )
-            for name, (category, caption, label) in MODEL_TABLES.items()
-        },
+        **outputs_of("combine_models"),
     log:
         "logs/combine_models.log",
     params:
-        min_cell=config["privacy"]["min_cell_count"],
+        min_cell=STUDY.privacy.min_cell_count,
     script:
         "../scripts/combine_models.py"

@@ -1,51 +1,47 @@
 # Report: the standalone reviewer report, one self-contained HTML file.
 from pathlib import Path
 
-REPORT_TABLES = {
-    "models": "results/tables/models.csv",
-    "random_effects": "results/tables/random_effects.csv",
-    "model_fit": "results/tables/model_fit.csv",
-    "engine_agreement": "results/tables/engine_agreement.csv",
-    "rm_corr": "results/tables/rm_corr.csv",
-    "reliability": "results/tables/reliability.csv",
-    "therapist_icc": "results/tables/therapist_icc.csv",
-    "episodes_summary": "results/tables/episodes_summary.csv",
-    "jacobson_truax": "results/tables/jacobson_truax.csv",
-    "data_flow": "results/tables/data_flow.csv",
-}
-REPORT_HTML = "results/report/index.html"
+REPORT_TABLES = [
+    "models",
+    "random_effects",
+    "model_fit",
+    "engine_agreement",
+    "rm_corr",
+    "reliability",
+    "therapist_icc",
+    "episodes_summary",
+    "jacobson_truax",
+    "data_flow",
+    "data_quality",
+]
 # The figures' one-sentence captions, shared with the Snakemake report.
 CAPTIONS = "workflow/report"
-# The config files this run read (config/config.yaml and any --configfile), once each.
-CONFIG_FILES = list(dict.fromkeys(str(path) for path in workflow.configfiles))
-# The reviewer report, for `rule all`.
-report_targets = lambda: [REPORT_HTML]
+
+
+def report_targets():
+    """The reviewer report, for `rule all`."""
+    return [path("report")]
 
 
 rule reviewer_report:
     input:
-        **REPORT_TABLES,
-        sessions="data/processed/sessions.parquet",
-        scores="data/processed/scores.parquet",
-        figures=[path for path in figure_targets() if path.endswith(".png")],
-        captions=sorted(str(path) for path in Path(CAPTIONS).glob("figure_*.rst")),
-        config_files=CONFIG_FILES,
+        **{name: path(name) for name in REPORT_TABLES},
+        sessions=path("sessions"),
+        scores=path("scores"),
+        figures=[target for target in figure_targets() if target.endswith(".png")],
+        captions=sorted(str(caption) for caption in Path(CAPTIONS).glob("figure_*.rst")),
         raw=raw_inputs(),
-        template=f"{PKG}templates/report.html.j2",
-        code=package_modules("report", "figures", "instruments", "privacy", "io")
-        + [f"{PKG}models/specs.py"],
+        template=sorted(str(template) for template in Path(PKG_TEMPLATES).glob("report/*.j2")),
+        code=code("build_report"),
     output:
-        report(
-            REPORT_HTML,
-            caption="../report/report_index.rst",
-            category="report",
-            labels={"report": "reviewer report (standalone HTML)"},
-        ),
+        **outputs_of("reviewer_report"),
     log:
         "logs/reviewer_report.log",
     params:
-        config=config,
-        tables=list(REPORT_TABLES),
+        settings=STUDY.report.params(),
+        config_sha256=STUDY.config_sha256,
+        tables=REPORT_TABLES,
         caption_dir=CAPTIONS,
+        png_dpi=STUDY.figures.png_dpi,
     script:
         "../scripts/build_report.py"

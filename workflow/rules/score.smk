@@ -3,33 +3,37 @@
 
 rule score:
     input:
-        administrations="data/processed/administrations.parquet",
-        code=package_modules("scoring", "instruments"),
+        administrations=path("administrations"),
+        quality=ancient(path("data_quality")),
+        code=code("score"),
     output:
-        scores="data/processed/scores.parquet",
+        **outputs_of("score"),
     log:
         "logs/score.log",
+    benchmark:
+        "benchmarks/rules/score.tsv"
+    params:
+        settings=score_settings(STUDY).params(),
     script:
         "../scripts/score.py"
 
 
 rule episodes:
     input:
-        scores="data/processed/scores.parquet",
-        sessions="data/processed/sessions.parquet",
-        administrations="data/processed/administrations.parquet",
-        code=package_modules("episodes", "instruments", "scoring", "privacy", "pipeline"),
+        scores=path("scores"),
+        sessions=path("sessions"),
+        administrations=path("administrations"),
+        code=code("episodes"),
     output:
-        episodes="data/processed/episodes.parquet",
-        combined="data/processed/episodes_combined.parquet",
-        parameters="results/tables/jacobson_truax.csv",
-        summary=report(
-            "results/tables/episodes_summary.csv",
-            caption="../report/episodes_summary.rst",
-            category="instruments",
-            labels={"table": "episode outcomes"},
-        ),
+        episodes=path("episodes"),
+        combined=path("episodes_combined"),
+        parameters=path("jacobson_truax"),
+        summary=published("episodes_summary"),
     log:
         "logs/episodes.log",
+    benchmark:
+        "benchmarks/rules/episodes.tsv"
+    params:
+        settings=STUDY.episodes.params(),
     script:
         "../scripts/episodes.py"

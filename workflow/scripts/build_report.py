@@ -1,21 +1,21 @@
 """Snakemake script: the standalone reviewer report (see analysis.report)."""
 from pathlib import Path
 
-from analysis import report
-from analysis.instruments import build_registry
-from analysis.runner import run_step, snakemake_log
+from analysis.provenance import collect_provenance
+from analysis.report.inputs import figure_entries, read_report_tables
+from analysis.report.render import render_report, write_report
+from analysis.runner import run_job
+from analysis.study import ReportSettings
 
 
 def main() -> None:
     inputs, params = snakemake.input, snakemake.params
-    tables = [getattr(inputs, name) for name in params.tables]
-    provenance = report.collect_provenance(Path.cwd(), params.config, inputs.config_files,
-                                           inputs.raw, tables)
-    html = report.render_report(
-        report.read_report_tables(inputs), params.config,
-        build_registry(params.config["instruments"]),
-        report.figure_entries(inputs.figures, params.caption_dir), provenance)
-    report.write_report(html, snakemake.output[0])
+    settings = ReportSettings.from_params(params.settings)
+    provenance = collect_provenance(Path.cwd(), params.config_sha256, settings.seed, inputs.raw,
+                                    [getattr(inputs, name) for name in params.tables])
+    figures = figure_entries(inputs.figures, params.caption_dir, dpi=params.png_dpi)
+    html = render_report(read_report_tables(inputs), settings, figures, provenance)
+    write_report(html, snakemake.output[0])
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

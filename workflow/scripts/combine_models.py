@@ -1,7 +1,7 @@
 """Snakemake script: combine every fit file into the model tables (see analysis.models.tables)."""
 from analysis.io import read_json, write_table
 from analysis.models.tables import combine_fits
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
 
 
 def main() -> None:
@@ -12,4 +12,4 @@ def main() -> None:
         write_table(table, getattr(snakemake.output, name))
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

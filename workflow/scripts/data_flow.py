@@ -1,7 +1,7 @@
 """Snakemake script: account for every row from input to analysis (see analysis.dataflow)."""
 from analysis.dataflow import build_data_flow, publish_data_flow
 from analysis.io import read_table, write_table
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
 
 
 def main() -> None:
@@ -11,9 +11,10 @@ def main() -> None:
         read_table(snakemake.input.derived),
         read_table(snakemake.input.episodes),
         read_table(snakemake.input.models),
+        scores=read_table(snakemake.input.scores),
     )
     write_table(flow, snakemake.output.full)
     write_table(publish_data_flow(flow, snakemake.params.min_cell), snakemake.output.published)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,13 +1,15 @@
 """Snakemake script: derive the analysis variables (see analysis.derive)."""
+from analysis.derive import derive_analysis_frame
 from analysis.io import read_table, write_table
-from analysis.pipeline import run_derive
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import DeriveSettings
 
 
 def main() -> None:
-    scores = read_table(snakemake.input.scores)
-    sessions = read_table(snakemake.input.sessions)
-    write_table(run_derive(scores, sessions, snakemake.config), snakemake.output.derived)
+    settings = DeriveSettings.from_params(snakemake.params.settings)
+    derived = derive_analysis_frame(read_table(snakemake.input.scores),
+                                    read_table(snakemake.input.sessions), settings)
+    write_table(derived, snakemake.output.derived)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,7 +1,8 @@
 """Snakemake script: episode outcomes, reliable change and recovery (see analysis.episodes)."""
+from analysis.episodes import run_episodes
 from analysis.io import read_table, write_table
-from analysis.pipeline import run_episodes
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import EpisodeSettings
 
 
 def main() -> None:
@@ -9,10 +10,10 @@ def main() -> None:
         read_table(snakemake.input.scores),
         read_table(snakemake.input.sessions),
         read_table(snakemake.input.administrations),
-        snakemake.config,
+        EpisodeSettings.from_params(snakemake.params.settings),
     )
     for name in ("episodes", "combined", "parameters", "summary"):
         write_table(results[name], snakemake.output[name])
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,16 +1,16 @@
 """Snakemake script: distribution of alliance scores, the ceiling check (see analysis.figures)."""
 from analysis import figures
-from analysis.instruments import build_registry
 from analysis.io import read_table
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import FigureSettings
 
 
 def main() -> None:
-    params = snakemake.params
-    alliance = build_registry(params.instruments)[params.alliance]
+    settings = FigureSettings.from_params(snakemake.params.settings)
+    alliance = settings.registry()[settings.alliance]
     fig = figures.alliance_distribution_figure(read_table(snakemake.input.scores), alliance,
-                                               min_cell=params.min_cell)
-    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png)
+                                               min_cell=settings.privacy.min_cell_count)
+    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png, dpi=settings.png_dpi)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,17 +1,17 @@
 """Snakemake script: within-client alliance against next-session symptoms (analysis.figures)."""
 from analysis import figures
-from analysis.instruments import build_registry
 from analysis.io import read_table
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import FigureSettings
 
 
 def main() -> None:
-    params = snakemake.params
-    registry = build_registry(params.instruments)
+    settings = FigureSettings.from_params(snakemake.params.settings)
+    registry = settings.registry()
     fig = figures.alliance_within_next_figure(
         read_table(snakemake.input.derived), registry[snakemake.wildcards.outcome],
-        registry[params.alliance], min_cell=params.min_cell)
-    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png)
+        registry[settings.alliance], min_cell=settings.privacy.min_cell_count)
+    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png, dpi=settings.png_dpi)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,13 +1,15 @@
 """Snakemake script: the data-flow figure (see analysis.figures)."""
 from analysis import figures
 from analysis.io import read_table
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import FigureSettings
 
 
 def main() -> None:
+    settings = FigureSettings.from_params(snakemake.params.settings)
     fig = figures.data_flow_figure(read_table(snakemake.input.flow),
-                                   min_cell=snakemake.params.min_cell)
-    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png)
+                                   min_cell=settings.privacy.min_cell_count)
+    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png, dpi=settings.png_dpi)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,19 +1,20 @@
 """Snakemake script: Jacobson-Truax plot of first against last scores (see analysis.figures)."""
 from analysis import figures
-from analysis.instruments import build_registry
 from analysis.io import read_table
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import FigureSettings
 
 
 def main() -> None:
-    params, outcome = snakemake.params, snakemake.wildcards.outcome
+    settings = FigureSettings.from_params(snakemake.params.settings)
+    outcome = snakemake.wildcards.outcome
     parameters = figures.outcome_row(read_table(snakemake.input.parameters), outcome,
                                      "jacobson_truax.csv")
     fig = figures.jacobson_truax_figure(
         read_table(snakemake.input.episodes), parameters,
-        build_registry(params.instruments)[outcome], min_cell=params.min_cell,
-        show_individual=params.show_individual)
-    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png)
+        settings.registry()[outcome], min_cell=settings.privacy.min_cell_count,
+        show_individual=settings.privacy.show_individual_trajectories)
+    figures.save_figure(fig, snakemake.output.svg, snakemake.output.png, dpi=settings.png_dpi)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

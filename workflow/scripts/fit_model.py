@@ -1,22 +1,28 @@
 """Snakemake script: fit one planned (outcome, model, analysis) (see analysis.models.fitting)."""
+from analysis.instruments import registry_from_params
 from analysis.io import read_table, write_json
 from analysis.models.fitting import fit_planned_model
-from analysis.runner import run_step, snakemake_log
+from analysis.models.specs import ResolvedFit
+from analysis.quality import upstream_text
+from analysis.runner import note_size, run_job
 
 
 def main() -> None:
+    settings = snakemake.params.settings
+    fit = ResolvedFit.from_dict(settings["fit"])
+    derived = read_table(snakemake.input.derived)
+    note_size(rows=len(derived), clients=int(derived["client_id"].nunique()))
     # Only M4 reads episodes and only R2 administrations (see fit_inputs in common.smk).
-    tables = {
-        name: read_table(path) if (path := getattr(snakemake.input, name, None)) else None
-        for name in ("episodes", "administrations")
-    }
-    wildcards = snakemake.wildcards
-    fit = fit_planned_model(
-        read_table(snakemake.input.derived), tables["episodes"], wildcards.outcome,
-        wildcards.model, wildcards.analysis, snakemake.config,
-        administrations=tables["administrations"],
+    tables = {name: read_table(path) if (path := getattr(snakemake.input, name, None)) else None
+              for name in ("episodes", "administrations")}
+    result = fit_planned_model(
+        derived, fit, registry_from_params(settings["instruments"]),
+        episodes=tables["episodes"], administrations=tables["administrations"],
+        upstream=lambda: upstream_text(read_table(snakemake.input.quality),
+                                       read_table(snakemake.input.scores),
+                                       list(dict.fromkeys([fit.outcome, fit.alliance]))),
     )
-    write_json(fit, snakemake.output.fit)
+    write_json(result, snakemake.output.fit)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

@@ -1,13 +1,17 @@
 """Snakemake script: ingest every declared export (see analysis.ingest)."""
+from analysis.ingest import run_ingest
 from analysis.io import write_table
-from analysis.pipeline import run_ingest
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.settings import IngestSettings
+
+# The catalogue's names of ingest's files, by the keys run_ingest returns.
+OUTPUTS = {"flow": "ingest_flow"}
 
 
 def main() -> None:
-    ingested = run_ingest(snakemake.config)
-    for name in ("administrations", "sessions", "rejects", "flags", "flow"):
-        write_table(ingested[name], snakemake.output[name])
+    ingested = run_ingest(IngestSettings.from_params(snakemake.params.settings))
+    for name, table in ingested.items():
+        write_table(table, snakemake.output[OUTPUTS.get(name, name)])
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

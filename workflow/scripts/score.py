@@ -1,12 +1,14 @@
 """Snakemake script: score every questionnaire administration (see analysis.scoring)."""
 from analysis.io import read_table, write_table
-from analysis.pipeline import run_scoring
-from analysis.runner import run_step, snakemake_log
+from analysis.runner import run_job
+from analysis.scoring import score_administrations
+from analysis.settings import ScoreSettings
 
 
 def main() -> None:
-    administrations = read_table(snakemake.input.administrations)
-    write_table(run_scoring(administrations, snakemake.config), snakemake.output.scores)
+    registry = ScoreSettings.from_params(snakemake.params.settings).registry()
+    scores = score_administrations(read_table(snakemake.input.administrations), registry)
+    write_table(scores, snakemake.output.scores)
 
 
-run_step(main, snakemake_log(snakemake))
+run_job(main, snakemake)

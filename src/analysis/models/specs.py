@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import Any, Mapping, Sequence
 
 from analysis.config import suggest
 from analysis.errors import ConfigError
+from analysis.instruments import Instrument
+from analysis.settings import Settings
 
 #: Grouping factors of the generic derived columns.
 CLIENT = "client_id"
@@ -289,7 +290,18 @@ class ResolvedFit:
     primary_term: str | None
     data: str
     custom: bool = False
-    fallbacks: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    alliance: str = "wai_sr"
+    expected_sign: int = -1
+
+    @property
+    def label(self) -> str:
+        """Names the fit in messages: ``M2 for phq9 (primary)``."""
+        return f"{self.model} for {self.outcome} ({self.analysis})"
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "ResolvedFit":
+        """The inverse of :meth:`as_dict` (a fit job's params)."""
+        return cls(**{**values, "terms_of_interest": tuple(values["terms_of_interest"])})
 
     def as_dict(self) -> dict:
         """A JSON-able description for the fit file."""
@@ -307,7 +319,8 @@ class ResolvedFit:
             "primary_term": self.primary_term,
             "data": self.data,
             "custom": self.custom,
-            "fallbacks": [list(step) for step in self.fallbacks],
+            "alliance": self.alliance,
+            "expected_sign": self.expected_sign,
         }
 
 
@@ -424,10 +437,23 @@ def fallback_formulas(formula: str) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Config
+# The plan: which fits the study's settings ask for
 
 
-def model_specs(config: dict) -> dict[str, ModelSpec]:
+@dataclass(frozen=True)
+class ModelSettings(Settings):
+    """The ``models`` section of the config, checked (and ``analysis.completers_min_sessions``)."""
+
+    run: tuple[str, ...] = tuple(BUILTIN_MODELS)
+    sensitivity: dict[str, bool] = field(default_factory=dict)
+    custom: tuple[dict[str, Any], ...] = ()
+    completers_min_sessions: int = 8
+    cross_check_max_clients: int = 5000
+    agreement_tolerance: float = 1e-3
+
+
+def model_specs(custom: Sequence[Mapping[str, Any]] = (), outcomes: Sequence[str] = ()
+                ) -> dict[str, ModelSpec]:
     """Built-in specs plus the custom models of ``models.custom``, by id.
 
     Raises
@@ -437,10 +463,10 @@ def model_specs(config: dict) -> dict[str, ModelSpec]:
         formula without a random term, or an outcome that is not in ``analysis.outcomes``.
     """
     specs = dict(BUILTIN_MODELS)
-    outcomes = list(config.get("analysis", {}).get("outcomes", []))
-    for position, declaration in enumerate(config.get("models", {}).get("custom", []) or []):
+    outcomes = list(outcomes)
+    for position, declaration in enumerate(custom or ()):
         key = f"models.custom[{position}]"
-        if not isinstance(declaration, dict):
+        if not isinstance(declaration, Mapping):
             raise ConfigError(
                 f"{key} must be a mapping with keys id, formula and (optional) title and outcomes."
             )
@@ -510,9 +536,12 @@ def sensitivity_applies(spec: ModelSpec, sensitivity: Sensitivity) -> bool:
     return substitute_terms(formula, sensitivity.substitutions) != formula
 
 
-def enabled_analyses(config: dict) -> list[Sensitivity]:
-    """The primary analysis and every sensitivity analysis switched on in config."""
-    switches = config.get("models", {}).get("sensitivity", {}) or {}
+def enabled_analyses(switches: Mapping[str, bool], alliance: Instrument | None = None
+                     ) -> list[Sensitivity]:
+    """The primary analysis and every sensitivity analysis switched on.
+
+    Subscale analyses come from the alliance instrument's subscales (none without one).
+    """
     unknown = sorted(set(switches) - set(SWITCHES))
     if unknown:
         valid = sorted(SWITCHES)
@@ -521,18 +550,9 @@ def enabled_analyses(config: dict) -> list[Sensitivity]:
             f"Allowed keys here: {', '.join(valid)}."
         )
     analyses = [row for row in SENSITIVITY_ANALYSES if row.switch is None or switches.get(row.switch)]
-    if switches.get("subscales"):
-        alliance = _alliance_instrument(config)
-        if alliance is not None:
-            analyses += [subscale_sensitivity(name, alliance.label) for name in alliance.subscales]
+    if switches.get("subscales") and alliance is not None:
+        analyses += [subscale_sensitivity(name, alliance.label) for name in alliance.subscales]
     return analyses
-
-
-def _alliance_instrument(config: dict):
-    from analysis.instruments import build_registry
-
-    key = config.get("analysis", {}).get("alliance")
-    return build_registry(config.get("instruments")).get(key)
 
 
 def _suggest_model(name: str, valid: list[str]) -> str:
@@ -543,168 +563,113 @@ def _suggest_model(name: str, valid: list[str]) -> str:
     return suggest(name, valid)
 
 
-def _run_models(config: dict, specs: dict[str, ModelSpec]) -> list[str]:
-    requested = list(config.get("models", {}).get("run", list(BUILTIN_MODELS)))
-    for position, model_id in enumerate(requested):
+def _run_models(run: Sequence[str], specs: dict[str, ModelSpec]) -> list[str]:
+    for position, model_id in enumerate(run):
         if model_id not in specs:
             raise ConfigError(
                 f"models.run[{position}] is {model_id!r}, which is not a known model."
                 f"{_suggest_model(model_id, list(specs))} Known models: {', '.join(specs)}."
             )
     custom = [model_id for model_id, spec in specs.items() if spec.custom]
-    return [model_id for model_id in specs if model_id in requested or model_id in custom]
+    return [model_id for model_id in specs if model_id in run or model_id in custom]
 
 
-def _outcomes_for(spec: ModelSpec, config: dict) -> list[str]:
-    analysis = config.get("analysis", {})
-    outcomes = list(analysis.get("outcomes", []))
+def _outcomes_for(spec: ModelSpec, outcomes: Sequence[str], alliance: str) -> list[str]:
     if spec.kind == "alpha":
         # Reliability is a property of every instrument analysed, the alliance measure included.
-        alliance = analysis.get("alliance")
-        return outcomes + ([alliance] if alliance and alliance not in outcomes else [])
+        return list(outcomes) + ([alliance] if alliance not in outcomes else [])
     if spec.outcomes is not None:
         return [name for name in outcomes if name in spec.outcomes]
-    return outcomes
+    return list(outcomes)
 
 
-def planned_fits(config: dict) -> list[tuple[str, str, str]]:
-    """Every fitting job ``(outcome, model, analysis)`` the config asks for, sorted.
+def plan_fits(settings: ModelSettings, alliance: Instrument,
+              outcomes: Sequence[Instrument]) -> tuple[ResolvedFit, ...]:
+    """Every fitting job the settings ask for, resolved, sorted by (outcome, model, analysis).
 
     For R2 (reliability) the "outcome" is the instrument whose items are analysed, so the
     alliance instrument gets a job too.
 
-    >>> config = {"analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]},
-    ...           "models": {"run": ["M2"], "sensitivity": {"ml": True}}}
-    >>> planned_fits(config)
+    >>> from analysis.instruments import BUILT_IN
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}),
+    ...                  BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
+    >>> [(fit.outcome, fit.model, fit.analysis) for fit in plan]
     [('phq9', 'M2', 'ml'), ('phq9', 'M2', 'primary')]
     """
-    specs = model_specs(config)
-    analyses = enabled_analyses(config)
-    jobs = []
-    for model_id in _run_models(config, specs):
+    keys = [instrument.key for instrument in outcomes]
+    directions = {instrument.key: instrument.direction for instrument in outcomes}
+    specs = model_specs(settings.custom, keys)
+    analyses = enabled_analyses(settings.sensitivity, alliance)
+    fits = []
+    for model_id in _run_models(settings.run, specs):
         spec = specs[model_id]
         for sensitivity in analyses:
             if not sensitivity_applies(spec, sensitivity):
                 continue
-            for outcome in _outcomes_for(spec, config):
-                jobs.append((outcome, model_id, sensitivity.id))
-    return sorted(jobs)
+            for outcome in _outcomes_for(spec, keys, alliance.key):
+                # -1 when alliance and outcome point in opposite directions (alliance up,
+                # symptoms down): the sign R1 and the benchmark are read with.
+                sign = 1 if directions.get(outcome, alliance.direction) == alliance.direction else -1
+                fits.append(_resolve(spec, sensitivity, outcome, alliance.key, sign,
+                                     settings.completers_min_sessions))
+    return tuple(sorted(fits, key=lambda fit: (fit.outcome, fit.model, fit.analysis)))
 
 
-def resolve_fit(config: dict, outcome: str, model: str, analysis: str) -> ResolvedFit:
-    """The specification of one job, with its sensitivity analysis applied.
-
-    Raises
-    ------
-    ConfigError
-        If the job is not among :func:`planned_fits` (e.g. a wildcard typed by hand, or a
-        sensitivity analysis that is switched off).
-    """
-    specs = model_specs(config)
-    if model not in specs:
-        raise ConfigError(
-            f"model {model!r} is not a known model.{_suggest_model(model, list(specs))} "
-            f"Known models: {', '.join(specs)}."
-        )
-    sensitivity = find_sensitivity(analysis)
-    if sensitivity is None:
-        raise ConfigError(
-            f"analysis {analysis!r} is not known.{suggest(analysis, list(SENSITIVITY))} "
-            f"Known analyses: {', '.join(SENSITIVITY)} and {SUBSCALE_PREFIX}<alliance subscale>."
-        )
-    if (outcome, model, analysis) not in planned_fits(config):
-        raise ConfigError(
-            f"the fit ({outcome}, {model}, {analysis}) is not planned by config: check "
-            f"analysis.outcomes, models.run and models.sensitivity.{sensitivity.switch}."
-        )
-    spec = specs[model]
+def _resolve(spec: ModelSpec, sensitivity: Sensitivity, outcome: str, alliance: str,
+             expected_sign: int, completers_min_sessions: int) -> ResolvedFit:
     formula = spec.formula
     if formula is not None:
         formula = substitute_terms(formula, sensitivity.substitutions)
-    min_sessions = None
-    if sensitivity.completers_only:
-        min_sessions = int(config.get("analysis", {}).get("completers_min_sessions", 8))
     primary_term = spec.primary_term
     if primary_term is not None:
         primary_term = _substitute_name(primary_term, sensitivity.substitutions)
     return ResolvedFit(
         outcome=outcome,
-        model=model,
-        analysis=analysis,
+        model=spec.id,
+        analysis=sensitivity.id,
         kind=spec.kind,
         title=spec.title,
         question=spec.question,
         formula=formula,
         reml=sensitivity.reml,
-        completers_min_sessions=min_sessions,
+        completers_min_sessions=completers_min_sessions if sensitivity.completers_only else None,
         terms_of_interest=tuple(
             _substitute_name(term, sensitivity.substitutions) for term in spec.terms_of_interest
         ),
         primary_term=primary_term,
         data=spec.data,
         custom=spec.custom,
-        # The ICC needs the therapist term: a zero therapist variance is its answer, not a failure.
-        fallbacks=tuple(fallback_formulas(formula)) if spec.kind == "lmm" else (),
+        alliance=alliance,
+        expected_sign=expected_sign,
     )
 
 
-def spec_table(config: dict | None = None) -> pd.DataFrame:
-    """The model-specification table as a DataFrame (one row per model), for the report.
+def find_fit(fits: Sequence[ResolvedFit], outcome: str, model: str, analysis: str) -> ResolvedFit:
+    """The planned fit ``(outcome, model, analysis)``.
 
-    Columns: ``model, title, question, kind, formula, terms_of_interest`` (";"-joined),
-    ``primary_term, data, custom``.
+    Raises
+    ------
+    ConfigError
+        If the job is not planned (e.g. a wildcard typed by hand, or a sensitivity analysis that
+        is switched off).
     """
-    specs = model_specs(config or {})
-    rows = [
-        {
-            "model": spec.id,
-            "title": spec.title,
-            "question": spec.question,
-            "kind": spec.kind,
-            "formula": spec.formula,
-            "terms_of_interest": ";".join(spec.terms_of_interest),
-            "primary_term": spec.primary_term,
-            "data": spec.data,
-            "custom": spec.custom,
-        }
-        for spec in specs.values()
-    ]
-    return pd.DataFrame(rows)
-
-
-def sensitivity_table(config: dict | None = None) -> pd.DataFrame:
-    """The sensitivity-analysis table as a DataFrame (one row per analysis), for the report.
-
-    With a config: the analyses it switches on (subscale analyses from its alliance instrument);
-    without: every analysis, with the WAI-SR's subscales.
-
-    Columns: ``analysis, switch, description, applies_to`` (";"-joined), ``substitutions``
-    (``old->new`` pairs, ";"-joined), ``reml, completers_only``.
-    """
-    rows = [
-        {
-            "analysis": row.id,
-            "switch": row.switch,
-            "description": row.description,
-            "applies_to": ";".join(row.applies_to),
-            "substitutions": ";".join(f"{old}->{new}" for old, new in row.substitutions),
-            "reml": row.reml,
-            "completers_only": row.completers_only,
-        }
-        for row in (
-            enabled_analyses(config) if config is not None
-            else [*SENSITIVITY_ANALYSES, *(subscale_sensitivity(n, "WAI-SR") for n in ("task", "goal", "bond"))]
+    for fit in fits:
+        if (fit.outcome, fit.model, fit.analysis) == (outcome, model, analysis):
+            return fit
+    models = sorted({fit.model for fit in fits})
+    if model not in models:
+        raise ConfigError(
+            f"model {model!r} is not planned.{_suggest_model(model, models)} Planned models: "
+            f"{', '.join(models)} (models.run)."
         )
-    ]
-    return pd.DataFrame(rows)
+    raise ConfigError(
+        f"the fit ({outcome}, {model}, {analysis}) is not planned by config: check "
+        "analysis.outcomes, models.run and models.sensitivity."
+    )
 
 
-def planned_cross_checks(config: dict) -> list[tuple[str, str]]:
+def planned_cross_checks(fits: Sequence[ResolvedFit]) -> list[tuple[str, str]]:
     """The ``(outcome, model)`` pairs whose primary-analysis mixed model is refitted by the
     second engine (R3 included: it is a mixed model too), sorted."""
-    specs = model_specs(config)
-    return sorted(
-        (outcome, model)
-        for outcome, model, analysis in planned_fits(config)
-        if analysis == "primary" and specs[model].kind in ("lmm", "icc")
-    )
+    return sorted((fit.outcome, fit.model) for fit in fits
+                  if fit.analysis == "primary" and fit.kind in ("lmm", "icc"))

@@ -1,0 +1,130 @@
+"""The catalogue of stage files: every file a stage writes, where it lives and what it holds.
+
+One entry per file (:class:`StageFile`): its name, its path relative to the project folder, the
+rule that writes it, a one-line description, and for published tables the Snakemake report's
+category, caption file and label. The Snakefile's rules, :mod:`analysis.results`, the report and
+the notebooks take their paths from here; nothing else spells a path. Data schemas of the files
+(what crosses each stage boundary) live in :mod:`analysis.contracts`, keyed by the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROCESSED = "data/processed"
+TABLES = "results/tables"
+FIGURES = "results/figures"
+FITS = "results/fits"
+
+
+@dataclass(frozen=True)
+class StageFile:
+    """One file written by a stage.
+
+    Attributes
+    ----------
+    name : str
+        Short name used in code (``derived``) and in ``analysis.results.load_output``.
+    path : str
+        Relative to the project folder.
+    rule : str
+        The Snakemake rule that writes it.
+    description : str
+        What it holds, in a line.
+    category, caption, label : str
+        For published tables: the Snakemake report's category, the caption file under
+        ``workflow/report/`` and the label shown.
+    """
+
+    name: str
+    path: str
+    rule: str
+    description: str
+    category: str = ""
+    caption: str = ""
+    label: str = ""
+
+    @property
+    def published(self) -> bool:
+        return self.path.startswith("results/")
+
+
+_FILES = (
+    StageFile("administrations", f"{PROCESSED}/administrations.parquet", "ingest",
+              "one row per questionnaire administration kept at ingest (items, pseudonymised)"),
+    StageFile("sessions", f"{PROCESSED}/sessions.parquet", "ingest",
+              "the session registry: client, therapist, session, day"),
+    StageFile("rejects", f"{PROCESSED}/rejects.csv", "ingest",
+              "every rejected row or administration: file, row, column, instrument, rule, reason"),
+    StageFile("flags", f"{PROCESSED}/flags.csv", "ingest",
+              "kept rows with a warning (e.g. a session dated before the previous one)"),
+    StageFile("ingest_flow", f"{PROCESSED}/ingest_flow.csv", "ingest",
+              "per file: rows read, kept, rejected; per instrument: administrations"),
+    StageFile("data_quality", f"{TABLES}/data_quality.csv", "quality_gate",
+              "per file and instrument: read, kept, rejected, the top reason and its fix",
+              "data", "data_quality.rst", "data quality at ingest"),
+    StageFile("scores", f"{PROCESSED}/scores.parquet", "score",
+              "one row per administration: score, prorating, band, caseness, risk flag"),
+    StageFile("episodes", f"{PROCESSED}/episodes.parquet", "episodes",
+              "one row per client and outcome: pre-post change and its interpretation"),
+    StageFile("episodes_combined", f"{PROCESSED}/episodes_combined.parquet", "episodes",
+              "one row per client: caseness, recovery and reliable change over all outcomes"),
+    StageFile("jacobson_truax", f"{TABLES}/jacobson_truax.csv", "episodes",
+              "the Jacobson-Truax parameters per outcome"),
+    StageFile("episodes_summary", f"{TABLES}/episodes_summary.csv", "episodes",
+              "episode outcomes per outcome and measure, small counts suppressed",
+              "instruments", "episodes_summary.rst", "episode outcomes"),
+    StageFile("derived", f"{PROCESSED}/derived.parquet", "derive",
+              "one row per outcome, client and session: the analysis variables"),
+    StageFile("models", f"{TABLES}/models.csv", "combine_models",
+              "fixed effects of every fit", "models", "models.rst", "fixed effects"),
+    StageFile("sensitivity", f"{TABLES}/sensitivity.csv", "combine_models",
+              "the terms of interest across analyses", "sensitivity", "models_sensitivity.rst",
+              "sensitivity analyses"),
+    StageFile("random_effects", f"{TABLES}/random_effects.csv", "combine_models",
+              "variance components of every mixed model", "models",
+              "models_random_effects.rst", "random effects"),
+    StageFile("model_fit", f"{TABLES}/model_fit.csv", "combine_models",
+              "final formula, simplifications and convergence of every fit", "models",
+              "models_fit.rst", "model fit"),
+    StageFile("engine_agreement", f"{TABLES}/engine_agreement.csv", "combine_models",
+              "the second engine's estimates beside the first's", "models",
+              "models_engine_agreement.rst", "engine agreement"),
+    StageFile("rm_corr", f"{TABLES}/rm_corr.csv", "combine_models",
+              "repeated-measures correlations of alliance and symptoms", "models",
+              "models_rm_corr.rst", "repeated-measures correlation"),
+    StageFile("reliability", f"{TABLES}/reliability.csv", "combine_models",
+              "Cronbach's alpha per instrument", "models", "models_reliability.rst",
+              "reliability"),
+    StageFile("therapist_icc", f"{TABLES}/therapist_icc.csv", "combine_models",
+              "share of symptom variance between therapists", "models",
+              "models_therapist_icc.rst", "therapist ICC"),
+    StageFile("early_alliance", f"{TABLES}/early_alliance.csv", "combine_models",
+              "M4: early alliance and pre-post change", "sensitivity",
+              "models_early_alliance.rst", "early alliance"),
+    StageFile("data_flow_full", f"{PROCESSED}/data_flow.csv", "data_flow",
+              "where every input row went (unsuppressed)"),
+    StageFile("data_flow", f"{TABLES}/data_flow.csv", "data_flow",
+              "where every input row went, counts of people suppressed", "data",
+              "data_flow.rst", "data flow"),
+    StageFile("report", "results/report/index.html", "reviewer_report",
+              "the standalone reviewer report", "report", "report_index.rst",
+              "reviewer report (standalone HTML)"),
+)
+
+#: Every stage file, by name.
+FILES: dict[str, StageFile] = {entry.name: entry for entry in _FILES}
+
+#: One fit job's result and one cross-check's, by wildcards.
+FIT_FILE = FITS + "/{outcome}/{model}/{analysis}.json"
+CROSS_CHECK_FILE = FITS + "/{outcome}/{model}/cross_check.json"
+
+
+def path(name: str) -> str:
+    """The path of the stage file ``name`` (relative to the project folder)."""
+    return FILES[name].path
+
+
+def written_by(rule: str) -> dict[str, StageFile]:
+    """The files a rule writes, by name, in catalogue order."""
+    return {name: entry for name, entry in FILES.items() if entry.rule == rule}

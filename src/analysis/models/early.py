@@ -1,0 +1,148 @@
+"""M4: does the early alliance predict pre-post symptom change?
+
+One row per client with an episode outcome (``episodes.parquet``, at least two scores) joined to
+the client's early alliance (``derived.parquet``); OLS ``change ~ first_score + alliance_early``
+with standard errors clustered by therapist (statsmodels), as docs/methods.md section 4 specifies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from analysis.errors import DataError, require_columns
+from analysis.models.engines import INTERCEPT
+from analysis.models.records import records
+from analysis.models.specs import ResolvedFit, split_formula
+from analysis.models.standardise import standardised_estimates
+
+
+def early_alliance_rows(
+    derived: pd.DataFrame, episodes: pd.DataFrame, outcome: str,
+    completers_min_sessions: int | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per client with an episode outcome: change, first score, early alliance, therapist.
+
+    Episodes need ``n_scored >= 2``; ``alliance_early`` and ``n_sessions`` are client-level
+    columns of ``derived``. Rows missing any of them or the therapist are dropped and counted.
+    """
+    needed = ["client_id", "therapist_id", "outcome", "n_scored", "first_score", "change"]
+    require_columns(episodes, needed, "episodes.parquet", "model M4")
+    require_columns(derived, ["outcome", "client_id", "alliance_early", "n_sessions"],
+                    "derived.parquet", "model M4")
+    rows = episodes.loc[episodes["outcome"] == outcome, needed]
+    accounting: dict[str, Any] = {"n_episodes": int(len(rows))}
+    with_outcome = rows["n_scored"] >= 2
+    accounting["n_episodes_fewer_than_2_scores"] = int((~with_outcome).sum())
+    rows = rows.loc[with_outcome]
+    client_level = (
+        derived.loc[derived["outcome"] == outcome, ["client_id", "alliance_early", "n_sessions"]]
+        .sort_values(["client_id"], kind="stable")
+        .groupby("client_id", sort=True)
+        .agg(alliance_early=("alliance_early", "first"), n_sessions=("n_sessions", "max"))
+        .reset_index()
+    )
+    rows = rows.merge(client_level, on="client_id", how="left", validate="one_to_one")
+    accounting["n_not_completers"] = 0
+    if completers_min_sessions is not None:
+        completers = rows["n_sessions"] >= completers_min_sessions
+        accounting["n_not_completers"] = int((~completers).sum())
+        rows = rows.loc[completers]
+    variables = ["change", "first_score", "alliance_early", "therapist_id"]
+    missing_values = rows[variables].isna()
+    accounting["missing_by_variable"] = {
+        name: int(count) for name, count in missing_values.sum().items() if count
+    }
+    incomplete = missing_values.any(axis=1)
+    accounting["n_rows_missing"] = int(incomplete.sum())
+    rows = rows.loc[~incomplete].sort_values("client_id", kind="stable").reset_index(drop=True)
+    accounting["n_obs"] = int(len(rows))
+    return rows, accounting
+
+
+def fit_early_alliance(
+    derived: pd.DataFrame, episodes: pd.DataFrame, resolved: ResolvedFit
+) -> dict[str, Any]:
+    """M4: OLS ``change ~ first_score + alliance_early`` with SEs clustered by therapist.
+
+    Inference uses t with G - 1 df (G = therapists), statsmodels' small-sample convention for
+    cluster-robust SEs.
+    """
+    import statsmodels.formula.api as smf
+
+    data, accounting = early_alliance_rows(
+        derived, episodes, resolved.outcome, resolved.completers_min_sessions
+    )
+    n_clusters = int(data["therapist_id"].nunique())
+    if len(data) < 4 or n_clusters < 2:
+        raise DataError(
+            f"M4 for {resolved.outcome} ({resolved.analysis}): {len(data)} episodes with a change "
+            f"score and early alliance, from {n_clusters} therapist(s); at least 4 episodes and "
+            "2 therapists are needed for clustered standard errors."
+        )
+    codes = pd.factorize(data["therapist_id"].astype(str), sort=True)[0]
+    result = smf.ols(resolved.formula or "", data=data).fit(
+        cov_type="cluster", cov_kwds={"groups": codes}, use_t=True
+    )
+    confidence = result.conf_int(alpha=0.05)
+    fixed = pd.DataFrame(
+        {
+            "term": [INTERCEPT if name == "Intercept" else str(name)
+                     for name in result.params.index],
+            "estimate": result.params.to_numpy(dtype=float),
+            "se": result.bse.to_numpy(dtype=float),
+            "df": float(n_clusters - 1),
+            "t": result.tvalues.to_numpy(dtype=float),
+            "p": result.pvalues.to_numpy(dtype=float),
+            "ci_low": confidence.iloc[:, 0].to_numpy(dtype=float),
+            "ci_high": confidence.iloc[:, 1].to_numpy(dtype=float),
+        }
+    )
+    response = split_formula(resolved.formula or "")[0]
+    fixed["std_estimate"] = standardised_estimates(fixed, data, response)
+    info = {
+        "engine": "statsmodels OLS (cluster-robust by therapist)",
+        "reml": None,
+        "formula": resolved.formula,
+        "requested_formula": resolved.formula,
+        "fallback_steps": [],
+        "attempts": [],
+        "reml_criterion": float("nan"),
+        "deviance": float("nan"),
+        "loglik": float(result.llf),
+        "aic": float(result.aic),
+        "bic": float(result.bic),
+        "optimizer_converged": True,
+        "converged": True,  # a least-squares solution has no iterative optimisation
+        "singular": False,
+        "gradient_norm": float("nan"),
+        "hessian_positive_definite": None,
+        "optimizer": "least squares",
+        "n_obs": int(result.nobs),
+        "n_clients": int(data["client_id"].nunique()),
+        "n_therapists": n_clusters,
+        "r_squared": float(result.rsquared),
+    }
+    early = fixed.loc[fixed["term"] == "alliance_early"].iloc[0]
+    summary = {
+        "outcome": resolved.outcome,
+        "analysis": resolved.analysis,
+        "estimate": float(early["estimate"]),
+        "se": float(early["se"]),
+        "df": float(early["df"]),
+        "t": float(early["t"]),
+        "p": float(early["p"]),
+        "ci_low": float(early["ci_low"]),
+        "ci_high": float(early["ci_high"]),
+        "std_estimate": float(early["std_estimate"]),
+        "r_squared": float(result.rsquared),
+        "n_episodes": int(result.nobs),
+        "n_therapists": n_clusters,
+        "n_episodes_fewer_than_2_scores": accounting["n_episodes_fewer_than_2_scores"],
+        "n_rows_missing": accounting["n_rows_missing"],
+    }
+    return {"data": accounting, "fixed": records(fixed), "random": [], "fit": info,
+            "early_alliance": [summary]}
+
+

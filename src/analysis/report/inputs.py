@@ -1,0 +1,102 @@
+"""What the report reads: the result tables and the figures with their captions."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from analysis.errors import DataError
+from analysis.io import read_table
+
+
+@dataclass
+class ReportTables:
+    """The tables the report reads; a table the pipeline did not produce stays empty.
+
+    Attributes are named after the files: ``models`` is ``results/tables/models.csv`` and so
+    on; ``sessions`` and ``scores`` are the processed Parquet files (only their ``client_id``,
+    ``session``, ``day`` and ``instrument``, ``session``, ``score`` columns are used).
+    """
+
+    models: pd.DataFrame = field(default_factory=pd.DataFrame)
+    random_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_fit: pd.DataFrame = field(default_factory=pd.DataFrame)
+    engine_agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
+    rm_corr: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reliability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    therapist_icc: pd.DataFrame = field(default_factory=pd.DataFrame)
+    episodes_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    jacobson_truax: pd.DataFrame = field(default_factory=pd.DataFrame)
+    data_flow: pd.DataFrame = field(default_factory=pd.DataFrame)
+    data_quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sessions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def read_report_tables(paths: Mapping[str, Any]) -> ReportTables:
+    """Read the tables named in ``paths`` (attribute name of :class:`ReportTables` -> file).
+
+    Names that are not attributes (figures, code, config) are ignored, so a Snakemake rule's
+    ``input`` can be passed as it is.
+    """
+    names = {item.name for item in fields(ReportTables)}
+    tables = {}
+    for name in names:
+        path = _get(paths, name)
+        if path:
+            tables[name] = read_table(str(path))
+    return ReportTables(**tables)
+
+
+def _get(container: Any, name: str) -> Any:
+    if isinstance(container, Mapping):
+        return container.get(name)
+    return getattr(container, name, None)
+
+# CSS pixels per inch: a figure is shown at the size it was drawn (capped by the page width).
+CSS_PIXELS_PER_INCH = 96
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """A figure for the report: name, caption, PNG bytes as a data URI, display width (px)."""
+
+    name: str
+    caption: str
+    data_uri: str
+    width: int
+
+
+def figure_entries(png_paths: Sequence[str | Path], caption_dir: str | Path,
+                   dpi: int = 300) -> dict[str, FigureEntry]:
+    """Load figures for embedding, each with the caption of its family.
+
+    A figure ``<family>`` or ``<family>_<outcome>`` takes its caption from
+    ``<caption_dir>/figure_<family>.rst`` (the same caption the Snakemake report shows); the
+    longest matching family wins. ``dpi`` is what the PNG files were saved at
+    (``figures.png_dpi``), so each figure is shown at the size it was drawn.
+    """
+    captions = {path.stem.removeprefix("figure_"): path.read_text(encoding="utf-8").strip()
+                for path in sorted(Path(caption_dir).glob("figure_*.rst"))}
+    entries = {}
+    for png in sorted(Path(p) for p in png_paths):
+        families = [family for family in captions
+                    if png.stem == family or png.stem.startswith(family + "_")]
+        caption = captions[max(families, key=len)] if families else png.stem.replace("_", " ")
+        content = png.read_bytes()
+        encoded = base64.b64encode(content).decode("ascii")
+        entries[png.stem] = FigureEntry(png.stem, caption, f"data:image/png;base64,{encoded}",
+                                        _display_width(content, dpi))
+    return entries
+
+
+def _display_width(png: bytes, dpi: int) -> int:
+    # The PNG header holds the width in pixels (bytes 16-19); figures are saved at ``dpi``.
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise DataError("a figure file is not a PNG image; rerun the figure rules.")
+    width_pixels = int.from_bytes(png[16:20], "big")
+    return round(width_pixels / dpi * CSS_PIXELS_PER_INCH)

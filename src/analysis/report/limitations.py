@@ -1,0 +1,137 @@
+"""The limitations of docs/methods.md section 5, each with the numbers of these data."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+from analysis.presentation import adjusted_p
+from analysis.report.formatting import format_ci, format_number, format_p_clause, one
+from analysis.report.inputs import ReportTables
+from analysis.report.view import ReportView
+from analysis.privacy import format_count
+
+
+def session_interval_days(sessions: pd.DataFrame) -> float | None:
+    """Median days between a client's consecutive sessions, or None without dates."""
+    if sessions.empty or "day" not in sessions.columns:
+        return None
+    days = sessions[["client_id", "session", "day"]].dropna()
+    if days.empty:
+        return None
+    days = days.sort_values(["client_id", "session"], kind="stable")
+    gaps = days.groupby("client_id")["day"].diff().dropna().astype(float)
+    return float(gaps.median()) if not gaps.empty else None
+
+
+def ceiling_share(scores: pd.DataFrame, alliance_instrument: Any) -> float | None:
+    """Share of alliance scores at the scale maximum."""
+    if scores.empty or "instrument" not in scores.columns:
+        return None
+    values = scores.loc[scores["instrument"] == alliance_instrument.key, "score"].dropna()
+    if values.empty:
+        return None
+    return float((values >= alliance_instrument.score_max - 1e-9).mean())
+
+
+def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
+    """The limitations of docs/methods.md section 5, each with the numbers of these data.
+
+    A limitation whose premise these data contradict is left out: the ceiling of the alliance
+    scale is discussed only when more than ``report.ceiling_share`` of its scores sit at the
+    maximum.
+    """
+    outcomes, alliance, registry = view.outcomes, view.alliance, view.registry
+    min_cell = view.min_cell
+    items = []
+    reverse = []
+    for outcome in outcomes:
+        row = one(tables.models, outcome=outcome, model="M3", analysis="primary",
+                   term="symptom_within")
+        if row is not None:
+            p_value, method = adjusted_p(row)
+            adjusted = (f"{method}-adjusted {format_p_clause(p_value)}" if method
+                        else format_p_clause(row.get("p")))
+            reverse.append(f"{registry[outcome].label}: b = {format_number(row['estimate'])} "
+                           f"{format_ci(row.get('ci_low'), row.get('ci_high'))}, {adjusted}")
+    items.append({"title": "Reverse causation", "text": (
+        "Early symptom change can raise later alliance, so an association does not show that "
+        "the alliance causes improvement. M2 controls the current symptom score and M3 tests "
+        "the reverse path (symptoms above a client's average predicting the next alliance)"
+        + (": " + "; ".join(reverse) + "." if reverse else "; M3 was not run."))})
+    items.append({"title": "Dynamic-panel (Nickell) bias", "text": (
+        "The lagged outcome is never person-centred, which avoids the worst of the bias, but "
+        "multilevel models with a lagged dependent variable can still be biased when symptoms "
+        "are strongly autoregressive and series are short; the estimates of M2 should be read "
+        "with that in mind.")})
+    detrended = []
+    for outcome in outcomes:
+        primary = one(tables.models, outcome=outcome, model="M2", analysis="primary",
+                       term="alliance_within")
+        trend_free = one(tables.models, outcome=outcome, model="M2", analysis="detrended",
+                          term="alliance_within_detrended")
+        if primary is not None and trend_free is not None:
+            detrended.append(f"{registry[outcome].label}: {format_number(primary['estimate'])} "
+                             f"as specified, {format_number(trend_free['estimate'])} detrended")
+    items.append({"title": "Shared time trends", "text": (
+        "Alliance tends to rise and symptoms to fall over therapy, which inflates within-client "
+        "associations. The detrended sensitivity analysis removes each client's linear trend in "
+        "alliance" + (": " + "; ".join(detrended) + "." if detrended
+                      else " (not run in this configuration).")
+    )})
+    labels = {key: instrument.label for key, instrument in registry.items()}
+    items.append({"title": "Missing data and dropout",
+                  "text": _dropout_text(tables, min_cell, labels)})
+    share = ceiling_share(tables.scores, alliance)
+    if share is not None and share > view.settings.ceiling_share:
+        items.append({"title": "Ceiling of the alliance scale", "text": (
+            f"{100 * share:.1f}% of {alliance.label} scores are at the scale maximum "
+            f"({alliance.score_max:g}), more than the {100 * view.settings.ceiling_share:g}% "
+            "that marks a ceiling effect (report.ceiling_share; Terwee et al., 2007). Little "
+            "room above the ceiling shrinks the variance of the within-client alliance and can "
+            "attenuate its estimated effect (see the alliance distribution figure).")})
+    interval = session_interval_days(tables.sessions)
+    # An interval between sessions shorter than an instrument's recall window ("over the last
+    # 2 weeks") means consecutive scores share part of their recall period.
+    windows = {registry[o].label: registry[o].recall_days for o in outcomes
+               if registry[o].recall_days}
+    if interval is None:
+        recall = ("The exports carry no session dates, so whether consecutive scores share "
+                  "their recall windows cannot be checked.")
+    elif windows and interval < max(windows.values()):
+        recall = (f"Sessions were a median of {interval:g} days apart, shorter than the "
+                  "recall windows of "
+                  + ", ".join(f"{label} ({days} days)" for label, days in windows.items())
+                  + ": consecutive scores partly describe the same days, which adds "
+                    "dependence between lagged scores that the models do not separate.")
+    else:
+        recall = (f"Sessions were a median of {interval:g} days apart, no shorter than the "
+                  "instruments' recall windows.")
+    items.append({"title": "Overlapping recall windows", "text": recall})
+    return items
+
+
+def _dropout_text(tables: ReportTables, min_cell: int, labels: Mapping[str, str]) -> str:
+    text = ("Mixed models assume data are missing at random given what is observed; clients who "
+            "leave early may differ in ways the models cannot see.")
+    sessions = tables.sessions
+    if not sessions.empty and "client_id" in sessions.columns:
+        attended = sessions.drop_duplicates(["client_id", "session"]).groupby("client_id").size()
+        few = int((attended < 3).sum())
+        text += (f" Clients attended a median of {attended.median():g} sessions "
+                 f"(interquartile range {attended.quantile(0.25):g}-{attended.quantile(0.75):g}); "
+                 f"{format_count(few, min_cell)} of {format_count(len(attended), min_cell)} "
+                 "attended fewer than three.")
+    summary = tables.episodes_summary
+    if not summary.empty and {"outcome", "measure", "n_episodes", "n_with_outcome"} <= set(
+            summary.columns):
+        rows = summary.loc[summary["measure"] == "has_outcome"]
+        parts = [f"{labels.get(row['outcome'], row['outcome'])}: {row['n_with_outcome']} of "
+                 f"{row['n_episodes']}"
+                 for row in rows.to_dict("records") if row["outcome"] != "combined"]
+        if parts:
+            text += (" Episodes with at least two scores (an outcome): " + "; ".join(parts)
+                     + ".")
+    text += " The completers-only sensitivity analysis compares those who stayed with everyone."
+    return text

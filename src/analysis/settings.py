@@ -1,0 +1,187 @@
+"""Typed settings of each stage: what a stage reads, and nothing else.
+
+:mod:`analysis.study` resolves the configuration once into these frozen dataclasses. Each stage
+function takes the settings it needs (never the configuration), and each Snakemake rule passes
+them as ``params`` in their plain form (:meth:`Settings.params`), so that Snakemake's params
+trigger reruns a stage exactly when one of its settings changes. A script turns the params back
+into settings with :meth:`Settings.from_params`.
+
+Instruments travel the same way: a stage holds ``instruments``, a mapping from instrument key to
+the declaration keys the stage reads (:data:`analysis.instruments.STAGE_READS`), and builds its
+:class:`~analysis.instruments.Instrument` objects with :meth:`Settings.registry`.
+
+This module imports nothing heavy: the Snakefile and every job import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from analysis.instruments import Instrument, registry_from_params
+
+
+class Settings:
+    """Plain-value round trip for the settings dataclasses below."""
+
+    def params(self) -> dict[str, Any]:
+        """The settings as plain, JSON-able values in a fixed order (a rule's ``params``)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_params(cls, values: Mapping[str, Any]):
+        """The settings back from :meth:`params` (Snakemake gives params back as they were)."""
+        hints = typing.get_type_hints(cls)
+        return cls(**{item.name: _typed(hints[item.name], values[item.name])
+                      for item in dataclasses.fields(cls)})
+
+    def registry(self) -> dict[str, Instrument]:
+        """The instruments this stage reads, from its ``instruments`` field."""
+        return registry_from_params(getattr(self, "instruments"))
+
+
+def _typed(hint: Any, value: Any) -> Any:
+    # Rebuild tuples and nested settings from the lists and dicts that params hold.
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return None if value is None else _typed(options[0], value)
+    if isinstance(hint, type) and issubclass(hint, Settings):
+        return hint.from_params(value)
+    if origin is tuple:
+        (item,) = [arg for arg in typing.get_args(hint) if arg is not Ellipsis][:1] or [Any]
+        return tuple(_typed(item, element) for element in value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# ingest
+
+
+@dataclass(frozen=True)
+class InputTable(Settings):
+    """One declared export (``inputs.<name>`` in config; see config/README.md)."""
+
+    name: str
+    path: str
+    kind: str
+    format: str | None
+    delimiter: str
+    encoding: str
+    sheet: str | int
+    layout: str
+    date_format: str | None
+    columns: dict[str, str]
+    instruments: dict[str, dict[str, Any]]
+
+    def config_key(self, *parts: str) -> str:
+        """The dotted config key of this table, or of a key inside it, for messages."""
+        return ".".join(["inputs", self.name, *parts])
+
+
+@dataclass(frozen=True)
+class LinkingSettings(Settings):
+    """How questionnaires find their session (``linking`` in config)."""
+
+    by: str = "session"
+    window_days: int = 3
+    orphan_outcomes: str = "reject"
+    unmatched_sessions: str = "keep"
+
+
+@dataclass(frozen=True)
+class IngestSettings(Settings):
+    inputs: tuple[InputTable, ...]
+    linking: LinkingSettings
+    key_env: str
+    instruments: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class QualitySettings(Settings):
+    """The data-quality gate after ingest (``quality`` in config)."""
+
+    max_reject_share: float = 0.2
+    inputs: dict[str, str] = field(default_factory=dict)  # table name -> path, for messages
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring, episodes, derive
+
+
+@dataclass(frozen=True)
+class ScoreSettings(Settings):
+    instruments: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class EpisodeSettings(Settings):
+    """Episode outcomes (``episodes`` in config; see config/README.md)."""
+
+    outcomes: tuple[str, ...]
+    instruments: dict[str, dict[str, Any]]
+    caseness_rule: str = "any_outcome"
+    recovery_rule: str = "all_outcomes"
+    reliable_change_rule: str = "any_without_opposite"
+    rci_criterion: float = 1.96
+    reliability: dict[str, float] = field(default_factory=dict)
+    functional_norms: dict[str, dict[str, float]] = field(default_factory=dict)
+    min_cell_count: int = 10
+
+
+@dataclass(frozen=True)
+class DeriveSettings(Settings):
+    """The derived session variables (``analysis`` in config)."""
+
+    alliance: str
+    outcomes: tuple[str, ...]
+    max_lag_gap: int = 1
+    max_lag_days: int | None = None
+    early_sessions: int = 3
+    early_min_observed: int = 2
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+@dataclass(frozen=True)
+class CrossCheckSettings(Settings):
+    agreement_tolerance: float
+    max_clients: int
+
+
+@dataclass(frozen=True)
+class PrivacySettings(Settings):
+    """Publication settings every published table and figure follows (``privacy``)."""
+
+    min_cell_count: int = 10
+    show_individual_trajectories: bool = False
+
+
+@dataclass(frozen=True)
+class FigureSettings(Settings):
+    alliance: str
+    outcomes: tuple[str, ...]
+    instruments: dict[str, dict[str, Any]]
+    privacy: PrivacySettings
+    png_dpi: int = 300
+
+
+__all__ = [
+    "CrossCheckSettings",
+    "DeriveSettings",
+    "EpisodeSettings",
+    "FigureSettings",
+    "IngestSettings",
+    "InputTable",
+    "LinkingSettings",
+    "PrivacySettings",
+    "QualitySettings",
+    "ScoreSettings",
+    "Settings",
+]

@@ -1,0 +1,365 @@
+"""The resolved study: the one reader of the configuration.
+
+:func:`resolve_study` turns the checked configuration (``config/config.yaml`` after the JSON
+schema has filled its defaults) into one frozen :class:`Study`: the instrument registry, the
+alliance and outcome instruments, each stage's typed settings (:mod:`analysis.settings`), the
+planned model fits, and the privacy, figure and report options. Nothing else in the package reads
+the configuration: stages take the settings they need, and the Snakemake rules pass exactly those
+settings as ``params`` (:meth:`Study.rule_params`), so an edit reruns the stages that read it and
+nothing else.
+
+Every default lives in one place, the schema (``workflow/schemas/config.schema.yaml``); the
+checks that a schema cannot express (an instrument name that must exist, a custom model's formula)
+happen here, with messages that name the config key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from analysis.config import check_config, load_config, suggest
+from analysis.errors import ConfigError
+from analysis.instruments import Instrument, build_registry, get_instrument
+from analysis.models.specs import (
+    BUILTIN_MODELS,
+    ModelSettings,
+    ModelSpec,
+    ResolvedFit,
+    Sensitivity,
+    enabled_analyses,
+    find_fit,
+    model_specs,
+    plan_fits,
+    planned_cross_checks,
+)
+from analysis.settings import (
+    CrossCheckSettings,
+    DeriveSettings,
+    EpisodeSettings,
+    FigureSettings,
+    IngestSettings,
+    InputTable,
+    LinkingSettings,
+    PrivacySettings,
+    QualitySettings,
+    ScoreSettings,
+    Settings,
+)
+
+
+@dataclass(frozen=True)
+class ReportSettings(Settings):
+    """What the reviewer report states about the study: its methods text is made from these."""
+
+    title: str
+    seed: int
+    ceiling_share: float
+    alpha: float
+    alliance: str
+    outcomes: tuple[str, ...]
+    instruments: dict[str, dict[str, Any]]
+    inputs: tuple[dict[str, str], ...]
+    linking: LinkingSettings
+    key_env: str
+    privacy: PrivacySettings
+    max_reject_share: float
+    derive: DeriveSettings
+    episode_rules: dict[str, Any]
+    models: ModelSettings
+    fits: tuple[dict[str, Any], ...]
+
+    @property
+    def planned_fits(self) -> list[ResolvedFit]:
+        return [ResolvedFit.from_dict(fit) for fit in self.fits]
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything a run needs to know, resolved once from the configuration.
+
+    Attributes
+    ----------
+    registry : dict of str to Instrument
+        Built-in and declared instruments.
+    alliance : Instrument
+        ``analysis.alliance``.
+    outcomes : tuple of Instrument
+        ``analysis.outcomes``, in config order.
+    inputs : tuple of InputTable
+        ``inputs``, in config order.
+    fits : tuple of ResolvedFit
+        Every planned model fit (:func:`analysis.models.specs.plan_fits`).
+    """
+
+    registry: dict[str, Instrument]
+    alliance: Instrument
+    outcomes: tuple[Instrument, ...]
+    inputs: tuple[InputTable, ...]
+    linking: LinkingSettings
+    key_env: str
+    privacy: PrivacySettings
+    quality: QualitySettings
+    derive: DeriveSettings
+    episodes: EpisodeSettings
+    models: ModelSettings
+    fits: tuple[ResolvedFit, ...]
+    figures: FigureSettings
+    report: ReportSettings
+    config_sha256: str = ""
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    @property
+    def outcome_keys(self) -> tuple[str, ...]:
+        return tuple(instrument.key for instrument in self.outcomes)
+
+    @property
+    def input_paths(self) -> dict[str, str]:
+        """The declared input files, by table name (relative to the project folder)."""
+        return {table.name: table.path for table in self.inputs}
+
+    @property
+    def ingested_instruments(self) -> list[str]:
+        """Instruments some input table declares, in registry order."""
+        declared = {key for table in self.inputs for key in table.instruments}
+        return [key for key in self.registry if key in declared]
+
+    def fit(self, outcome: str, model: str, analysis: str) -> ResolvedFit:
+        """The planned fit ``(outcome, model, analysis)`` (a ConfigError if not planned)."""
+        return find_fit(self.fits, outcome, model, analysis)
+
+    @property
+    def cross_checks(self) -> list[tuple[str, str]]:
+        return planned_cross_checks(self.fits)
+
+    @property
+    def model_specs(self) -> dict[str, ModelSpec]:
+        """Built-in and custom model specifications, by id."""
+        return model_specs(self.models.custom, self.outcome_keys)
+
+    @property
+    def models_run(self) -> list[str]:
+        """Models with at least one planned fit, in the order of the specification table."""
+        planned = {fit.model for fit in self.fits}
+        return [model for model in self.model_specs if model in planned]
+
+    @property
+    def analyses(self) -> list[Sensitivity]:
+        """The primary analysis and every sensitivity analysis switched on."""
+        return enabled_analyses(self.models.sensitivity, self.alliance)
+
+    def instrument_params(self, stage: str, keys: list[str] | tuple[str, ...]) -> dict[str, dict]:
+        """What ``stage`` reads of the instruments ``keys`` (:meth:`Instrument.params`)."""
+        return {key: self.registry[key].params(stage) for key in keys}
+
+    # -- what each rule passes to its stage ---------------------------------------------------
+
+    def fit_settings(self, outcome: str, model: str, analysis: str) -> dict[str, Any]:
+        """A fit job's params: its resolved specification, and the instrument R2 reads."""
+        fit = self.fit(outcome, model, analysis)
+        instruments = [fit.outcome] if fit.kind == "alpha" else []
+        return {"fit": fit.as_dict(), "instruments": self.instrument_params("models", instruments)}
+
+    def cross_check_settings(self) -> CrossCheckSettings:
+        return CrossCheckSettings(agreement_tolerance=self.models.agreement_tolerance,
+                                  max_clients=self.models.cross_check_max_clients)
+
+
+
+def resolve_study(config: Mapping[str, Any]) -> Study:
+    """The :class:`Study` of a checked configuration (defaults already filled by the schema).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: an unknown instrument, a custom model that cannot be fitted, an episode
+        setting for an instrument that does not exist, ...
+    """
+    registry = build_registry(config.get("instruments"))
+    analysis = config["analysis"]
+    alliance = get_instrument(registry, analysis["alliance"], "analysis.alliance")
+    outcomes = tuple(get_instrument(registry, key, "analysis.outcomes")
+                     for key in analysis["outcomes"])
+    if alliance.key in analysis["outcomes"]:
+        raise ConfigError(
+            f"analysis.outcomes lists {alliance.key!r}, the alliance instrument "
+            "(analysis.alliance); the outcomes are the symptom measures."
+        )
+    inputs = tuple(_input_table(name, table, registry) for name, table in config["inputs"].items())
+    if not any(table.kind == "sessions" for table in inputs):
+        raise ConfigError(
+            "inputs: declare one table with kind: sessions (the session records with therapist "
+            "ids)."
+        )
+    declared = {key for table in inputs for key in table.instruments}
+    for key, where in [(alliance.key, "analysis.alliance"),
+                       *[(outcome.key, "analysis.outcomes") for outcome in outcomes]]:
+        if key not in declared:
+            raise ConfigError(
+                f"{where}: no input table declares instrument {key!r}; add it under "
+                f"inputs.<table>.instruments (declared: {', '.join(sorted(declared)) or 'none'})."
+            )
+    ingested = [key for key in registry if key in declared]
+    privacy = config["privacy"]
+    publication = PrivacySettings(min_cell_count=int(privacy["min_cell_count"]),
+                                  show_individual_trajectories=bool(
+                                      privacy["show_individual_trajectories"]))
+    derive = DeriveSettings(
+        alliance=alliance.key,
+        outcomes=tuple(outcome.key for outcome in outcomes),
+        max_lag_gap=int(analysis["max_lag_gap"]),
+        max_lag_days=analysis.get("max_lag_days"),
+        early_sessions=int(analysis["early_sessions"]),
+        early_min_observed=int(analysis["early_min_observed"]),
+    )
+    models_config = config["models"]
+    models = ModelSettings(
+        run=tuple(models_config["run"]),
+        sensitivity=dict(models_config["sensitivity"]),
+        custom=tuple(dict(model) for model in models_config["custom"]),
+        completers_min_sessions=int(analysis["completers_min_sessions"]),
+        cross_check_max_clients=int(models_config["cross_check_max_clients"]),
+        agreement_tolerance=float(models_config["agreement_tolerance"]),
+    )
+    outcome_keys = [outcome.key for outcome in outcomes]
+    linking = LinkingSettings(**config["linking"])
+    fits = plan_fits(models, alliance, outcomes)
+    return Study(
+        registry=registry,
+        alliance=alliance,
+        outcomes=outcomes,
+        inputs=inputs,
+        linking=linking,
+        key_env=str(privacy["key_env"]),
+        privacy=publication,
+        quality=QualitySettings(max_reject_share=float(config["quality"]["max_reject_share"]),
+                                inputs={table.name: table.path for table in inputs}),
+        derive=derive,
+        episodes=_episode_settings(config["episodes"], registry, outcome_keys,
+                                   publication.min_cell_count),
+        models=models,
+        fits=fits,
+        figures=FigureSettings(
+            alliance=alliance.key, outcomes=tuple(outcome_keys),
+            instruments={key: registry[key].params("figures")
+                         for key in [alliance.key, *outcome_keys]},
+            privacy=publication, png_dpi=int(config["figures"]["png_dpi"]),
+        ),
+        report=ReportSettings(
+            title=str(config["study"]["name"]),
+            seed=int(config["study"]["seed"]),
+            ceiling_share=float(config["report"]["ceiling_share"]),
+            alpha=float(config["report"]["alpha"]),
+            alliance=alliance.key,
+            outcomes=tuple(outcome_keys),
+            instruments={key: registry[key].params("report")
+                         for key in [alliance.key, *outcome_keys]},
+            inputs=tuple({"name": table.name, "path": table.path, "layout": table.layout,
+                          "format": table.format or Path(table.path).suffix.lstrip(".")}
+                         for table in inputs),
+            linking=linking,
+            key_env=str(privacy["key_env"]),
+            privacy=publication,
+            max_reject_share=float(config["quality"]["max_reject_share"]),
+            derive=derive,
+            episode_rules={name: config["episodes"][name] for name in
+                           ("caseness_rule", "recovery_rule", "reliable_change_rule",
+                            "rci_criterion")},
+            models=models,
+            fits=tuple(fit.as_dict() for fit in fits),
+        ),
+        config_sha256=_fingerprint(config),
+    )
+
+
+def ingest_settings(study: Study) -> IngestSettings:
+    """What ingest reads: the tables, linking, the key's variable and the instruments' items."""
+    return IngestSettings(inputs=study.inputs, linking=study.linking, key_env=study.key_env,
+                          instruments=study.instrument_params("ingest",
+                                                              study.ingested_instruments))
+
+
+def score_settings(study: Study) -> ScoreSettings:
+    """What scoring reads: the scoring rules of every ingested instrument."""
+    return ScoreSettings(instruments=study.instrument_params("score",
+                                                             study.ingested_instruments))
+
+
+def load_study(path: str | Path, schema_path: str | Path | None = None) -> Study:
+    """The study of a config file (checked against the schema first)."""
+    config = load_config(path) if schema_path is None else load_config(path, schema_path)
+    return resolve_study(config)
+
+
+def study_from_dict(config: Mapping[str, Any]) -> Study:
+    """The study of a config given as a dict (checked and completed by the schema first)."""
+    return resolve_study(check_config(dict(config)))
+
+
+# ---------------------------------------------------------------------------------------------
+# pieces
+
+
+def _fingerprint(config: Mapping[str, Any]) -> str:
+    # SHA-256 of the checked configuration (defaults filled) as canonical JSON: the report's
+    # provenance names the exact configuration a run used.
+    canonical = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Instrument]
+                 ) -> InputTable:
+    instruments = {}
+    for key, declaration in (table.get("instruments") or {}).items():
+        get_instrument(registry, key, f"inputs.{name}.instruments.{key}")
+        instruments[key] = {part: declaration[part] for part in ("items", "total")
+                            if part in declaration}
+    return InputTable(
+        name=str(name),
+        path=str(table["path"]),
+        kind=str(table["kind"]),
+        format=table.get("format"),
+        delimiter=str(table["delimiter"]),
+        encoding=str(table["encoding"]),
+        sheet=table["sheet"],
+        layout=str(table["layout"]),
+        date_format=table.get("date_format"),
+        columns={role: str(column) for role, column in table["columns"].items() if column},
+        instruments=instruments,
+    )
+
+
+def _episode_settings(section: Mapping[str, Any], registry: Mapping[str, Instrument],
+                      outcomes: list[str], min_cell: int) -> EpisodeSettings:
+    for part in ("reliability", "functional_norms"):
+        for key in section.get(part) or {}:
+            get_instrument(registry, key, f"episodes.{part}.{key}")
+    return EpisodeSettings(
+        outcomes=tuple(outcomes),
+        instruments={key: registry[key].params("episodes") for key in outcomes},
+        caseness_rule=str(section["caseness_rule"]),
+        recovery_rule=str(section["recovery_rule"]),
+        reliable_change_rule=str(section["reliable_change_rule"]),
+        rci_criterion=float(section["rci_criterion"]),
+        reliability={key: float(value) for key, value in (section.get("reliability") or {}).items()},
+        functional_norms={key: {"mean": float(value["mean"]), "sd": float(value["sd"])}
+                          for key, value in (section.get("functional_norms") or {}).items()},
+        min_cell_count=min_cell,
+    )
+
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "ReportSettings",
+    "Study",
+    "ingest_settings",
+    "load_study",
+    "resolve_study",
+    "score_settings",
+    "study_from_dict",
+    "suggest",
+]
