@@ -72,6 +72,9 @@ EPISODE_COLUMNS = [
     "jt_recovered",
 ]
 
+#: What the summary says for a measure without a definition (e.g. recovery without a cut-off).
+NOT_DEFINED = "not defined"
+
 SUMMARY_COLUMNS = [
     "outcome", "measure", "n_episodes", "n_with_outcome", "n_denominator", "count", "rate"
 ]
@@ -102,8 +105,8 @@ def run_episodes(
     scores: pd.DataFrame, sessions: pd.DataFrame, administrations: pd.DataFrame,
     settings: EpisodeSettings,
 ) -> dict[str, pd.DataFrame]:
-    """The episodes stage: outcomes per client and outcome, the combined flags, the
-    Jacobson-Truax parameters and the published summary."""
+    """The episodes stage: outcomes per client and outcome, the combined flags and the
+    Jacobson-Truax parameters (published by :func:`publish_episodes`)."""
     reliability = estimate_sample_reliability(administrations, settings.registry(),
                                               settings.outcomes)
     episodes = compute_episodes(scores, sessions, settings, reliability)
@@ -112,7 +115,6 @@ def run_episodes(
         "episodes": episodes,
         "combined": combined,
         "parameters": jacobson_truax_parameters(episodes, settings, reliability),
-        "summary": summarise_episodes(episodes, combined, settings),
     }
 
 
@@ -210,7 +212,7 @@ def compute_episodes(
     instruments = [registry[key] for key in settings.outcomes]
     episodes = _episode_scores(scores, sessions, [inst.key for inst in instruments])
     parameters = jacobson_truax_parameters(
-        episodes, settings, sample_reliability, publish=False
+        episodes, settings, sample_reliability
     ).set_index("outcome").reindex([inst.key for inst in instruments])
 
     parts = []
@@ -365,7 +367,6 @@ def jacobson_truax_parameters(
     episodes: pd.DataFrame,
     settings: EpisodeSettings,
     sample_reliability: Mapping[str, float] | None = None,
-    publish: bool = True,
 ) -> pd.DataFrame:
     """The numbers behind the Jacobson-Truax reliable change index and cut-off, per outcome.
 
@@ -378,10 +379,8 @@ def jacobson_truax_parameters(
         The outcome instruments and the ``episodes`` config section.
     sample_reliability : mapping of str to float, optional
         Cronbach's alpha per instrument, used when config and registry give no ``r_xx``.
-    publish : bool
-        For the published table ``n_with_outcome`` (a count of people) becomes text from
-        :func:`analysis.privacy.format_count` (``settings.min_cell_count``); without, it stays
-        an integer.
+    The published copy (``n_with_outcome`` as a count of people, small cells hidden) is made by
+    :func:`publish_episodes`.
 
     Returns
     -------
@@ -481,11 +480,6 @@ def jacobson_truax_parameters(
         "functional_mean", "functional_sd", "norms_source", "cutoff", "cutoff_formula",
     ])
     table["n_with_outcome"] = table["n_with_outcome"].astype("int64")
-    if publish:
-        table["n_with_outcome"] = pd.array(
-            [format_count(n, settings.min_cell_count) for n in table["n_with_outcome"]],
-            dtype="string",
-        )
     return table
 
 
@@ -611,7 +605,7 @@ def _kleene_all(
 
 
 def summarise_episodes(
-    episodes: pd.DataFrame, combined: pd.DataFrame, settings: EpisodeSettings
+    episodes: pd.DataFrame, combined: pd.DataFrame, min_cell: int
 ) -> pd.DataFrame:
     """The published episode summary: counts and rates per outcome and measure, small cells hidden.
 
@@ -621,9 +615,9 @@ def summarise_episodes(
         From :func:`compute_episodes`.
     combined : DataFrame
         From :func:`combine_episodes`.
-    settings : EpisodeSettings
-        Its ``min_cell_count``: counts of people below this (and above 0) are shown as
-        "<min_cell" (``privacy.min_cell_count``).
+    min_cell : int
+        Counts of people below this (and above 0) are shown as "<min_cell"
+        (``privacy.min_cell_count``).
 
     Returns
     -------
@@ -635,14 +629,17 @@ def summarise_episodes(
         with an outcome for the change measures; those a case / on the dysfunctional side at start
         for recovery and clinical significance), ``count`` (True) - these four as text from
         :func:`analysis.privacy.format_count` - and ``rate`` = count / n_denominator (NaN when the
-        count or the denominator is suppressed or the denominator is 0).
+        count or the denominator is suppressed or the denominator is 0). A measure whose
+        definition is missing (no caseness cut-off, no reliable-change threshold, no r_xx) says
+        "not defined" instead of counting zero.
     """
-    min_cell = settings.min_cell_count
     rows = []
     for outcome in pd.unique(episodes["outcome"].astype("string")):
         part = episodes[episodes["outcome"] == outcome]
-        rows.extend(_summary_rows(str(outcome), part, OUTCOME_MEASURES, min_cell))
-    rows.extend(_summary_rows("combined", combined, COMBINED_MEASURES, min_cell))
+        rows.extend(_summary_rows(str(outcome), part, OUTCOME_MEASURES, min_cell,
+                                  _undefined(part, OUTCOME_MEASURES)))
+    rows.extend(_summary_rows("combined", combined, COMBINED_MEASURES, min_cell,
+                              _undefined(episodes, COMBINED_MEASURES)))
     summary = pd.DataFrame(
         rows,
         columns=SUMMARY_COLUMNS,
@@ -653,11 +650,42 @@ def summarise_episodes(
     return summary
 
 
-def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_cell: int) -> list:
+#: What each measure needs to be defined: a column of ``episodes`` that must not be all missing.
+MEASURE_NEEDS = {
+    "case_start": "caseness_cutoff",
+    "case_end": "caseness_cutoff",
+    "recovery": "caseness_cutoff",
+    "reliable_recovery": "caseness_cutoff",
+    "reliable_improvement": "reliable_change_threshold",
+    "reliable_deterioration": "reliable_change_threshold",
+    "jt_reliable_improvement": "rci",
+    "jt_reliable_deterioration": "rci",
+    "jt_clinically_significant": "rci",
+    "jt_recovered": "rci",
+}
+
+
+def _undefined(episodes: pd.DataFrame, measures: list[str]) -> set[str]:
+    # A measure is undefined when what it needs is missing for every episode (e.g. an outcome
+    # without a caseness cut-off has no caseness and no recovery): "not defined", not zero.
+    return {measure for measure in measures
+            if measure in MEASURE_NEEDS and MEASURE_NEEDS[measure] in episodes.columns
+            and pd.to_numeric(episodes[MEASURE_NEEDS[measure]], errors="coerce").isna().all()}
+
+
+def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_cell: int,
+                  undefined: set[str]) -> list:
     n_episodes = len(frame)
     n_with_outcome = int(frame["has_outcome"].astype(bool).sum())
     rows = []
     for measure in measures:
+        base = {"outcome": outcome, "measure": measure,
+                "n_episodes": format_count(n_episodes, min_cell),
+                "n_with_outcome": format_part(n_with_outcome, n_episodes, min_cell)}
+        if measure in undefined:
+            rows.append({**base, "n_denominator": NOT_DEFINED, "count": NOT_DEFINED,
+                         "rate": math.nan})
+            continue
         if measure == "has_outcome":
             denominator, count = n_episodes, n_with_outcome
         else:
@@ -668,18 +696,20 @@ def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_ce
         # would reveal that cell by subtraction, so it is hidden too.
         hidden = is_suppressed(count, denominator, min_cell) or _suppressed(denominator, min_cell)
         rate = count / denominator if denominator and not hidden else math.nan
-        rows.append(
-            {
-                "outcome": outcome,
-                "measure": measure,
-                "n_episodes": format_count(n_episodes, min_cell),
-                "n_with_outcome": format_part(n_with_outcome, n_episodes, min_cell),
-                "n_denominator": format_part(denominator, n_episodes, min_cell),
-                "count": format_part(count, denominator, min_cell),
-                "rate": rate,
-            }
-        )
+        rows.append({**base, "n_denominator": format_part(denominator, n_episodes, min_cell),
+                     "count": format_part(count, denominator, min_cell), "rate": rate})
     return rows
+
+
+def publish_episodes(episodes: pd.DataFrame, combined: pd.DataFrame,
+                     parameters: pd.DataFrame, min_cell: int) -> dict[str, pd.DataFrame]:
+    """The published episode tables: the summary and the Jacobson-Truax parameters, with counts
+    of people below ``min_cell`` hidden (``privacy.min_cell_count``)."""
+    published = parameters.copy()
+    published["n_with_outcome"] = pd.array(
+        [format_count(int(n), min_cell) for n in parameters["n_with_outcome"]], dtype="string")
+    return {"summary": summarise_episodes(episodes, combined, min_cell),
+            "jacobson_truax": published}
 
 
 def _suppressed(n: int, min_cell: int) -> bool:

@@ -61,17 +61,25 @@ def run_step(step: Callable[[], None], log_path: str | Path | None = None,
         _stop(f"{job} ran out of memory working on {size}. Give the job more memory (a machine "
               "with more RAM, or a larger mem_mb for this rule in your cluster profile), or "
               "run fewer jobs at once (--cores / --jobs).")
-    except Exception:
-        log.error("internal error (please report it):\n%s", traceback.format_exc())
-        raise
+    except Exception as error:
+        # A bug, not the user's doing: the traceback goes to the log, one line to the console.
+        _log_only(f"internal error (please report it):\n{traceback.format_exc()}")
+        where = f"; the traceback is in {log_path}" if log_path else ""
+        print(f"\nERROR: internal error in {job} (please report it{where}): "
+              f"{type(error).__name__}: {error}\n", file=sys.stderr)
+        sys.exit(1)
 
 
-def _stop(message: str) -> None:
-    # The log file keeps the message; the console shows it once.
+def _log_only(message: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.emit(logging.makeLogRecord({"levelname": "ERROR", "name": "analysis",
                                                 "levelno": logging.ERROR, "msg": message}))
+
+
+def _stop(message: str) -> None:
+    # The log file keeps the message; the console shows it once.
+    _log_only(message)
     print(f"\nERROR: {message}\n", file=sys.stderr)
     sys.exit(1)
 

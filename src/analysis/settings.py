@@ -130,7 +130,6 @@ class EpisodeSettings(Settings):
     rci_criterion: float = 1.96
     reliability: dict[str, float] = field(default_factory=dict)
     functional_norms: dict[str, dict[str, float]] = field(default_factory=dict)
-    min_cell_count: int = 10
 
 
 @dataclass(frozen=True)

@@ -239,8 +239,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         quality=QualitySettings(max_reject_share=float(config["quality"]["max_reject_share"]),
                                 inputs={table.name: table.path for table in inputs}),
         derive=derive,
-        episodes=_episode_settings(config["episodes"], registry, outcome_keys,
-                                   publication.min_cell_count),
+        episodes=_episode_settings(config["episodes"], registry, outcome_keys),
         models=models,
         fits=fits,
         figures=FigureSettings(
@@ -334,7 +333,7 @@ def _input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Ins
 
 
 def _episode_settings(section: Mapping[str, Any], registry: Mapping[str, Instrument],
-                      outcomes: list[str], min_cell: int) -> EpisodeSettings:
+                      outcomes: list[str]) -> EpisodeSettings:
     for part in ("reliability", "functional_norms"):
         for key in section.get(part) or {}:
             get_instrument(registry, key, f"episodes.{part}.{key}")
@@ -348,7 +347,6 @@ def _episode_settings(section: Mapping[str, Any], registry: Mapping[str, Instrum
         reliability={key: float(value) for key, value in (section.get("reliability") or {}).items()},
         functional_norms={key: {"mean": float(value["mean"]), "sd": float(value["sd"])}
                           for key, value in (section.get("functional_norms") or {}).items()},
-        min_cell_count=min_cell,
     )
 
 

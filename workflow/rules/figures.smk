@@ -138,7 +138,7 @@ rule figure_alliance_within_next:
 rule figure_jacobson_truax:
     input:
         episodes=path("episodes"),
-        parameters=path("jacobson_truax"),
+        parameters=path("jacobson_truax_parameters"),
         code=code("figure_jacobson_truax"),
     output:
         svg=report(

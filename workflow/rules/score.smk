@@ -25,10 +25,7 @@ rule episodes:
         administrations=path("administrations"),
         code=code("episodes"),
     output:
-        episodes=path("episodes"),
-        combined=path("episodes_combined"),
-        parameters=path("jacobson_truax"),
-        summary=published("episodes_summary"),
+        **outputs_of("episodes"),
     log:
         "logs/episodes.log",
     benchmark:
@@ -37,3 +34,20 @@ rule episodes:
         settings=STUDY.episodes.params(),
     script:
         "../scripts/episodes.py"
+
+
+# Publishing is its own step: changing the small-cell threshold reruns only this.
+rule publish_episodes:
+    input:
+        episodes=path("episodes"),
+        combined=path("episodes_combined"),
+        parameters=path("jacobson_truax_parameters"),
+        code=code("publish_episodes"),
+    output:
+        **outputs_of("publish_episodes"),
+    log:
+        "logs/publish_episodes.log",
+    params:
+        min_cell=STUDY.privacy.min_cell_count,
+    script:
+        "../scripts/publish_episodes.py"

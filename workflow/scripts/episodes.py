@@ -4,6 +4,9 @@ from analysis.io import read_table, write_table
 from analysis.runner import run_job
 from analysis.settings import EpisodeSettings
 
+# The catalogue's names of the episodes stage's files, by the keys run_episodes returns.
+OUTPUTS = {"combined": "episodes_combined", "parameters": "jacobson_truax_parameters"}
+
 
 def main() -> None:
     results = run_episodes(
@@ -12,8 +15,8 @@ def main() -> None:
         read_table(snakemake.input.administrations),
         EpisodeSettings.from_params(snakemake.params.settings),
     )
-    for name in ("episodes", "combined", "parameters", "summary"):
-        write_table(results[name], snakemake.output[name])
+    for name, table in results.items():
+        write_table(table, snakemake.output[OUTPUTS.get(name, name)])
 
 
 run_job(main, snakemake)

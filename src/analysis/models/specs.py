@@ -50,9 +50,13 @@ class ModelSpec:
         lme4-syntax formula over the generic columns (``derived.parquet``, or for M4 the
         ``episodes.parquet`` columns); None where the method takes no formula (R1, R2).
     terms_of_interest : tuple of str
-        Fixed-effect terms that answer the question (they enter the multiple-testing families).
+        Fixed-effect terms that answer the question (shown across the sensitivity analyses).
     primary_term : str or None
         The term that is the model's primary test (docs/methods.md: the ``A_w`` coefficient of M2).
+    tested : bool
+        Whether the terms of interest are hypothesis tests in a multiple-testing family (the
+        primary term in Holm's, the others in Benjamini-Hochberg's). False for descriptive
+        models (the M0 growth slope) and for custom models, whose terms get raw p-values only.
     data : str
         The input the model reads: ``derived``, ``episodes`` or ``administrations``.
     custom : bool
@@ -71,6 +75,7 @@ class ModelSpec:
     data: str = "derived"
     custom: bool = False
     outcomes: tuple[str, ...] | None = None
+    tested: bool = True
 
     @property
     def is_primary(self) -> bool:
@@ -85,6 +90,7 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
         kind="lmm",
         formula="symptom_score ~ session + (1 + session | client_id) + (1 | therapist_id)",
         terms_of_interest=("session",),
+        tested=False,
     ),
     ModelSpec(
         id="M1",
@@ -292,6 +298,7 @@ class ResolvedFit:
     custom: bool = False
     alliance: str = "wai_sr"
     expected_sign: int = -1
+    tested_terms: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -301,7 +308,8 @@ class ResolvedFit:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ResolvedFit":
         """The inverse of :meth:`as_dict` (a fit job's params)."""
-        return cls(**{**values, "terms_of_interest": tuple(values["terms_of_interest"])})
+        return cls(**{**values, "terms_of_interest": tuple(values["terms_of_interest"]),
+                      "tested_terms": tuple(values.get("tested_terms", ()))})
 
     def as_dict(self) -> dict:
         """A JSON-able description for the fit file."""
@@ -321,6 +329,7 @@ class ResolvedFit:
             "custom": self.custom,
             "alliance": self.alliance,
             "expected_sign": self.expected_sign,
+            "tested_terms": list(self.tested_terms),
         }
 
 
@@ -517,6 +526,7 @@ def model_specs(custom: Sequence[Mapping[str, Any]] = (), outcomes: Sequence[str
             terms_of_interest=interest,
             custom=True,
             outcomes=declared_outcomes,
+            tested=False,
         )
     return specs
 
@@ -623,6 +633,8 @@ def _resolve(spec: ModelSpec, sensitivity: Sensitivity, outcome: str, alliance: 
     primary_term = spec.primary_term
     if primary_term is not None:
         primary_term = _substitute_name(primary_term, sensitivity.substitutions)
+    interest = tuple(_substitute_name(term, sensitivity.substitutions)
+                     for term in spec.terms_of_interest)
     return ResolvedFit(
         outcome=outcome,
         model=spec.id,
@@ -633,14 +645,13 @@ def _resolve(spec: ModelSpec, sensitivity: Sensitivity, outcome: str, alliance: 
         formula=formula,
         reml=sensitivity.reml,
         completers_min_sessions=completers_min_sessions if sensitivity.completers_only else None,
-        terms_of_interest=tuple(
-            _substitute_name(term, sensitivity.substitutions) for term in spec.terms_of_interest
-        ),
+        terms_of_interest=interest,
         primary_term=primary_term,
         data=spec.data,
         custom=spec.custom,
         alliance=alliance,
         expected_sign=expected_sign,
+        tested_terms=interest if spec.tested else (),
     )
 
 

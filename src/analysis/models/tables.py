@@ -35,7 +35,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "models": [
         "outcome", "model", "analysis", "term", "estimate", "se", "df", "t", "p", "p_holm",
         "p_bh", "ci_low", "ci_high", "std_estimate", "n_obs", "n_clients", "n_therapists",
-        "converged", "singular", "of_interest", "primary_test",
+        "converged", "singular", "of_interest", "family", "primary_test",
     ],
     "random_effects": [
         "outcome", "model", "analysis", "group", "term", "term2", "variance", "sd", "corr",
@@ -121,21 +121,21 @@ def _frame(rows: list[dict[str, Any]], name: str) -> pd.DataFrame:
 
 
 def add_adjusted_p(models: pd.DataFrame) -> pd.DataFrame:
-    """Add ``p_holm`` and ``p_bh`` to a models table.
+    """Add ``p_holm`` and ``p_bh`` to a models table, from its ``family`` column.
 
-    Within each analysis: Holm over the rows with ``primary_test`` true (one per outcome), and
-    Benjamini-Hochberg over the rows with ``of_interest`` true and ``primary_test`` false. Rows
-    outside both families, or with a missing p, keep NaN.
+    Within each analysis: Holm over the rows of the ``primary`` family (the M2 within-client
+    alliance term, one per outcome), Benjamini-Hochberg over the rows of the ``secondary``
+    family (the other tested alliance terms: M1, M2's between-client term, M3's reverse path,
+    M4). Descriptive terms (family empty: the M0 growth slope, intercepts, covariates, custom
+    models) belong to no family and keep NaN, as do rows with a missing p.
     """
     out = models.copy()
     out["p_holm"] = np.nan
     out["p_bh"] = np.nan
+    family = out["family"].fillna("").astype(str)
     for _, rows in out.groupby("analysis", sort=True):
-        primary = rows.index[rows["primary_test"].astype(bool) & rows["p"].notna()]
-        secondary = rows.index[
-            rows["of_interest"].astype(bool) & ~rows["primary_test"].astype(bool)
-            & rows["p"].notna()
-        ]
+        primary = rows.index[(family[rows.index] == "primary") & rows["p"].notna()]
+        secondary = rows.index[(family[rows.index] == "secondary") & rows["p"].notna()]
         if len(primary):
             out.loc[primary, "p_holm"] = multipletests(
                 out.loc[primary, "p"].to_numpy(dtype=float), method="holm"
@@ -171,6 +171,7 @@ def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
                     "converged": info.get("converged"),
                     "singular": info.get("singular"),
                     "of_interest": term["term"] in interest,
+                    "family": _family(term["term"], spec),
                     "primary_test": term["term"] == spec.get("primary_term"),
                     "_position": position,
                 }
@@ -182,6 +183,13 @@ def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame = add_adjusted_p(frame.assign(of_interest=frame["of_interest"].astype(bool),
                                         primary_test=frame["primary_test"].astype(bool)))
     return _frame(frame.to_dict(orient="records"), "models")
+
+
+def _family(term: str, spec: dict[str, Any]) -> str:
+    """The test family of a term: "primary", "secondary" or "" (descriptive, in no family)."""
+    if term not in (spec.get("tested_terms") or []):
+        return ""
+    return "primary" if term == spec.get("primary_term") else "secondary"
 
 
 def term_role(term: str, analysis: str) -> str:

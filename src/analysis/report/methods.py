@@ -151,17 +151,14 @@ def _linking_sentence(flow: pd.DataFrame, view: ReportView) -> str:
 
 
 def family_members(models: pd.DataFrame, view: ReportView) -> dict[str, list[str]]:
-    """The terms of each multiple-testing family, read off the adjusted p-values of
-    ``models.csv`` (the table that computes them), per analysis of the primary study."""
-    members: dict[str, list[str]] = {}
-    if models.empty:
+    """The terms of each multiple-testing family of the primary analysis, read off the
+    ``family`` column of ``models.csv``: the same table whose adjusted p-values they share."""
+    members: dict[str, list[str]] = {family: [] for family in FAMILY_P_COLUMNS}
+    if models.empty or "family" not in models.columns:
         return members
     primary = models.loc[models["analysis"].astype(str) == "primary"]
-    for family, (column, _) in FAMILY_P_COLUMNS.items():
-        if column not in primary.columns:
-            members[family] = []
-            continue
-        rows = primary.loc[pd.to_numeric(primary[column], errors="coerce").notna()]
+    for family in FAMILY_P_COLUMNS:
+        rows = primary.loc[primary["family"].fillna("").astype(str) == family]
         members[family] = [f"{view.name_of(row['outcome'])} {row['model']} "
                            f"{term_label(str(row['term']))}" for row in rows.to_dict("records")]
     return members

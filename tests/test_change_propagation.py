@@ -1,0 +1,156 @@
+"""Snakemake sees every config change and reruns exactly what it affects.
+
+After a completed run (the session's ``pipeline_run``, copied with its metadata), each edit below
+is applied to ``config/config.yaml`` and a dry run lists the rules it would schedule. Two sets
+are checked per edit: the rules whose *params* changed (the stages that read the edited setting:
+the test fails if any rule stops declaring the settings it reads as params), and every rule
+scheduled (those stages and everything downstream of them, and nothing else).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import run_snakemake
+
+pytestmark = pytest.mark.slow
+
+FIGURES = {
+    "figure_forest", "figure_data_flow", "figure_missingness", "figure_alliance_distribution",
+    "figure_trajectories", "figure_alliance_within_next", "figure_jacobson_truax",
+    "figure_therapist_caterpillar", "figure_residuals",
+}
+EVERYTHING = {
+    "ingest", "quality_gate", "score", "episodes", "publish_episodes", "derive", "data_flow",
+    "fit_model", "engine_cross_check", "combine_models", *FIGURES, "reviewer_report", "all",
+}
+# What follows a change of the combined model tables (models.csv, model_fit.csv, ...).
+AFTER_MODEL_TABLES = {
+    "combine_models", "data_flow", "figure_forest", "figure_residuals",
+    "figure_therapist_caterpillar", "figure_data_flow", "reviewer_report", "all",
+}
+AFTER_EPISODES = {"episodes", "publish_episodes", "fit_model", "figure_jacobson_truax",
+                  *AFTER_MODEL_TABLES}
+AFTER_DERIVE = {"derive", "fit_model", "engine_cross_check", "figure_trajectories",
+                "figure_alliance_within_next", *AFTER_MODEL_TABLES}
+
+
+def _set(config: dict, dotted: str, value) -> None:
+    node = config
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def _drop(config: dict, dotted: str) -> None:
+    node = config
+    *parents, last = dotted.split(".")
+    for part in parents:
+        node = node[part]
+    del node[last]
+
+
+# (family, edit, rules whose params change, rules scheduled)
+EDITS = [
+    ("input path", lambda c: _set(c, "inputs.outcomes.path", "data/copy/outcomes.csv"),
+     {"ingest", "quality_gate", "reviewer_report"}, EVERYTHING),
+    ("column mapping", lambda c: _drop(c, "inputs.outcomes.columns.date"),
+     {"ingest"}, EVERYTHING),
+    ("instrument definition", lambda c: _set(c, "instruments.phq9", {"reliable_change": 5}),
+     {"episodes", "reviewer_report"}, AFTER_EPISODES),
+    ("scoring (prorating) rule", lambda c: _set(c, "instruments.gad7", {"max_missing": 1}),
+     {"score", "reviewer_report"}, EVERYTHING - {"ingest", "quality_gate"}),
+    ("linking", lambda c: _set(c, "linking.window_days", 5),
+     {"ingest", "reviewer_report"}, EVERYTHING),
+    ("privacy threshold", lambda c: _set(c, "privacy.min_cell_count", 5),
+     {"publish_episodes", "combine_models", "data_flow", *FIGURES, "reviewer_report"},
+     {"publish_episodes", "combine_models", "data_flow", *FIGURES, "reviewer_report", "all"}),
+    ("derive setting", lambda c: _set(c, "analysis.max_lag_gap", 2),
+     {"derive", "reviewer_report"}, AFTER_DERIVE),
+    ("list of models", lambda c: _set(c, "models.run", ["M0", "M1", "M2", "M3", "M4", "R2", "R3"]),
+     {"reviewer_report"}, AFTER_MODEL_TABLES),
+    ("sensitivity switch", lambda c: _set(c, "models.sensitivity.ml", False),
+     {"reviewer_report"}, AFTER_MODEL_TABLES),
+    ("fit setting", lambda c: _set(c, "analysis.completers_min_sessions", 6),
+     {"fit_model", "reviewer_report"}, {"fit_model", *AFTER_MODEL_TABLES}),
+    ("cross-check setting", lambda c: _set(c, "models.agreement_tolerance", 0.01),
+     {"engine_cross_check", "reviewer_report"}, {"engine_cross_check", *AFTER_MODEL_TABLES}),
+    ("episode rule", lambda c: _set(c, "episodes.rci_criterion", 2.58),
+     {"episodes", "reviewer_report"}, AFTER_EPISODES),
+    ("figure option", lambda c: _set(c, "figures.png_dpi", 150),
+     {*FIGURES, "reviewer_report"}, {*FIGURES, "reviewer_report", "all"}),
+    ("report text", lambda c: _set(c, "study.name", "Another study title"),
+     {"reviewer_report"}, {"reviewer_report", "all"}),
+    ("seed", lambda c: _set(c, "study.seed", 7), {"reviewer_report"}, {"reviewer_report", "all"}),
+    ("quality threshold", lambda c: _set(c, "quality.max_reject_share", 0.5),
+     {"quality_gate", "reviewer_report"}, {"quality_gate", "reviewer_report", "all"}),
+]
+
+
+def scheduled_rules(output: str) -> set[str]:
+    """The rules of a dry run's "Job stats" table."""
+    table = output[output.index("Job stats:"):]
+    rules = set()
+    for line in table.splitlines()[3:]:
+        name = line.split()[0] if line.split() else ""
+        if name == "total":
+            break
+        rules.add(name)
+    return rules
+
+
+def rules_by_reason(output: str) -> dict[str, set[str]]:
+    """The "Reasons" block of a dry run: reason -> rules."""
+    reasons: dict[str, set[str]] = {}
+    block = output[output.index("Reasons:"):] if "Reasons:" in output else ""
+    current = None
+    for line in block.splitlines()[1:]:
+        if re.match(r"^    \S", line):
+            current = line.strip().rstrip(":")
+        elif re.match(r"^        \S", line) and current:
+            reasons[current] = {name.strip() for name in line.split(",")}
+        elif line.strip() == "" and current:
+            break
+    return reasons
+
+
+@pytest.fixture(scope="module")
+def completed(pipeline_run, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("propagation") / "project"
+    shutil.copytree(pipeline_run.root, root, symlinks=True)  # copy2: mtimes and metadata kept
+    copy = root / "data" / "copy"
+    copy.mkdir()
+    shutil.copy2(root / "data" / "raw" / "outcomes.csv", copy / "outcomes.csv")
+    return root
+
+
+def test_a_completed_run_schedules_nothing(completed):
+    result = run_snakemake(completed, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("family, edit, changed, expected", EDITS, ids=[e[0] for e in EDITS])
+def test_an_edit_reruns_exactly_what_it_affects(completed, family, edit, changed, expected):
+    config_path = completed / "config" / "config.yaml"
+    original = config_path.read_text()
+    config = yaml.safe_load(original)
+    edit(config)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        result = run_snakemake(completed, "--dry-run", "--quiet", "rules")
+    finally:
+        config_path.write_text(original)
+    output = result.stdout + result.stderr
+    reasons = rules_by_reason(output)
+    params_changed = reasons.get("params have changed since last execution", set())
+    input_changed = reasons.get("set of input files has changed since last execution", set())
+    # The stages that read the setting declare it as params (input-set changes count for the
+    # rules whose list of fits or files changed).
+    assert params_changed | (input_changed & changed) == changed, (family, reasons)
+    assert scheduled_rules(output) == expected, (family, sorted(scheduled_rules(output) ^ expected))
