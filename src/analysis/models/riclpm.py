@@ -1,0 +1,1034 @@
+"""The random-intercept cross-lagged panel model (RI-CLPM) of alliance and symptoms.
+
+The lagged multilevel models (M2, M3 of docs/methods.md) mix stable between-client differences
+into the lagged effects when autoregression is strong. The RI-CLPM (Hamaker, Kuiper & Grasman
+2015) separates them: each client's scores are a wave mean, a stable random intercept per variable
+(the between-client part) and a within-client component; the within components carry over from
+wave to wave (autoregressive paths) and act on each other (cross-lagged paths:
+alliance -> later symptoms, symptoms -> later alliance).
+
+Input is the pipeline's ``derived`` frame (one row per outcome x client x session); the first K
+sessions are the waves. :func:`panel_from_derived` builds the wide panel (``client_id, a1..aK,
+y1..yK``; a missed session is NaN), :func:`riclpm_description` writes the model in lavaan syntax
+(also read by semopy), and :func:`fit_riclpm` fits it by full-information maximum likelihood
+(FIML, missing waves assumed missing at random) and returns tidy results: a table of every
+parameter (``PATH_COLUMNS``), fit indices (``FIT_KEYS``) and convergence information.
+
+How the fit is computed, and why (checked against R lavaan 0.6.14 in tests/test_riclpm.py):
+
+- semopy 2.3.11 parses the description into its model matrices (a ``semopy.ModelMeans``: free
+  intercepts of the observed scores, latent means 0, lavaan's ``missing = "ml"`` setting) and
+  supplies the derivatives of the implied covariance and means and the standardised estimates.
+  Not used from semopy, measured: ``semopy.Model(...).fit(obj="FIML")`` has no mean structure
+  (it takes the scores as centred at 0; on PHQ-9-scaled scores its paths were meaningless, e.g.
+  an alliance autoregression of 0.68 against lavaan's 0.26); ``ModelMeans.fit`` gives lavaan's
+  estimates but loops over every client's row at every evaluation (82 s for 2,000 clients and
+  6 waves; 6 s for 400 clients and 4 waves) and its standard errors come from the complete-data
+  expected information, too small when waves are missing (0.053 against lavaan's 0.064).
+- The same FIML objective is computed here from per-missing-pattern sufficient statistics
+  (count, mean, covariance): identical values (tested against semopy's ``obj_fiml``) at a cost
+  that does not grow with the number of clients. It is minimised by Fisher scoring from
+  moment-based starting values, then Newton steps on the observed Hessian, to a gradient at
+  rounding level (about 1 s for 100,000 clients and 6 waves).
+- Standard errors come from the observed information matrix (the Hessian of the log-likelihood
+  at the estimates, by central differences of the analytic gradient), lavaan's default under
+  ``missing = "ml"``.
+- The chi-square test compares with the saturated model (free means and covariances, fitted by
+  EM under FIML); the baseline of CFI/TLI is the independence model with free means and
+  variances; RMSEA uses N, the number of clients (lavaan's ``likelihood = "normal"``); SRMR is
+  Bentler's with mean residuals, against the EM moments; AIC/BIC count the wave means as
+  parameters. All as lavaan reports them.
+- Standardised estimates are lavaan's ``std.all``: semopy's standardised output, except that a
+  covariance is divided by the two variances of its own matrix (so an innovation covariance is
+  the innovations' correlation), as lavaan does; semopy divides by the total implied SDs.
+- Estimation is deterministic (no random numbers): the same panel gives identical results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis.errors import ConfigError, DataError
+
+#: Column prefixes of the wide panel: ``a<t>`` alliance, ``y<t>`` symptoms at wave t.
+ALLIANCE_PREFIX = "a"
+SYMPTOM_PREFIX = "y"
+#: Fewest waves with which the RI-CLPM is identified (with 2 it has more parameters than moments).
+MIN_WAVES = 3
+#: Columns of the ``paths`` table returned by :func:`fit_riclpm`.
+PATH_COLUMNS = [
+    "lhs", "op", "rhs", "label", "wave", "parameter", "free",
+    "estimate", "se", "z", "p", "ci_lower", "ci_upper", "std_estimate",
+]
+#: Keys of the ``fit`` dict returned by :func:`fit_riclpm`.
+FIT_KEYS = [
+    "n_clients", "n_waves", "n_observed_values", "n_parameters", "loglik", "loglik_saturated",
+    "chisq", "df", "pvalue", "baseline_chisq", "baseline_df", "cfi", "tli", "rmsea", "srmr",
+    "aic", "bic",
+]
+#: Keys of the ``convergence`` dict returned by :func:`fit_riclpm`.
+CONVERGENCE_KEYS = [
+    "converged", "admissible", "nonpositive_variances", "optimizer", "optimizer_success",
+    "optimizer_message", "iterations", "newton_steps", "max_abs_gradient",
+    "information_min_eigenvalue", "saturated_em_iterations", "saturated_converged",
+    "n_missing_patterns", "semopy_version",
+]
+
+# Convergence is checked, not taken from the optimizer: the largest gradient element of the
+# per-client objective (-2 log-likelihood / N) must be below this and the observed information
+# positive definite. A variance estimated at or below 0 (an inadmissible solution, as lavaan
+# warns) is reported separately in ``admissible``/``nonpositive_variances``.
+GRADIENT_TOLERANCE = 1e-6
+_Z95 = float(stats.norm.ppf(0.975))
+
+_ORDER = [
+    "autoregressive alliance", "autoregressive symptoms", "cross-lagged alliance -> symptoms",
+    "cross-lagged symptoms -> alliance", "random intercept variance alliance",
+    "random intercept variance symptoms", "random intercept covariance",
+    "wave-1 within variance alliance", "wave-1 within variance symptoms",
+    "wave-1 within covariance", "innovation variance alliance", "innovation variance symptoms",
+    "innovation covariance", "random intercept x wave-1 within covariance (fixed 0)",
+    "wave mean alliance", "wave mean symptoms", "random intercept loading alliance",
+    "random intercept loading symptoms", "within component loading alliance",
+    "within component loading symptoms", "measurement error variance (fixed 0)",
+]
+
+
+def panel_from_derived(
+    derived: pd.DataFrame, outcome: str, sessions: int = 6
+) -> tuple[pd.DataFrame, dict]:
+    """The wide alliance-symptom panel of one outcome over the first sessions.
+
+    Parameters
+    ----------
+    derived : DataFrame
+        The pipeline's derived frame: one row per outcome x client x session, with columns
+        ``outcome``, ``client_id``, ``session`` (integer, from 1), ``alliance_score`` and
+        ``symptom_score`` (others are ignored).
+    outcome : str
+        The outcome whose rows are used (``"phq9"``, ``"gad7"``, ...).
+    sessions : int
+        K: sessions 1..K are the waves (config ``models.riclpm.sessions``).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The panel: one row per client with at least one score in sessions 1..K, sorted by
+        ``client_id``, columns ``client_id, a1..aK, y1..yK`` (float; NaN where the session or
+        that score is missing; full-information ML uses the partial rows). The counts:
+        ``clients`` (clients of the outcome), ``clients_with_data`` (rows of the panel),
+        ``clients_2plus_waves`` (clients with a score at two or more of the waves),
+        ``clients_by_waves`` (number of waves with a score -> clients), ``alliance_per_wave`` and
+        ``symptoms_per_wave`` (wave -> clients with that score), ``sessions`` and ``outcome``.
+
+    Raises
+    ------
+    DataError
+        A required column is missing, the outcome has no rows, a row has no client id, sessions
+        are not whole numbers, scores are not numbers, or a client has two rows for one session.
+    ConfigError
+        ``sessions`` is not a whole number >= 1.
+
+    Examples
+    --------
+    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> derived, _ = simulate_riclpm(50, 4, seed=1, output="derived")
+    >>> panel, counts = panel_from_derived(derived, "phq9", sessions=3)
+    >>> list(panel.columns), counts["clients_with_data"]
+    (['client_id', 'a1', 'a2', 'a3', 'y1', 'y2', 'y3'], 50)
+    """
+    required = ["outcome", "client_id", "session", "alliance_score", "symptom_score"]
+    absent = [column for column in required if column not in derived.columns]
+    if absent:
+        raise DataError(
+            f"derived frame: column(s) {absent} are missing; the RI-CLPM needs {required}"
+        )
+    if isinstance(sessions, bool) or not isinstance(sessions, (int, np.integer)) or sessions < 1:
+        raise ConfigError(
+            f"models.riclpm.sessions must be a whole number >= 1, got {sessions!r}"
+        )
+    sessions = int(sessions)
+    rows = derived.loc[derived["outcome"] == outcome, required]
+    if rows.empty:
+        known = sorted(map(str, derived["outcome"].dropna().unique()))
+        raise DataError(
+            f"derived frame, column 'outcome': no rows for outcome {outcome!r} (found {known})"
+        )
+    session = pd.to_numeric(rows["session"], errors="coerce")
+    bad = session.isna() | (session != np.floor(session))
+    if bad.any():
+        raise DataError(
+            f"derived frame, column 'session' (outcome {outcome!r}): {int(bad.sum())} row(s) "
+            f"are not whole session numbers (first at row {rows.index[bad.to_numpy()][0]})"
+        )
+    no_client = rows["client_id"].isna()
+    if no_client.any():
+        raise DataError(
+            f"derived frame, column 'client_id' (outcome {outcome!r}): {int(no_client.sum())} "
+            f"row(s) have no client id (first at row {rows.index[no_client.to_numpy()][0]})"
+        )
+    rows = rows.assign(session=session.astype("int64"))
+    n_clients = int(rows["client_id"].nunique())
+    rows = rows[(rows["session"] >= 1) & (rows["session"] <= sessions)]
+    duplicated = rows.duplicated(["client_id", "session"], keep=False)
+    if duplicated.any():
+        raise DataError(
+            f"derived frame (outcome {outcome!r}): {int(duplicated.sum())} rows share a client and "
+            f"session (first at row {rows.index[duplicated.to_numpy()][0]}); the panel needs one "
+            "row per client and session"
+        )
+
+    client_ids = [str(client) for client in rows["client_id"]]
+    clients = np.array(sorted(set(client_ids)), dtype=object)
+    client_pos = pd.Index(clients).get_indexer(client_ids)
+    wave_pos = rows["session"].to_numpy() - 1
+    alliance = np.full((len(clients), sessions), np.nan)
+    symptoms = np.full((len(clients), sessions), np.nan)
+    for target, column in ((alliance, "alliance_score"), (symptoms, "symptom_score")):
+        try:
+            values = pd.to_numeric(rows[column]).to_numpy(dtype=float, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"derived frame, column {column!r} (outcome {outcome!r}): values are not numbers"
+            ) from None
+        target[client_pos, wave_pos] = values
+    has_data = ~(np.isnan(alliance).all(axis=1) & np.isnan(symptoms).all(axis=1))
+
+    panel = pd.DataFrame({"client_id": pd.array(clients[has_data], dtype="string")})
+    for t in range(sessions):
+        panel[f"{ALLIANCE_PREFIX}{t + 1}"] = alliance[has_data, t]
+    for t in range(sessions):
+        panel[f"{SYMPTOM_PREFIX}{t + 1}"] = symptoms[has_data, t]
+    counts = {"outcome": str(outcome), "sessions": sessions, "clients": n_clients,
+              **_wave_counts(panel, sessions)}
+    return panel, counts
+
+
+def riclpm_description(waves: int, constrained: bool = True) -> str:
+    """The RI-CLPM in lavaan syntax (read by semopy and by R's lavaan alike).
+
+    The specification of Hamaker, Kuiper & Grasman (2015) as coded by Mulder & Hamaker (2021):
+    random intercepts ``RIa``, ``RIy`` with all loadings fixed to 1; one within component per
+    score and wave (``wa<t>``, ``wy<t>``, loading 1); autoregressive and cross-lagged paths between
+    consecutive within components; the wave-1 within covariance and the later innovations'
+    covariances; the random intercepts' variances and covariance; the random intercepts
+    uncorrelated with the wave-1 within components; measurement error variances fixed to 0. The
+    intercepts of the observed scores (wave means) are free and added by the fitting program
+    (lavaan ``meanstructure = TRUE``; semopy ``ModelMeans``).
+
+    Parameters
+    ----------
+    waves : int
+        Number of waves K (>= 3 for an identified model).
+    constrained : bool
+        True (default): each lagged path is one parameter over all waves (labels ``ar_a``,
+        ``ar_y``, ``cl_ay`` for alliance -> symptoms, ``cl_ya`` for symptoms -> alliance). False:
+        free per wave (a sensitivity analysis).
+
+    Returns
+    -------
+    str
+        The model text, one statement per line.
+
+    Raises
+    ------
+    DataError
+        ``waves`` below 3 (the model is not identified).
+
+    Examples
+    --------
+    >>> print(riclpm_description(3).splitlines()[11])
+    wa2 ~ ar_a*wa1 + cl_ya*wy1
+    """
+    _check_waves(waves)
+    ks = range(1, waves + 1)
+    lines = [
+        "# Random intercepts (stable between-client differences)",
+        "RIa =~ " + " + ".join(f"1*{ALLIANCE_PREFIX}{t}" for t in ks),
+        "RIy =~ " + " + ".join(f"1*{SYMPTOM_PREFIX}{t}" for t in ks),
+        "# Within-client components",
+    ]
+    for t in ks:
+        lines.append(f"wa{t} =~ 1*{ALLIANCE_PREFIX}{t}")
+        lines.append(f"wy{t} =~ 1*{SYMPTOM_PREFIX}{t}")
+    lines.append("# Autoregressive and cross-lagged paths between within-client components")
+    for t in range(2, waves + 1):
+        if constrained:
+            lines.append(f"wa{t} ~ ar_a*wa{t - 1} + cl_ya*wy{t - 1}")
+            lines.append(f"wy{t} ~ cl_ay*wa{t - 1} + ar_y*wy{t - 1}")
+        else:
+            lines.append(f"wa{t} ~ wa{t - 1} + wy{t - 1}")
+            lines.append(f"wy{t} ~ wa{t - 1} + wy{t - 1}")
+    lines.append("# Wave-1 within (co)variances and the later innovations' (co)variances")
+    for t in ks:
+        lines.append(f"wa{t} ~~ wa{t}")
+        lines.append(f"wy{t} ~~ wy{t}")
+        lines.append(f"wa{t} ~~ wy{t}")
+    lines += [
+        "# Random intercepts: variances, covariance, uncorrelated with the wave-1 within parts",
+        "RIa ~~ RIa",
+        "RIy ~~ RIy",
+        "RIa ~~ RIy",
+        "RIa ~~ 0*wa1",
+        "RIa ~~ 0*wy1",
+        "RIy ~~ 0*wa1",
+        "RIy ~~ 0*wy1",
+        "# No measurement error: the scores are fully split into the parts above",
+    ]
+    for t in ks:
+        lines.append(f"{ALLIANCE_PREFIX}{t} ~~ 0*{ALLIANCE_PREFIX}{t}")
+        lines.append(f"{SYMPTOM_PREFIX}{t} ~~ 0*{SYMPTOM_PREFIX}{t}")
+    return "\n".join(lines) + "\n"
+
+
+def n_free_parameters(waves: int, constrained: bool = True) -> int:
+    """Number of free parameters of the RI-CLPM with K waves (wave means included).
+
+    2K wave means, 3 random-intercept (co)variances, 3 wave-1 within (co)variances,
+    3(K-1) innovation (co)variances and 4 lagged paths (4(K-1) when free per wave).
+
+    Examples
+    --------
+    >>> n_free_parameters(6), n_free_parameters(6, constrained=False)
+    (37, 53)
+    """
+    _check_waves(waves)
+    return 2 * waves + 6 + 3 * (waves - 1) + (4 if constrained else 4 * (waves - 1))
+
+
+def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True) -> dict:
+    """Fit the RI-CLPM to a wide panel by full-information maximum likelihood.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Wide panel as returned by :func:`panel_from_derived`: columns ``a1..aK`` and ``y1..yK``
+        (others are ignored); NaN marks a missing score. Rows without any score are dropped.
+    waves : int
+        K, the number of waves to model (the first K of the panel's columns).
+    constrained : bool
+        Lagged paths equal over waves (default) or free per wave.
+
+    Returns
+    -------
+    dict
+        ``paths``: DataFrame with columns :data:`PATH_COLUMNS`, one row per model parameter
+        (fixed ones included, ``free`` False, ``se`` NaN). ``op`` and ``lhs``/``rhs`` follow
+        lavaan (``=~`` loadings, ``~`` paths, ``~~`` (co)variances, ``~1`` intercepts); ``label``
+        says what the row is (``"autoregressive alliance"``, ``"cross-lagged alliance ->
+        symptoms"``, ``"innovation covariance"``, ...); ``wave`` the wave the row belongs to (the
+        outcome wave of a path; NA for random-intercept terms); ``parameter`` the parameter's name
+        (shared by the rows of a constrained path); ``se`` from the observed information; ``z``,
+        two-sided normal ``p`` and the 95% Wald interval; ``std_estimate`` the completely
+        standardised estimate (lavaan ``std.all``: by the model-implied SDs).
+        ``fit``: dict with keys :data:`FIT_KEYS` (NaN where undefined, e.g. RMSEA at df = 0).
+        ``convergence``: dict with keys :data:`CONVERGENCE_KEYS` (``converged`` is checked on the
+        final gradient and the observed information, not taken from the optimizer;
+        ``admissible`` is False when a variance is estimated at or below 0).
+        ``description``: the model text. ``seconds``: wall time of the fit (the one entry that
+        differs between identical runs).
+
+    Raises
+    ------
+    DataError
+        Missing or non-numeric columns, fewer than 3 waves, fewer clients with two or more waves
+        than free parameters, a score column with fewer than 2 values or no variance, or two
+        consecutive waves that no client has both of.
+
+    Notes
+    -----
+    Method: Hamaker, Kuiper & Grasman (2015), Psychological Methods 20(1), 102-116;
+    specification as in Mulder & Hamaker (2021), Structural Equation Modeling 28(4), 638-648.
+    Checked against R lavaan 0.6.14 (``lavaan(..., missing = "ml", estimator = "ML")``, observed
+    information): estimates, SEs, standardised estimates and fit indices agree to 1e-3 relative
+    (tests/test_riclpm.py). Deterministic: the fit uses no random numbers, so the same panel gives
+    identical numbers.
+
+    Examples
+    --------
+    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> panel, truth = simulate_riclpm(300, 4, seed=5)
+    >>> result = fit_riclpm(panel, 4)
+    >>> result["convergence"]["converged"], result["fit"]["df"]
+    (True, 17)
+    """
+    started = time.perf_counter()
+    with _single_threaded_blas():
+        result = _fit(panel, waves, constrained)
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _single_threaded_blas():
+    # The matrices here are at most 2K x 2K; a threaded BLAS only adds start-up and, on a busy
+    # machine, waiting: measured 96 ms vs 6 ms per gradient-and-information evaluation on
+    # 2 loaded cores. threadpoolctl comes with semopy (through scikit-learn).
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - semopy's dependencies always include it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _fit(panel: pd.DataFrame, waves: int, constrained: bool) -> dict:
+    import semopy  # heavy import (sympy, statsmodels); only this check needs it
+
+    data, observed_names = _checked_data(panel, waves, constrained)
+    n_clients = data.shape[0]
+    description = riclpm_description(waves, constrained)
+    model = semopy.ModelMeans(description)
+    intercept_only = list(model.vars["observed_exogenous"]) == ["1"]
+    if not intercept_only:  # pragma: no cover - a change in semopy's variable classification
+        raise RuntimeError(f"semopy classified {model.vars['observed_exogenous']} as exogenous")
+    order = list(model.vars["observed"])
+    data = data[:, [observed_names.index(name) for name in order]]
+    # semopy's load sets up the parameter bookkeeping; its starting values are replaced by
+    # moment-based ones (see _starting_values), from which scoring converges far faster.
+    model.load(pd.DataFrame(data, columns=order))
+    patterns = _pattern_statistics(data)
+    objective = _FimlObjective(model, patterns)
+    optimum = _minimise(objective, _starting_values(model, data))
+    theta = optimum.theta
+    model.param_vals = theta
+    model.update_matrices(theta)
+
+    information = 0.5 * n_clients * objective.hessian(theta)  # observed, of the log-likelihood
+    covariance, min_eigenvalue = _inverse_information(information)
+    gradient = objective.gradient(theta)
+    max_gradient = float(np.max(np.abs(gradient))) if len(gradient) else 0.0
+    variances = {name for name, param in _active(model)
+                 for loc in param.locations if loc.indices[0] == loc.indices[1]
+                 and loc.matrix is model.mx_psi}
+    negative = [name for (name, _), value in zip(_active(model), theta)
+                if name in variances and value <= 0]
+
+    paths = _paths_table(model, theta, covariance)
+    loglik = objective.loglik(theta)
+    saturated = _saturated_moments(patterns, data)
+    model.update_matrices(theta)
+    fit = _fit_indices(model, data, loglik, saturated, waves, len(theta))
+    convergence = {
+        "converged": bool(optimum.success and max_gradient < GRADIENT_TOLERANCE
+                          and min_eigenvalue > 0),  # False when NaN
+        "admissible": not negative,
+        "nonpositive_variances": negative,
+        "optimizer": "Fisher scoring + Newton (observed information)",
+        "optimizer_success": optimum.success,
+        "optimizer_message": optimum.message,
+        "iterations": optimum.iterations,
+        "newton_steps": optimum.newton_steps,
+        "max_abs_gradient": max_gradient,
+        "information_min_eigenvalue": min_eigenvalue,
+        "saturated_em_iterations": saturated.iterations,
+        "saturated_converged": saturated.converged,
+        "n_missing_patterns": _n_patterns(patterns),
+        "semopy_version": semopy.__version__,
+    }
+    return {"paths": paths, "fit": fit, "convergence": convergence,
+            "description": description}
+
+
+# --- input checks ------------------------------------------------------------------------------
+
+def _check_waves(waves: int) -> None:
+    if isinstance(waves, bool) or not isinstance(waves, (int, np.integer)) or waves < MIN_WAVES:
+        raise DataError(
+            f"models.riclpm.sessions: the RI-CLPM needs at least {MIN_WAVES} waves (sessions) to "
+            f"be identified, got {waves!r}; set models.riclpm.sessions to 3 or more"
+        )
+
+
+def _wave_counts(panel: pd.DataFrame, waves: int) -> dict:
+    alliance = panel[[f"{ALLIANCE_PREFIX}{t}" for t in range(1, waves + 1)]].notna().to_numpy()
+    symptoms = panel[[f"{SYMPTOM_PREFIX}{t}" for t in range(1, waves + 1)]].notna().to_numpy()
+    waves_per_client = (alliance | symptoms).sum(axis=1)
+    by_waves = np.bincount(waves_per_client, minlength=waves + 1)
+    return {
+        "clients_with_data": int((waves_per_client > 0).sum()),
+        "clients_2plus_waves": int((waves_per_client >= 2).sum()),
+        "clients_by_waves": {k: int(by_waves[k]) for k in range(waves + 1)},
+        "alliance_per_wave": {t + 1: int(alliance[:, t].sum()) for t in range(waves)},
+        "symptoms_per_wave": {t + 1: int(symptoms[:, t].sum()) for t in range(waves)},
+    }
+
+
+def _checked_data(panel: pd.DataFrame, waves: int, constrained: bool) -> tuple[np.ndarray, list]:
+    _check_waves(waves)
+    names = ([f"{ALLIANCE_PREFIX}{t}" for t in range(1, waves + 1)]
+             + [f"{SYMPTOM_PREFIX}{t}" for t in range(1, waves + 1)])
+    absent = [name for name in names if name not in panel.columns]
+    if absent:
+        raise DataError(
+            f"RI-CLPM panel: column(s) {absent} are missing for {waves} waves (build the panel "
+            "with panel_from_derived using the same models.riclpm.sessions)"
+        )
+    columns = []
+    for name in names:
+        try:
+            columns.append(pd.to_numeric(panel[name]).to_numpy(dtype=float, na_value=np.nan))
+        except (TypeError, ValueError):
+            raise DataError(f"RI-CLPM panel, column {name!r}: values are not numbers") from None
+    data = np.column_stack(columns) if len(panel) else np.empty((0, len(names)))
+    if np.isinf(data).any():
+        column = names[int(np.flatnonzero(np.isinf(data).any(axis=0))[0])]
+        raise DataError(f"RI-CLPM panel, column {column!r}: infinite values")
+    data = data[np.isfinite(data).any(axis=1)]
+
+    frame = pd.DataFrame(data, columns=names)
+    counts = _wave_counts(frame, waves)
+    needed = n_free_parameters(waves, constrained)
+    if counts["clients_2plus_waves"] < needed:
+        spread = ", ".join(f"{k} wave{'s' if k != 1 else ''}: {n}"
+                           for k, n in counts["clients_by_waves"].items() if k > 0 and n)
+        raise DataError(
+            f"RI-CLPM panel: {counts['clients_with_data']} clients have data in sessions "
+            f"1-{waves} ({spread or 'none'}); the model with {waves} waves has {needed} free "
+            f"parameters and needs at least {needed} clients with two or more waves, but "
+            f"{counts['clients_2plus_waves']} have them. Lower models.riclpm.sessions (fewer "
+            "waves), or run the check on more clients."
+        )
+    for j, name in enumerate(names):
+        values = data[np.isfinite(data[:, j]), j]
+        session = name[1:]
+        score = "alliance_score" if name.startswith(ALLIANCE_PREFIX) else "symptom_score"
+        if values.size < 2:
+            raise DataError(
+                f"RI-CLPM panel, column {name!r} ({score} at session {session}): {values.size} "
+                "client(s) have a value; lower models.riclpm.sessions"
+            )
+        if np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())):
+            raise DataError(
+                f"RI-CLPM panel, column {name!r} ({score} at session {session}): all "
+                f"{values.size} values are equal (no variance), so the model cannot be fitted; "
+                "check the scoring of that session or lower models.riclpm.sessions"
+            )
+    seen = np.isfinite(data)
+    for t in range(1, waves):
+        both = int((seen[:, [t - 1, waves + t - 1]].any(axis=1)
+                    & seen[:, [t, waves + t]].any(axis=1)).sum())
+        if both == 0:
+            raise DataError(
+                f"RI-CLPM panel: no client has scores at both session {t} and session {t + 1}, "
+                "so the lagged paths between them are not identified; lower "
+                "models.riclpm.sessions"
+            )
+    return data, names
+
+
+# --- FIML from per-pattern sufficient statistics ----------------------------------------------
+
+@dataclass(frozen=True)
+class _PatternGroup:
+    """The missing-data patterns with q observed columns, stacked (g patterns)."""
+
+    observed: np.ndarray  # (g, q) indices of the observed columns
+    missing: np.ndarray  # (g, p - q) indices of the missing columns
+    n: np.ndarray  # (g,) clients with the pattern
+    mean: np.ndarray  # (g, q) sample means of the observed columns
+    cov: np.ndarray  # (g, q, q) sample covariances about those means, divided by n
+
+
+def _pattern_statistics(data: np.ndarray) -> list[_PatternGroup]:
+    seen = np.isfinite(data)
+    p = data.shape[1]
+    codes = seen @ (1 << np.arange(p, dtype=np.int64))
+    unique, inverse, sizes = np.unique(codes, return_inverse=True, return_counts=True)
+    # One stable sort, then contiguous blocks: linear in the number of clients.
+    rows_by_pattern = np.split(np.argsort(inverse, kind="stable"), np.cumsum(sizes)[:-1])
+    by_size: dict[int, list] = {}
+    for code, rows in zip(unique, rows_by_pattern):  # codes sorted: a fixed order
+        observed = np.flatnonzero((code >> np.arange(p)) & 1)
+        block = data[rows][:, observed]
+        mean = block.mean(axis=0)
+        centred = block - mean
+        by_size.setdefault(len(observed), []).append(
+            (observed, np.setdiff1d(np.arange(p), observed), len(block), mean,
+             centred.T @ centred / len(block)))
+    return [
+        _PatternGroup(*(np.array([pattern[i] for pattern in members]) for i in range(2)),
+                      np.array([pattern[2] for pattern in members], dtype=float),
+                      *(np.array([pattern[i] for pattern in members]) for i in (3, 4)))
+        for _, members in sorted(by_size.items())
+    ]
+
+
+def _n_patterns(groups: list[_PatternGroup]) -> int:
+    return int(sum(len(group.n) for group in groups))
+
+
+def _block(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """matrix[rows_g, cols_g] for every pattern g: (g, len(rows_g), len(cols_g))."""
+    return matrix[rows[:, :, None], cols[:, None, :]]
+
+
+def _batched_inverse(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and log-determinants of a stack of positive-definite matrices (Cholesky; raises
+    LinAlgError if any is not positive definite)."""
+    factor = np.linalg.cholesky(matrices)
+    inverse_factor = np.linalg.inv(factor)
+    logdet = 2.0 * np.log(np.diagonal(factor, axis1=1, axis2=2)).sum(axis=1)
+    return np.swapaxes(inverse_factor, 1, 2) @ inverse_factor, logdet
+
+
+def _minus2_loglik(groups: list[_PatternGroup], mean: np.ndarray, cov: np.ndarray) -> float:
+    """-2 log-likelihood of the observed data (without the 2*pi term) under N(mean, cov);
+    inf when a pattern's covariance is not positive definite."""
+    total = 0.0
+    for group in groups:
+        try:
+            inverse, logdet = _batched_inverse(_block(cov, group.observed, group.observed))
+        except np.linalg.LinAlgError:
+            return np.inf
+        d = group.mean - mean[group.observed]
+        total += group.n @ (logdet + np.einsum("gij,gji->g", group.cov, inverse)
+                            + np.einsum("gi,gij,gj->g", d, inverse, d))
+    return float(total)
+
+
+class _FimlObjective:
+    """-2 log-likelihood / N (without the 2*pi term) of a semopy ModelMeans, and its derivatives.
+
+    Equals semopy's ``model.obj_fiml(x) / N`` (tested), written over missing-data patterns:
+    sum_p n_p [log|S_p| + tr(S_p^-1 C_p) + (m_p - mu_p)' S_p^-1 (m_p - mu_p)] / N, with S_p, mu_p
+    the implied covariance and mean of the pattern's observed columns and C_p, m_p their sample
+    covariance and mean.
+    """
+
+    def __init__(self, model, groups: list[_PatternGroup]):
+        self.model = model
+        self.groups = groups
+        self.n = float(sum(group.n.sum() for group in groups))
+        self.n_values = int(sum(group.n.sum() * group.observed.shape[1] for group in groups))
+
+    def moments(self, x: np.ndarray):
+        model = self.model
+        model.update_matrices(x)
+        sigma, (m, c) = model.calc_sigma()
+        # The mean structure of ModelMeans with the intercept as its only exogenous column
+        # (semopy's calc_mean without the multiplication by a row of ones per client).
+        mean = (m @ model.mx_gamma1 + model.mx_gamma2)[:, 0]
+        return sigma, mean, m, c
+
+    def derivatives(self, x: np.ndarray):
+        """Implied covariance and mean, and their derivatives (k x p x p, k x p)."""
+        model = self.model
+        sigma, mean, m, c = self.moments(x)
+        p, k = sigma.shape[0], len(x)
+        d_sigma = np.zeros((k, p, p))
+        d_mean = np.zeros((k, p))
+        c_gamma1 = c @ model.mx_gamma1
+        for i, (grad, diffs) in enumerate(zip(model.calc_sigma_grad(m, c), model.mx_diffs)):
+            if np.ndim(grad):
+                d_sigma[i] = grad
+            # semopy's calc_mean_grad, for one row.
+            if diffs[0] is not None:  # Beta
+                d_mean[i] += (m @ diffs[0] @ c_gamma1)[:, 0]
+            if diffs[1] is not None:  # Lambda
+                d_mean[i] += (diffs[1] @ c_gamma1)[:, 0]
+            if diffs[4] is not None:  # Gamma1
+                d_mean[i] += (m @ diffs[4])[:, 0]
+            if diffs[5] is not None:  # Gamma2
+                d_mean[i] += diffs[5][:, 0]
+        return sigma, mean, d_sigma, d_mean
+
+    def value(self, x: np.ndarray) -> float:
+        sigma, mean, _, _ = self.moments(x)
+        return _minus2_loglik(self.groups, mean, sigma) / self.n
+
+    def gradient(self, x: np.ndarray, information: bool = False):
+        """The gradient; with ``information=True`` also the expected information on the same
+        scale (the expected Hessian of the objective, for Fisher scoring)."""
+        sigma, mean, d_sigma, d_mean = self.derivatives(x)
+        p, k = sigma.shape[0], len(x)
+        weight_sigma = np.zeros((p, p))
+        weight_mean = np.zeros(p)
+        expected = np.zeros((k, k))
+        for group in self.groups:
+            rows, cols = group.observed[:, :, None], group.observed[:, None, :]
+            try:
+                inverse, _ = _batched_inverse(sigma[rows, cols])
+            except np.linalg.LinAlgError:
+                infinite = np.full(k, np.inf)
+                return (infinite, np.full((k, k), np.nan)) if information else infinite
+            d = group.mean - mean[group.observed]
+            moment = group.cov + d[:, :, None] * d[:, None, :]
+            weight = inverse - inverse @ moment @ inverse
+            np.add.at(weight_sigma, (rows, cols), group.n[:, None, None] * weight)
+            np.add.at(weight_mean, group.observed,
+                      group.n[:, None] * np.einsum("gij,gj->gi", inverse, d))
+            if information:
+                root = np.sqrt(group.n)[None, :, None, None]
+                scaled = np.einsum("gab,kgbc->kgac", inverse, d_sigma[:, rows, cols]) * root
+                expected += (scaled.reshape(k, -1)
+                             @ np.swapaxes(scaled, 2, 3).reshape(k, -1).T)
+                d_mean_o = d_mean[:, group.observed] * np.sqrt(group.n)[None, :, None]
+                expected += 2.0 * np.einsum("kga,gab,jgb->kj", d_mean_o, inverse, d_mean_o,
+                                            optimize=True)
+        grad = (np.einsum("kij,ij->k", d_sigma, weight_sigma) - 2.0 * d_mean @ weight_mean) / self.n
+        if information:
+            return grad, expected / self.n
+        return grad
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """Observed Hessian: central differences of the analytic gradient, symmetrised."""
+        k = len(x)
+        hessian = np.empty((k, k))
+        for i in range(k):
+            h = 1e-5 * max(1.0, abs(x[i]))
+            up, down = x.copy(), x.copy()
+            up[i] += h
+            down[i] -= h
+            hessian[:, i] = (self.gradient(up) - self.gradient(down)) / (2 * h)
+        self.model.update_matrices(x)
+        return (hessian + hessian.T) / 2
+
+    def loglik(self, x: np.ndarray) -> float:
+        return -0.5 * (self.n * self.value(x) + self.n_values * math.log(2 * math.pi))
+
+
+def _active(model) -> list:
+    return [(name, param) for name, param in model.parameters.items() if param.active]
+
+
+def _starting_values(model, data: np.ndarray) -> np.ndarray:
+    """Moment-based starting values: wave means at the observed means, each score's observed
+    variance split evenly between its random intercept and its within component, paths and
+    covariances 0 (lavaan's "simple" start in spirit). The implied covariance is then positive
+    definite, unlike with semopy's defaults (latent variances 0.05), from which scoring wandered
+    for 150+ iterations on PHQ-9-scaled scores."""
+    order = list(model.vars["observed"])
+    mean = np.nanmean(data, axis=0)
+    variance = np.nanvar(data, axis=0)
+    half_of = {name: variance[j] / 2 for j, name in enumerate(order)}
+    alliance = [v for name, v in half_of.items() if name.startswith(ALLIANCE_PREFIX)]
+    symptoms = [v for name, v in half_of.items() if name.startswith(SYMPTOM_PREFIX)]
+    half_of["RIa"], half_of["RIy"] = float(np.mean(alliance)), float(np.mean(symptoms))
+    for name in order:
+        half_of[f"w{name}"] = half_of[name]
+    rows_gamma2 = model.names_gamma2[0]
+    rows_psi = model.names_psi[0]
+    start = []
+    for _, param in _active(model):
+        loc = param.locations[0]
+        if loc.matrix is model.mx_gamma2:
+            start.append(float(mean[order.index(rows_gamma2[loc.indices[0]])]))
+        elif loc.matrix is model.mx_psi and loc.indices[0] == loc.indices[1]:
+            start.append(float(half_of[rows_psi[loc.indices[0]]]))
+        else:
+            start.append(0.0)
+    return np.array(start)
+
+
+@dataclass(frozen=True)
+class _Optimum:
+    theta: np.ndarray
+    iterations: int
+    newton_steps: int
+    success: bool
+    message: str
+
+
+def _minimise(objective: _FimlObjective, theta: np.ndarray, max_iterations: int = 500
+              ) -> _Optimum:
+    """Fisher scoring with step halving, then Newton steps on the observed Hessian.
+
+    Scoring (the expected information is positive definite wherever the implied covariance is)
+    makes steady progress from the starting values; Newton steps then converge quadratically,
+    so the estimates are exact to many more digits than a quasi-Newton stop on the objective.
+    Parameters are unbounded, as in lavaan: a negative variance estimate is reported, not hidden.
+    """
+    current = objective.value(theta)
+    if not np.isfinite(current):
+        return _Optimum(theta, 0, 0, False, "the starting values give a non-positive-definite "
+                        "implied covariance matrix")
+    iteration = 0
+    message = f"no convergence in {max_iterations} Fisher-scoring iterations"
+    for iteration in range(1, max_iterations + 1):
+        gradient, information = objective.gradient(theta, information=True)
+        # Scoring converges linearly and, close to the optimum, its line search works below the
+        # resolution of the objective; it hands over to Newton well before that.
+        if np.max(np.abs(gradient)) < 1e-6:
+            message = "Fisher scoring reached the Newton stage (gradient below 1e-6)"
+            break
+        try:
+            step = np.linalg.solve(information, gradient)
+        except np.linalg.LinAlgError:
+            message = "singular expected information during Fisher scoring"
+            break
+        length = 1.0
+        while length > 1e-10:
+            candidate = theta - length * step
+            value = objective.value(candidate)
+            if np.isfinite(value) and value <= current - 1e-4 * length * (gradient @ step):
+                break
+            length /= 2
+        else:
+            message = "Fisher scoring stalled (no decrease along the scoring direction)"
+            break
+        theta, current = candidate, value
+    newton_steps = 0
+    gradient = objective.gradient(theta)
+    for _ in range(5):
+        size = np.max(np.abs(gradient))
+        if size < 1e-12:
+            break
+        try:
+            step = np.linalg.solve(objective.hessian(theta), gradient)
+        except np.linalg.LinAlgError:
+            break
+        candidate = theta - step
+        value = objective.value(candidate)
+        candidate_gradient = objective.gradient(candidate)
+        # Accept on the gradient: at this stage the objective changes below its resolution.
+        if not (np.isfinite(value) and value <= current + 1e-12 * abs(current)
+                and np.max(np.abs(candidate_gradient)) < size):
+            break
+        theta, current, gradient = candidate, value, candidate_gradient
+        newton_steps += 1
+    objective.model.update_matrices(theta)
+    success = bool(np.max(np.abs(objective.gradient(theta))) < GRADIENT_TOLERANCE)
+    return _Optimum(theta, iteration, newton_steps, success, message)
+
+
+def _inverse_information(information: np.ndarray) -> tuple[np.ndarray, float]:
+    if not np.isfinite(information).all():
+        return np.full_like(information, np.nan), float("nan")
+    eigenvalues = np.linalg.eigvalsh(information)
+    min_eigenvalue = float(eigenvalues.min()) if eigenvalues.size else 0.0
+    if min_eigenvalue <= 0:
+        return np.full_like(information, np.nan), min_eigenvalue
+    return np.linalg.inv(information), min_eigenvalue
+
+
+# --- the paths table ---------------------------------------------------------------------------
+
+def _paths_table(model, theta: np.ndarray, covariance: np.ndarray) -> pd.DataFrame:
+    from semopy.inspector import inspect_list
+
+    # Every parameter location of every model matrix, in lavaan's notation.
+    active = [name for name, _ in _active(model)]
+    value_of = dict(zip(active, theta))
+    se_of = dict(zip(active, np.sqrt(np.clip(np.diag(covariance), 0, None))))
+    matrices = [("beta", "~"), ("lambda", "=~"), ("psi", "~~"), ("theta", "~~"),
+                ("gamma1", "~1"), ("gamma2", "~1")]
+    records = []
+    for name, param in model.parameters.items():
+        for loc in param.locations:
+            for matrix, op in matrices:
+                if loc.matrix is getattr(model, f"mx_{matrix}", None):
+                    rows, cols = getattr(model, f"names_{matrix}")
+                    row, col = rows[loc.indices[0]], cols[loc.indices[1]]
+                    lhs, rhs = (col, row) if op == "=~" else (row, "" if op == "~1" else col)
+                    records.append((lhs, op, rhs, name if param.active else "", param.active,
+                                    float(value_of[name] if param.active else param.start),
+                                    se_of.get(name, np.nan)))
+                    break
+    table = pd.DataFrame(records, columns=["lhs", "op", "rhs", "parameter", "free", "estimate",
+                                           "se"])
+
+    # semopy's completely standardised estimates (lavaan std.all: by the model-implied SDs),
+    # keyed by the row in the same notation; its listing says "x ~ 1" for an intercept and
+    # "indicator ~ factor" for a loading.
+    listing = inspect_list(model, information=None, std_est=True)
+    standardised = {}
+    latents = set(model.vars["latent"])
+    for left, op, right, value in zip(listing["lval"], listing["op"], listing["rval"],
+                                      listing["Est. Std"]):
+        if op == "~" and right == "1":
+            key = (left, "~1", "")
+        elif op == "~" and right in latents and left not in latents:
+            key = (right, "=~", left)
+        else:
+            key = (left, op, right)
+        standardised[key] = float(value)
+    table["std_estimate"] = [standardised.get(key, np.nan)
+                             for key in zip(table["lhs"], table["op"], table["rhs"])]
+    # Covariances as lavaan standardises them (cov.std = TRUE): by the two variances of the same
+    # matrix, so an innovation covariance becomes the innovations' correlation. semopy divides by
+    # the total implied SDs instead; the two agree for exogenous variables (wave 1, intercepts).
+    variance = {lhs: value for lhs, op, rhs, value in
+                zip(table["lhs"], table["op"], table["rhs"], table["estimate"])
+                if op == "~~" and lhs == rhs}
+    covariance_rows = (table["op"] == "~~") & (table["lhs"] != table["rhs"])
+    table.loc[covariance_rows, "std_estimate"] = [
+        value / math.sqrt(variance[lhs] * variance[rhs])
+        if variance[lhs] > 0 and variance[rhs] > 0 else np.nan
+        for lhs, rhs, value in zip(table.loc[covariance_rows, "lhs"],
+                                   table.loc[covariance_rows, "rhs"],
+                                   table.loc[covariance_rows, "estimate"])
+    ]
+
+    table["label"] = [_label(*row) for row in zip(table["lhs"], table["op"], table["rhs"])]
+    table["wave"] = pd.array([_wave(*row) for row in zip(table["lhs"], table["op"], table["rhs"])],
+                             dtype="Int64")
+    table["z"] = table["estimate"] / table["se"]
+    table["p"] = 2 * stats.norm.sf(np.abs(table["z"]))
+    table["ci_lower"] = table["estimate"] - _Z95 * table["se"]
+    table["ci_upper"] = table["estimate"] + _Z95 * table["se"]
+    order = table["label"].map({label: k for k, label in enumerate(_ORDER)})
+    table = table.assign(_order=order).sort_values(
+        ["_order", "wave", "lhs", "rhs"], na_position="first", kind="stable", ignore_index=True)
+    for column in ("lhs", "op", "rhs", "label", "parameter"):
+        table[column] = table[column].astype("string")
+    return table[PATH_COLUMNS]
+
+
+def _variable(name: str) -> str:
+    return "alliance" if name == "RIa" or name.startswith(("wa", ALLIANCE_PREFIX)) else "symptoms"
+
+
+def _label(lhs: str, op: str, rhs: str) -> str:
+    if op == "~":
+        if lhs[:2] == rhs[:2]:
+            return f"autoregressive {_variable(lhs)}"
+        return f"cross-lagged {_variable(rhs)} -> {_variable(lhs)}"
+    if op == "=~":
+        kind = "random intercept" if lhs.startswith("RI") else "within component"
+        return f"{kind} loading {_variable(rhs)}"
+    if op == "~1":
+        return f"wave mean {_variable(lhs)}"
+    if lhs.startswith("RI") and rhs.startswith("RI"):
+        return ("random intercept covariance" if lhs != rhs
+                else f"random intercept variance {_variable(lhs)}")
+    if lhs.startswith("RI") or rhs.startswith("RI"):
+        return "random intercept x wave-1 within covariance (fixed 0)"
+    if lhs.startswith("w"):
+        part = "wave-1 within" if lhs[2:] == "1" else "innovation"
+        return (f"{part} covariance" if lhs != rhs else f"{part} variance {_variable(lhs)}")
+    return "measurement error variance (fixed 0)"
+
+
+def _wave(lhs: str, op: str, rhs: str) -> int | None:
+    # The wave a row belongs to: of the indicator of a loading, else of the (first) wave-indexed
+    # side; random-intercept (co)variances have none.
+    for name in (rhs,) if op == "=~" else (lhs, rhs):
+        match = re.fullmatch(rf"w?[{ALLIANCE_PREFIX}{SYMPTOM_PREFIX}](\d+)", name)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+# --- fit indices -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Saturated:
+    mean: np.ndarray
+    cov: np.ndarray
+    loglik: float
+    iterations: int
+    converged: bool
+
+
+def _saturated_moments(groups: list[_PatternGroup], data: np.ndarray,
+                       max_iterations: int = 10000, tolerance: float = 1e-12) -> _Saturated:
+    """ML means and covariances under FIML (the unrestricted model), by EM on the pattern
+    sufficient statistics (Little & Rubin 2002, section 11.2), from the observed means and
+    variances."""
+    n_values = sum(group.n.sum() * group.observed.shape[1] for group in groups)
+    constant = n_values * math.log(2 * math.pi)
+    mean = np.nanmean(data, axis=0)
+    cov = np.diag(np.nanvar(data, axis=0))
+    p = len(mean)
+    n = sum(group.n.sum() for group in groups)
+    previous = -np.inf
+    converged = False
+    iteration = 0
+    for iteration in range(1, max_iterations + 1):
+        total = np.zeros(p)
+        cross = np.zeros((p, p))
+        for group in groups:
+            o, m = group.observed, group.missing
+            o_rows, o_cols = o[:, :, None], o[:, None, :]
+            second_oo = group.cov + group.mean[:, :, None] * group.mean[:, None, :]
+            weight = group.n[:, None]
+            np.add.at(total, o, weight * group.mean)
+            np.add.at(cross, (o_rows, o_cols), weight[:, :, None] * second_oo)
+            if m.shape[1] == 0:
+                continue
+            inverse, _ = _batched_inverse(_block(cov, o, o))
+            regression = _block(cov, m, o) @ inverse  # (g, missing, observed)
+            shift = mean[m] - np.einsum("gmo,go->gm", regression, mean[o])
+            predicted = np.einsum("gmo,go->gm", regression, group.mean)
+            first_m = shift + predicted
+            second_mo = shift[:, :, None] * group.mean[:, None, :] + regression @ second_oo
+            second_mm = (shift[:, :, None] * shift[:, None, :]
+                         + shift[:, :, None] * predicted[:, None, :]
+                         + predicted[:, :, None] * shift[:, None, :]
+                         + regression @ second_oo @ np.swapaxes(regression, 1, 2)
+                         + _block(cov, m, m) - regression @ _block(cov, o, m))
+            np.add.at(total, m, weight * first_m)
+            np.add.at(cross, (m[:, :, None], o[:, None, :]), weight[:, :, None] * second_mo)
+            np.add.at(cross, (o[:, :, None], m[:, None, :]),
+                      weight[:, :, None] * np.swapaxes(second_mo, 1, 2))
+            np.add.at(cross, (m[:, :, None], m[:, None, :]), weight[:, :, None] * second_mm)
+        mean = total / n
+        cov = cross / n - np.outer(mean, mean)
+        cov = (cov + cov.T) / 2
+        loglik = -0.5 * (_minus2_loglik(groups, mean, cov) + constant)
+        if abs(loglik - previous) <= tolerance * max(1.0, abs(loglik)):
+            converged = True
+            break
+        previous = loglik
+    return _Saturated(mean, cov, float(loglik), iteration, converged)
+
+
+def _fit_indices(model, data: np.ndarray, loglik: float, saturated: _Saturated, waves: int,
+                 n_parameters: int) -> dict:
+    n_clients = data.shape[0]
+    p = 2 * waves
+    moments = p * (p + 1) // 2 + p
+    df = moments - n_parameters
+    chisq = max(0.0, 2.0 * (saturated.loglik - loglik))
+    # Independence model with free means and variances: under FIML it factorises by column,
+    # so its ML estimates are each column's observed mean and (biased) variance.
+    seen = np.isfinite(data)
+    counts = seen.sum(axis=0)
+    variances = np.nanvar(data, axis=0)
+    baseline_loglik = float(-0.5 * np.sum(counts * (math.log(2 * math.pi) + np.log(variances)
+                                                    + 1.0)))
+    baseline_chisq = 2.0 * (saturated.loglik - baseline_loglik)
+    baseline_df = moments - 2 * p
+    pvalue = float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan
+    t_model, t_base = chisq - df, baseline_chisq - baseline_df
+    if t_model < 0 and t_base < 0:
+        cfi = 1.0
+    else:
+        cfi = 1.0 - max(0.0, t_model) / max(0.0, t_model, t_base)
+    tli = ((baseline_chisq / baseline_df - chisq / df) / (baseline_chisq / baseline_df - 1)
+           if df > 0 else np.nan)
+    rmsea = math.sqrt(max(0.0, chisq / df - 1.0) / n_clients) if df > 0 else np.nan
+
+    sigma, (m, _) = model.calc_sigma()
+    mean = (m @ model.mx_gamma1 + model.mx_gamma2)[:, 0]
+    sd = np.sqrt(np.diag(saturated.cov))
+    residual_cov = (saturated.cov - sigma) / np.outer(sd, sd)
+    residual_mean = (saturated.mean - mean) / sd
+    lower = np.tril_indices(p)
+    srmr = math.sqrt((np.sum(residual_cov[lower] ** 2) + np.sum(residual_mean ** 2)) / moments)
+    return {
+        "n_clients": int(n_clients),
+        "n_waves": int(waves),
+        "n_observed_values": int(seen.sum()),
+        "n_parameters": int(n_parameters),
+        "loglik": float(loglik),
+        "loglik_saturated": float(saturated.loglik),
+        "chisq": float(chisq),
+        "df": int(df),
+        "pvalue": pvalue,
+        "baseline_chisq": float(baseline_chisq),
+        "baseline_df": int(baseline_df),
+        "cfi": float(cfi),
+        "tli": float(tli),
+        "rmsea": float(rmsea),
+        "srmr": float(srmr),
+        "aic": float(-2 * loglik + 2 * n_parameters),
+        "bic": float(-2 * loglik + n_parameters * math.log(n_clients)),
+    }
