@@ -734,7 +734,7 @@ def ingest_all(
         link_flow += [_flow(name, "kept", "administrations", ROUTES[route], int(count), str(key))
                       for (key, route), count in admins.groupby(["instrument", "_route"]).size()
                       .sort_index().items()]
-        administrations.append(admins)
+        administrations.append(admins.assign(_table=name))
 
     admin_frame = pd.concat(administrations, ignore_index=True)
     rejects = pd.concat([r.rejects for r in results.values()] + link_rejects, ignore_index=True)
@@ -748,9 +748,13 @@ def ingest_all(
         "day": registry_frame["day"].astype("Int64"),
     }).sort_values(["client_id", "session"], kind="stable").drop_duplicates(["client_id", "session"])
     item_columns = sorted([c for c in admin_frame.columns if c.startswith("item_")], key=lambda c: int(c[5:]))
-    administrations = admin_frame.assign(client_id=pseudonymise(admin_frame["client"], key, "c_"))[
-        ["client_id", "session", "instrument", *item_columns, "given_total"]
-    ]
+    # source_file/source_row point back at the export (not identifying): flags name the row.
+    administrations = admin_frame.assign(
+        client_id=pseudonymise(admin_frame["client"], key, "c_"),
+        source_file=admin_frame["_table"].map({name: plan.path for name, plan in plans.items()}),
+        source_row=admin_frame["_row"].astype("int64"),
+    )[["client_id", "session", "instrument", *item_columns, "given_total", "source_file",
+       "source_row"]]
     administrations = administrations.astype({"session": "int64", "instrument": "string"})
     administrations = administrations.sort_values(["instrument", "client_id", "session"], kind="stable")
     # The same instrument twice at one session from two tables: keep neither silently - reject later ones.

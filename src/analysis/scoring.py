@@ -82,8 +82,9 @@ def score_administrations(
         - ``prorated`` (bool): the score was computed from fewer than all items.
         - ``band`` (str or <NA>): severity band of the score.
         - ``case`` (boolean or <NA>): caseness; <NA> without a score or cut-off.
-        - ``risk_flag`` (bool): the instrument's risk item (PHQ-9 item 9) above its minimum;
-          False when the item is missing or the instrument has none.
+        - ``risk_flag`` (boolean): the instrument's risk item (PHQ-9 item 9) above its
+          minimum; <NA> (unknown, never False) when the item is missing; False for instruments
+          without a risk item.
         - ``subscale_<name>`` (float): for each subscale in the registry; NaN for instruments
           without it and for subscales with too many missing items.
 
@@ -141,6 +142,7 @@ def score_administrations(
     n_missing = np.zeros(n_rows, dtype="int64")
     prorated = np.zeros(n_rows, dtype=bool)
     risk_flag = np.zeros(n_rows, dtype=bool)
+    risk_unknown = np.zeros(n_rows, dtype=bool)
     band = np.full(n_rows, None, dtype=object)
     case_values = np.zeros(n_rows, dtype=bool)
     case_missing = np.ones(n_rows, dtype=bool)
@@ -158,6 +160,7 @@ def score_administrations(
         n_missing[rows] = scored["n_missing"]
         prorated[rows] = scored["prorated"]
         risk_flag[rows] = scored["risk_flag"]
+        risk_unknown[rows] = scored["risk_unknown"]
         band[rows] = np.asarray(instrument.band_of(scored["score"]).astype(object), dtype=object)
         case = instrument.is_case(scored["score"])
         case_values[rows] = case.to_numpy(dtype=bool, na_value=False)
@@ -176,7 +179,7 @@ def score_administrations(
             "prorated": prorated,
             "band": pd.array(band, dtype="string"),
             "case": pd.arrays.BooleanArray(case_values, case_missing),
-            "risk_flag": risk_flag,
+            "risk_flag": pd.arrays.BooleanArray(risk_flag & ~risk_unknown, risk_unknown),
             **subscales,
         },
         columns=[*SCORE_COLUMNS, *sub_columns],
@@ -240,10 +243,13 @@ def _score_items(items: np.ndarray, given_total: np.ndarray, instrument: Instrum
 
     if instrument.risk_item is not None:
         risk_values = items[:, instrument.risk_item - 1]
+        # An unanswered risk item is unknown, not "no risk".
+        risk_unknown = np.isnan(risk_values)
         with np.errstate(invalid="ignore"):
             risk_flag = risk_values > instrument.item_min
     else:
         risk_flag = np.zeros(len(items), dtype=bool)
+        risk_unknown = np.zeros(len(items), dtype=bool)
 
     return {
         "score": score,
@@ -251,6 +257,7 @@ def _score_items(items: np.ndarray, given_total: np.ndarray, instrument: Instrum
         "n_missing": n_missing.astype("int64"),
         "prorated": prorated,
         "risk_flag": risk_flag,
+        "risk_unknown": risk_unknown,
         "subscales": sub_scores,
     }
 
@@ -474,3 +481,40 @@ def _check_columns(administrations: pd.DataFrame, registry: Mapping[str, Instrum
                 f"administrations: {registry[key].label} needs columns {columns[0]}.."
                 f"{columns[-1]}; missing {', '.join(absent)}."
             )
+
+
+FLAG_COLUMNS = ["file", "row", "column", "instrument", "rule", "reason"]
+
+
+def prorating_flags(administrations: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """One flag per prorated score, pointing at its source row (``flags.csv``).
+
+    ``administrations`` carries ``source_file`` and ``source_row`` (set at ingest); ``scores``
+    is :func:`score_administrations` of it. Pre-scored totals are never prorated.
+    """
+    keys = ["client_id", "session", "instrument"]
+    prorated = scores.loc[scores["prorated"].astype(bool), [*keys, "n_items_missing"]]
+    if prorated.empty or "source_file" not in administrations:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    located = prorated.merge(administrations[[*keys, "source_file", "source_row"]], on=keys,
+                             how="left")
+    return pd.DataFrame({
+        "file": located["source_file"].astype(str).to_numpy(),
+        "row": located["source_row"].astype("int64").to_numpy(),
+        "column": "",
+        "instrument": located["instrument"].astype(str).to_numpy(),
+        "rule": "prorated",
+        "reason": [f"{int(n)} item(s) missing: score prorated from the answered items"
+                   for n in located["n_items_missing"]],
+    }, columns=FLAG_COLUMNS)
+
+
+def merge_flags(ingest_flags: pd.DataFrame, score_flags: pd.DataFrame) -> pd.DataFrame:
+    """Every kept row with a warning, from ingest and scoring, sorted by file and row."""
+    parts = [frame for frame in (ingest_flags, score_flags) if len(frame)]
+    if not parts:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    flags = pd.concat([frame.reindex(columns=FLAG_COLUMNS) for frame in parts], ignore_index=True)
+    flags["column"] = flags["column"].fillna("").astype(str)
+    flags["instrument"] = flags["instrument"].fillna("").astype(str)
+    return flags.sort_values(["file", "row", "rule"], kind="stable").reset_index(drop=True)

@@ -4,6 +4,7 @@
 rule score:
     input:
         administrations=path("administrations"),
+        ingest_flags=path("ingest_flags"),
         quality=ancient(path("data_quality")),
         code=code("score"),
     output:

@@ -1,6 +1,8 @@
 """Snakemake script: combine every fit file into the model tables (see analysis.models.tables)."""
+import sys
+
 from analysis.io import read_json, write_table
-from analysis.models.tables import combine_fits
+from analysis.models.tables import combine_fits, simplification_summary
 from analysis.runner import run_job
 
 
@@ -10,6 +12,9 @@ def main() -> None:
     tables = combine_fits(fits, checks, min_cell=snakemake.params.min_cell)
     for name, table in tables.items():
         write_table(table, getattr(snakemake.output, name))
+    # The one console line about expected simplifications (each fit logs its steps at INFO).
+    if summary := simplification_summary(tables["model_fit"]):
+        print(summary, file=sys.stderr)
 
 
 run_job(main, snakemake)

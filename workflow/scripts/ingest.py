@@ -5,7 +5,7 @@ from analysis.runner import run_job
 from analysis.settings import IngestSettings
 
 # The catalogue's names of ingest's files, by the keys run_ingest returns.
-OUTPUTS = {"flow": "ingest_flow"}
+OUTPUTS = {"flow": "ingest_flow", "flags": "ingest_flags"}
 
 
 def main() -> None:

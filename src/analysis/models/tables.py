@@ -272,6 +272,19 @@ def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
         else _frame([], "model_fit")
 
 
+def simplification_summary(model_fit: pd.DataFrame) -> str:
+    """One line for the console: how many fits simplified their random part (each step is
+    expected and handled; the steps are in ``model_fit.csv``), or an empty string."""
+    if model_fit.empty or "fallback_steps" not in model_fit.columns:
+        return ""
+    steps = model_fit["fallback_steps"].fillna("").astype(str)
+    simplified = int((steps != "").sum())
+    if not simplified:
+        return ""
+    return (f"{simplified} of {len(model_fit)} fits simplified their random part (a variance at "
+            "zero or a slope correlation at its bound); see results/tables/model_fit.csv.")
+
+
 def engine_agreement_table(cross_checks: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per cross-checked model: largest differences between engines and the flags."""
     rows = [{key: value for key, value in check.items() if key != "terms"}
