@@ -203,7 +203,6 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
                 f"{where}: no input table declares instrument {key!r}; add it under "
                 f"inputs.<table>.instruments (declared: {', '.join(sorted(declared)) or 'none'})."
             )
-    ingested = [key for key in registry if key in declared]
     privacy = config["privacy"]
     publication = PrivacySettings(min_cell_count=int(privacy["min_cell_count"]),
                                   show_individual_trajectories=bool(
