@@ -3,7 +3,9 @@
 Every file is written to a temporary name in the target folder and renamed into place, so that a
 run killed mid-write never leaves a partial file that a later step (or a rerun) would trust.
 Tables are written with a fixed float format and row order chosen by the caller, so the same
-inputs give byte-identical files.
+inputs give byte-identical files. A table that is a stage file of the catalogue is checked against
+its contract (:mod:`analysis.contracts`): fully before it is written, and for its columns and
+dtypes after it is read; other files are not checked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
+
+from analysis.contracts import check_read, check_written
 
 
 @contextlib.contextmanager
@@ -43,24 +47,27 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``df`` as CSV (``.csv``) or Parquet (``.parquet``), atomically.
 
     CSV floats are written with 10 significant digits: enough for every reported statistic, and
-    stable across platforms so reruns are byte-identical.
+    stable across platforms so reruns are byte-identical. A stage file's frame must meet its
+    contract (:func:`analysis.contracts.check_written`): nothing is written otherwise.
     """
     target = Path(path)
+    if target.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"write_table: unsupported file type {target.suffix!r} for {target}")
+    check_written(df, target)
     with atomic_path(target) as tmp:
         if target.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
-        elif target.suffix == ".csv":
-            df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
         else:
-            raise ValueError(f"write_table: unsupported file type {target.suffix!r} for {target}")
+            df.to_csv(tmp, index=False, float_format="%.10g", lineterminator="\n")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a table written by :func:`write_table`."""
+    """Read a table written by :func:`write_table`; a stage file is checked for the columns and
+    dtypes of its contract (:func:`analysis.contracts.check_read`)."""
     target = Path(path)
-    if target.suffix == ".parquet":
-        return pd.read_parquet(target)
-    return pd.read_csv(target)
+    frame = pd.read_parquet(target) if target.suffix == ".parquet" else pd.read_csv(target)
+    check_read(frame, target)
+    return frame
 
 
 def write_json(obj: Any, path: str | os.PathLike[str]) -> None:
