@@ -106,11 +106,26 @@ _FILES = (
     StageFile("early_alliance", f"{TABLES}/early_alliance.csv", "combine_models",
               "M4: early alliance and pre-post change", "sensitivity",
               "models_early_alliance.rst", "early alliance"),
+    StageFile("fit_counts", f"{PROCESSED}/fit_counts.csv", "combine_models",
+              "observations, clients and therapists of every fit (exact, unpublished)"),
     StageFile("data_flow_full", f"{PROCESSED}/data_flow.csv", "data_flow",
               "where every input row went (unsuppressed)"),
     StageFile("data_flow", f"{TABLES}/data_flow.csv", "data_flow",
               "where every input row went, counts of people suppressed", "data",
               "data_flow.rst", "data flow"),
+    # the RI-CLPM check and the multiverse (workflow/rules/riclpm.smk, multiverse.smk)
+    StageFile("riclpm", f"{TABLES}/riclpm.csv", "combine_riclpm",
+              "RI-CLPM: every parameter, lagged paths constrained and free over waves",
+              "models", "riclpm.rst", "RI-CLPM parameters"),
+    StageFile("riclpm_fit", f"{TABLES}/riclpm_fit.csv", "combine_riclpm",
+              "RI-CLPM: fit indices, sizes and convergence (or why it was not identified)",
+              "models", "riclpm_fit.rst", "RI-CLPM fit"),
+    StageFile("multiverse", f"{TABLES}/multiverse.csv", "combine_multiverse",
+              "the multiverse: M2's within-client alliance term under every specification",
+              "sensitivity", "multiverse.rst", "multiverse of specifications"),
+    StageFile("multiverse_summary", f"{TABLES}/multiverse_summary.csv", "combine_multiverse",
+              "the multiverse in numbers and its permutation-based joint test",
+              "sensitivity", "multiverse_summary.rst", "multiverse summary"),
     StageFile("report", "results/report/index.html", "reviewer_report",
               "the standalone reviewer report", "report", "report_index.rst",
               "reviewer report (standalone HTML)"),
@@ -122,6 +137,10 @@ FILES: dict[str, StageFile] = {entry.name: entry for entry in _FILES}
 #: One fit job's result and one cross-check's, by wildcards.
 FIT_FILE = FITS + "/{outcome}/{model}/{analysis}.json"
 CROSS_CHECK_FILE = FITS + "/{outcome}/{model}/cross_check.json"
+#: The RI-CLPM of one outcome, a multiverse data variant and one multiverse specification.
+RICLPM_FILE = FITS + "/riclpm/{outcome}.json"
+MULTIVERSE_DATA_FILE = PROCESSED + "/multiverse/{prorating}.parquet"
+MULTIVERSE_SPEC_FILE = FITS + "/multiverse/{specification}.json"
 
 
 def path(name: str) -> str:

@@ -305,7 +305,7 @@ class Spec:
     strict: bool = False
 
 
-_REJECT_COLUMNS = Listed("analysis.ingest", "REJECT_COLUMNS")
+_REJECT_COLUMNS = Listed("analysis.ingest.tables", "REJECT_COLUMNS")
 # episodes.jacobson_truax_parameters builds these inline
 _JACOBSON_TRUAX = (
     "outcome", "direction", "n_with_outcome", "mean_first", "sd_first", "r_xx", "r_xx_source",
@@ -331,7 +331,7 @@ SPECS: dict[str, Spec] = {
                      keys=["client_id", "session"], strict=True),
     "rejects": Spec(_REJECT_COLUMNS, keys=["file", "row", "rule"], strict=True),
     "ingest_flags": Spec(_REJECT_COLUMNS, keys=["file", "row", "rule"], strict=True),
-    "ingest_flow": Spec(Listed("analysis.ingest", "FLOW_COLUMNS"),
+    "ingest_flow": Spec(Listed("analysis.ingest.tables", "FLOW_COLUMNS"),
                         keys=["source", "stage", "unit", "count"], strict=True),
     "data_quality": Spec(Listed("analysis.quality", "SUMMARY_COLUMNS"),
                          keys=["scope", "source", "unit"]),
@@ -340,7 +340,7 @@ SPECS: dict[str, Spec] = {
                    patterns={r"subscale_\w+": "float"},
                    keys=["client_id", "session", "instrument", "n_items_missing", "prorated"],
                    strict=True),
-    "flags": Spec(Listed("analysis.scoring", "FLAG_COLUMNS"), keys=["file", "row", "rule"],
+    "flags": Spec(_REJECT_COLUMNS, keys=["file", "row", "rule"],
                   strict=True),
     # episodes
     "episodes": Spec(Listed("analysis.episodes", "EPISODE_COLUMNS"),
@@ -376,6 +376,8 @@ SPECS: dict[str, Spec] = {
     "reliability": _model_table("reliability", ["instrument"]),
     "therapist_icc": _model_table("therapist_icc", ["outcome"]),
     "early_alliance": _model_table("early_alliance", ["outcome", "analysis"]),
+    "fit_counts": Spec(Listed("analysis.models.tables", "FIT_COUNT_COLUMNS"),
+                       keys=["outcome", "model", "analysis"], strict=True),
     # the RI-CLPM check (models/riclpm_stage.py)
     "riclpm": Spec(["outcome", "version", Listed("analysis.models.riclpm", "PATH_COLUMNS")],
                    keys=["outcome", "version"]),

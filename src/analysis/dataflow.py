@@ -3,7 +3,7 @@
 Input: the ingest stage's per-file flow (rows read, columns dropped, rows rejected by rule, rows
 kept; per instrument, administrations read, rejected by rule and kept by the route that linked
 them to a session), the scores, the session registry, the derived frame, the episodes and the
-tidy model table. Output: one tidy table with columns ``stage, source, instrument, unit, reason,
+exact counts of every fit (``fit_counts.csv``: the published model tables hide small counts). Output: one tidy table with columns ``stage, source, instrument, unit, reason,
 count``:
 
 - per input file: ``read``/``rejected``/``kept`` rows (read = kept + rejected, always), dropped
@@ -36,7 +36,7 @@ def build_data_flow(
     sessions: pd.DataFrame,
     derived: pd.DataFrame,
     episodes: pd.DataFrame,
-    models: pd.DataFrame,
+    fit_counts: pd.DataFrame,
     scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The full (unsuppressed) accounting table described in the module docstring."""
@@ -72,8 +72,8 @@ def build_data_flow(
             _row("episodes", str(outcome), "episodes_with_outcome", ">= 2 scored sessions",
                  int((part["n_scored"] >= 2).sum())),
         ]
-    if not models.empty:
-        fits = models.drop_duplicates(["outcome", "model", "analysis"]).sort_values(["outcome", "model", "analysis"])
+    if not fit_counts.empty:
+        fits = fit_counts.sort_values(["outcome", "model", "analysis"], kind="stable")
         for fit in fits.itertuples():
             source = f"{fit.outcome} {fit.model} {fit.analysis}"
             for unit, column in (("observations", "n_obs"), ("clients", "n_clients"), ("therapists", "n_therapists")):

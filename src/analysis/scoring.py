@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
+from analysis.ingest.tables import REJECT_COLUMNS
 from analysis.instruments import Instrument
 
 SCORE_COLUMNS = [
@@ -483,7 +484,8 @@ def _check_columns(administrations: pd.DataFrame, registry: Mapping[str, Instrum
             )
 
 
-FLAG_COLUMNS = ["file", "row", "column", "instrument", "rule", "reason"]
+# A flag has the columns of a reject: file, row, column, instrument, rule, reason.
+FLAG_COLUMNS = REJECT_COLUMNS
 
 
 def prorating_flags(administrations: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:

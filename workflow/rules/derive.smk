@@ -26,7 +26,7 @@ rule data_flow:
         scores=path("scores"),
         derived=path("derived"),
         episodes=path("episodes"),
-        models=path("models"),
+        fit_counts=path("fit_counts"),
         code=code("data_flow"),
     output:
         full=path("data_flow_full"),

@@ -10,7 +10,7 @@ def main() -> None:
         read_table(snakemake.input.sessions),
         read_table(snakemake.input.derived),
         read_table(snakemake.input.episodes),
-        read_table(snakemake.input.models),
+        read_table(snakemake.input.fit_counts),
         scores=read_table(snakemake.input.scores),
     )
     write_table(flow, snakemake.output.full)

@@ -31,16 +31,25 @@ The modules: :mod:`~analysis.ingest.reading` (files as text), :mod:`~analysis.in
 :mod:`~analysis.ingest.tables` (the shapes they share).
 """
 
-from analysis.ingest.linking import ingest_all, input_paths, run_ingest
-from analysis.ingest.reading import read_export
-from analysis.ingest.tables import FLOW_COLUMNS, REJECT_COLUMNS, ROUTES
+# The stage's parts are imported on first use, so that a light module can use the shapes in
+# analysis.ingest.tables without importing pandera (every job would pay for it).
+_EXPORTS = {
+    "ingest_all": "linking", "input_paths": "linking", "run_ingest": "linking",
+    "read_export": "reading",
+    "FLOW_COLUMNS": "tables", "REJECT_COLUMNS": "tables", "ROUTES": "tables",
+}
 
-__all__ = [
-    "FLOW_COLUMNS",
-    "REJECT_COLUMNS",
-    "ROUTES",
-    "ingest_all",
-    "input_paths",
-    "read_export",
-    "run_ingest",
-]
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'analysis.ingest' has no attribute {name!r}")
+    if _EXPORTS[name] == "linking":
+        from analysis.ingest import linking as module
+    elif _EXPORTS[name] == "reading":
+        from analysis.ingest import reading as module
+    else:
+        from analysis.ingest import tables as module
+    return getattr(module, name)
+
+
+__all__ = sorted(_EXPORTS)

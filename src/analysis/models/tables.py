@@ -73,6 +73,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 }
 
 #: Columns holding counts of clients: published with small-cell suppression.
+FIT_COUNT_COLUMNS = ["outcome", "model", "analysis", "n_obs", "n_clients", "n_therapists"]
 CLIENT_COUNT_COLUMNS = ("n_clients", "n", "n_episodes", "n_episodes_fewer_than_2_scores")
 
 _ANALYSIS_ORDER = {row.id: position for position, row in enumerate(SENSITIVITY_ANALYSES)}
@@ -351,4 +352,17 @@ def combine_fits(
         "early_alliance": _collect(fits, "early_alliance", "early_alliance",
                                    ["outcome", "analysis"]),
     }
-    return {name: suppress_client_counts(table, min_cell) for name, table in tables.items()}
+    published = {name: suppress_client_counts(table, min_cell) for name, table in tables.items()}
+    return {**published, "fit_counts": fit_counts_table(fits)}
+
+
+def fit_counts_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Observations, clients and therapists of every fit, exact (unpublished: the data flow's
+    input; its published copy hides small counts)."""
+    rows = [{"outcome": fit["outcome"], "model": fit["model"], "analysis": fit["analysis"],
+             **{column: (fit.get("fit") or {}).get(column) for column in FIT_COUNT_COLUMNS[3:]}}
+            for fit in fits]
+    frame = pd.DataFrame(rows, columns=FIT_COUNT_COLUMNS)
+    for column in FIT_COUNT_COLUMNS[3:]:
+        frame[column] = frame[column].astype("Int64")
+    return frame.sort_values(FIT_COUNT_COLUMNS[:3], kind="stable").reset_index(drop=True)
