@@ -1,7 +1,7 @@
 """Benchmark of the model engines on a large simulated service.
 
 Simulates raw exports for 100,000 clients and 1,000 therapists (about 800,000 session rows),
-runs them through ingest, scoring and derivation (:func:`analysis.pipeline.derived_from_simulation`)
+runs them through ingest, scoring and derivation (:func:`analysis.synthetic.derived_from_simulation`)
 and times, for each mixed model of docs/methods.md section 4 (PHQ-9 outcome), the stages of the primary
 engine: the fit (``mixedlm.lmer``), the summary with Satterthwaite df (``tidy``) and our
 convergence check (gradient and Hessian of the deviance). The same rows are fitted by R's
@@ -37,19 +37,22 @@ import pandas as pd
 
 from analysis.models.engines import MixedlmEngine, StatsmodelsEngine, scaled_gradient_check
 from analysis.models.fitting import select_model_rows
-from analysis.models.specs import resolve_fit
-from analysis.pipeline import demo_config, derived_from_simulation
+from analysis.synthetic import derived_from_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "r" / "fit_lmer.R"
 OUTCOME = "phq9"
 
 
-def benchmark_config(models: list[str]) -> dict:
-    config = demo_config()
+def benchmark_study(models: list[str]):
+    """The shipped study with the PHQ-9 as its only outcome and ``models`` run."""
+    from analysis.config import load_config
+    from analysis.study import study_from_dict
+
+    config = load_config(ROOT / "config" / "config.yaml")
     config["analysis"] = {**config["analysis"], "outcomes": [OUTCOME]}
     config["models"] = {**config["models"], "run": models, "custom": []}
-    return config
+    return study_from_dict(config)
 
 
 def time_mixedlm(formula: str, rows: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{int((derived['outcome'] == OUTCOME).sum()):,} {OUTCOME} session rows, "
           f"{args.clients:,} clients, {args.therapists:,} therapists", flush=True)
 
-    config = benchmark_config(args.models)
+    study = benchmark_study(args.models)
     with_r = not args.no_r and shutil.which("Rscript") is not None
     if not args.no_r and not with_r:
         print("Rscript not found: lme4/lmerTest timings skipped")
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     results, r_jobs = [], []
     r_models = args.r_models or args.models
     for model_id in args.models:
-        resolved = resolve_fit(config, OUTCOME, model_id, "primary")
+        resolved = study.fit(OUTCOME, model_id, "primary")
         rows, _ = select_model_rows(derived, resolved)
         result = {"model": model_id, "rows": len(rows),
                   "clients": int(rows["client_id"].nunique())}

@@ -87,11 +87,30 @@ def pipeline_run(tmp_path_factory) -> ProjectCopy:
     return project
 
 
+def check_balance(flow) -> list[str]:
+    """Where ingest's flow accounting does not balance (an empty list when all of it does).
+
+    Rows per input file, and administrations per input file and instrument: read = kept +
+    rejected (kept administrations are split by the route that linked them, rejected ones by rule).
+    """
+    problems = []
+    for unit, keys in (("rows", ["source"]), ("administrations", ["source", "instrument"])):
+        part = flow[flow["unit"] == unit]
+        for key, group in part.groupby(keys, sort=True, dropna=False):
+            read, kept, rejected = (int(group.loc[group["stage"] == stage, "count"].sum())
+                                    for stage in ("read", "kept", "rejected"))
+            if read != kept + rejected:
+                where = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+                problems.append(f"{where}: {unit} read {read} != kept {kept} + rejected {rejected}")
+    return problems
+
+
 # In continuous integration the validation against R and the browser test must run: a skip
 # there (R or Chromium missing) is turned into a failure, so a green run always means they ran.
 REQUIRED_WHEN = {
     "ALLIANCE_REQUIRE_R": lambda item: item.get_closest_marker("r") is not None,
     "ALLIANCE_REQUIRE_CHROMIUM": lambda item: item.module.__name__.endswith("test_report_browser"),
+    "ALLIANCE_REQUIRE_SLURM": lambda item: item.get_closest_marker("slurm") is not None,
 }
 
 

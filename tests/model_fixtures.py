@@ -266,10 +266,29 @@ def replicate_caseload(derived: pd.DataFrame, n_therapists: int) -> pd.DataFrame
     return pd.concat(copies, ignore_index=True)
 
 
-def make_config(**models) -> dict:
-    """A checked-config-like dict with every model and sensitivity analysis switched on."""
+def make_config(alliance: str = "wai_sr", outcomes: tuple[str, ...] = ("phq9", "gad7"),
+                instruments: dict | None = None, **models) -> dict:
+    """A config dict with every model and sensitivity analysis switched on.
+
+    The inputs declare the alliance instrument in a sessions table and the outcomes in a
+    questionnaire table (as the shipped config does), so the config resolves into a study;
+    ``instruments`` declares custom instruments and ``models`` overrides keys of ``models``.
+    """
     return {
-        "analysis": {"alliance": "wai_sr", "outcomes": ["phq9", "gad7"],
+        "inputs": {
+            "sessions": {
+                "path": "data/raw/sessions.csv", "kind": "sessions",
+                "columns": {"client": "client_id", "therapist": "therapist_id",
+                            "session": "session"},
+                "instruments": {alliance: {"items": f"{alliance}_{{i}}"}},
+            },
+            "outcomes": {
+                "path": "data/raw/outcomes.csv", "kind": "questionnaires",
+                "columns": {"client": "client_id", "session": "session"},
+                "instruments": {outcome: {"items": f"{outcome}_{{i}}"} for outcome in outcomes},
+            },
+        },
+        "analysis": {"alliance": alliance, "outcomes": list(outcomes),
                      "completers_min_sessions": 8},
         "models": {
             "run": ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"],
@@ -280,5 +299,18 @@ def make_config(**models) -> dict:
             "agreement_tolerance": 1e-3,
             **models,
         },
-        "instruments": {},
+        "instruments": instruments or {},
     }
+
+
+def make_study(alliance: str = "wai_sr", outcomes: tuple[str, ...] = ("phq9", "gad7"),
+               instruments: dict | None = None, **models):
+    """The resolved study (:class:`analysis.study.Study`) of :func:`make_config`."""
+    from analysis.study import study_from_dict
+
+    return study_from_dict(make_config(alliance, outcomes, instruments, **models))
+
+
+def planned_jobs(study) -> list[tuple[str, str, str]]:
+    """The study's planned fits as ``(outcome, model, analysis)`` tuples, in plan order."""
+    return [(fit.outcome, fit.model, fit.analysis) for fit in study.fits]

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.config import check_config
-from analysis.dataflow import check_balance
 from analysis.errors import UserError
-from analysis.pipeline import run_ingest
+from analysis.ingest import run_ingest
+from analysis.study import ingest_settings, study_from_dict
+from conftest import check_balance
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = sorted(p for p in (ROOT / "tests" / "data" / "bad").iterdir() if p.is_dir())
@@ -36,8 +36,8 @@ def case_config(case: Path, overlay: dict) -> dict:
 
 
 def run_case(case: Path, overlay: dict):
-    config = check_config(case_config(case, overlay))
-    return run_ingest(config)
+    study = study_from_dict(case_config(case, overlay))
+    return run_ingest(ingest_settings(study))
 
 
 def test_corpus_has_the_required_cases():

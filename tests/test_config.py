@@ -58,10 +58,11 @@ def test_readme_example_config_is_valid():
     """The worked example in the README is a config the pipeline accepts."""
     import re
 
-    from analysis.instruments import build_registry, get_instrument
+    from analysis.study import study_from_dict
 
     example = re.search(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
-    config = check_config(yaml.safe_load(example))
-    registry = build_registry(config["instruments"])
-    for key in [config["analysis"]["alliance"], *config["analysis"]["outcomes"]]:
-        get_instrument(registry, key, "analysis")
+    config = yaml.safe_load(example)
+    # the whole study resolves: schema, instruments, inputs, episode settings and planned fits
+    study = study_from_dict(config)
+    assert study.alliance.key == config["analysis"]["alliance"]
+    assert list(study.outcome_keys) == config["analysis"]["outcomes"]

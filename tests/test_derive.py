@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from analysis.derive import derive_analysis_frame
+from analysis.settings import DeriveSettings
 
 
 def scores_frame(rows):
@@ -31,7 +32,8 @@ def small():
 
 
 def derive(scores, sessions, **kwargs):
-    return derive_analysis_frame(scores, sessions, alliance="wai_sr", outcomes=["phq9"], **kwargs)
+    settings = DeriveSettings(alliance="wai_sr", outcomes=("phq9",), **kwargs)
+    return derive_analysis_frame(scores, sessions, settings)
 
 
 def test_within_between_split(small):
@@ -96,4 +98,4 @@ def test_unknown_outcome_is_a_config_error(small):
     from analysis.errors import ConfigError
 
     with pytest.raises(ConfigError, match="analysis.outcomes"):
-        derive_analysis_frame(*small, alliance="wai_sr", outcomes=["gad7"])
+        derive_analysis_frame(*small, DeriveSettings(alliance="wai_sr", outcomes=("gad7",)))

@@ -5,11 +5,14 @@ Expected values are worked out by hand in the comments.
 
 from __future__ import annotations
 
+import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from analysis.episodes import (
     EPISODE_COLUMNS,
@@ -17,13 +20,26 @@ from analysis.episodes import (
     compute_episodes,
     estimate_sample_reliability,
     jacobson_truax_parameters,
+    publish_episodes,
     summarise_episodes,
 )
 from analysis.errors import ConfigError, DataError
 from analysis.instruments import build_registry
+from analysis.settings import EpisodeSettings
+from analysis.study import study_from_dict
 
 REGISTRY = build_registry()
 OUTCOMES = ["phq9", "gad7"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings(outcomes=OUTCOMES, registry=REGISTRY, **episode_config) -> EpisodeSettings:
+    """Episode settings for ``outcomes`` with the ``episodes`` config keys given (defaults else)."""
+    return EpisodeSettings(
+        outcomes=tuple(outcomes),
+        instruments={key: registry[key].params("episodes") for key in outcomes},
+        **episode_config,
+    )
 
 # client: {instrument: [(session, score), ...]}
 COURSES = {
@@ -60,11 +76,16 @@ def make_sessions(courses, extra_clients=()):
     return sessions.astype({"client_id": "string", "therapist_id": "string", "session": "int64"})
 
 
+@pytest.fixture
+def shipped_config():
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
 @pytest.fixture(scope="module")
 def episodes():
     return compute_episodes(
-        make_scores(COURSES), make_sessions(COURSES, extra_clients=["zero"]), REGISTRY, OUTCOMES,
-        {"reliability": {"phq9": 0.84, "gad7": 0.8}},
+        make_scores(COURSES), make_sessions(COURSES, extra_clients=["zero"]),
+        settings(reliability={"phq9": 0.84, "gad7": 0.8}),
     )
 
 
@@ -122,7 +143,7 @@ def test_fewer_than_two_scores_keep_a_row_with_na_flags(episodes):
 
 def test_jacobson_truax_numbers(episodes):
     # PHQ-9 first scores with an outcome: 18, 6, 4, 16, 12 -> mean 11.2, SD sqrt(148.8 / 4) = 6.09918
-    parameters = jacobson_truax_parameters(episodes, REGISTRY, {"reliability": {"phq9": 0.84}})
+    parameters = jacobson_truax_parameters(episodes, settings(reliability={"phq9": 0.84}))
     phq = parameters.set_index("outcome").loc["phq9"]
     sd = math.sqrt(37.2)
     assert (phq["n_with_outcome"], phq["mean_first"]) == (5, pytest.approx(11.2))
@@ -140,8 +161,8 @@ def test_jacobson_truax_numbers(episodes):
 
 
 def test_jacobson_truax_cut_off_c_with_functional_norms(episodes):
-    config = {"reliability": {"phq9": 0.84}, "functional_norms": {"phq9": {"mean": 3, "sd": 3}}}
-    phq = jacobson_truax_parameters(episodes, REGISTRY, config).set_index("outcome").loc["phq9"]
+    config = settings(reliability={"phq9": 0.84}, functional_norms={"phq9": {"mean": 3, "sd": 3}})
+    phq = jacobson_truax_parameters(episodes, config).set_index("outcome").loc["phq9"]
     sd = math.sqrt(37.2)
     assert phq["cutoff"] == pytest.approx((3 * 11.2 + sd * 3) / (3 + sd))  # 5.7036
     assert (phq["cutoff_formula"], phq["norms_source"]) == ("c", "config")
@@ -157,9 +178,10 @@ def test_jacobson_truax_clinical_significance_and_sources():
     }
     # first scores 20, 10, 14, 8: mean 13, SD sqrt(84 / 3) = 5.2915; a = 13 - 10.583 = 2.417
     # r_xx 0.8 (sample alpha): S_diff = sqrt(2) x 5.2915 x sqrt(0.2) = 3.3466
-    episodes = compute_episodes(make_scores(courses), make_sessions(courses), REGISTRY, ["phq9"], None,
+    phq9 = settings(["phq9"])
+    episodes = compute_episodes(make_scores(courses), make_sessions(courses), phq9,
                                 sample_reliability={"phq9": 0.8})
-    parameters = jacobson_truax_parameters(episodes, REGISTRY, None, {"phq9": 0.8}).iloc[0]
+    parameters = jacobson_truax_parameters(episodes, phq9, {"phq9": 0.8}).iloc[0]
     assert (parameters["r_xx_source"], parameters["cutoff"]) == ("sample_alpha", pytest.approx(13 - 2 * math.sqrt(28)))
     assert parameters["s_diff"] == pytest.approx(math.sqrt(2) * math.sqrt(28) * math.sqrt(0.2))
     c = row(episodes, "c")  # 14 -> 2 crosses 2.417, RC = -12 / 3.3466 = -3.59
@@ -168,15 +190,17 @@ def test_jacobson_truax_clinical_significance_and_sources():
     assert (a["jt_clinically_significant"], a["jt_reliable_improvement"], a["jt_recovered"]) == (False, True, False)
     assert row(episodes, "a")["rci"] == pytest.approx(-16 / 3.346640106)
     assert pd.isna(row(episodes, "e")["jt_clinically_significant"])
-    published = jacobson_truax_parameters(episodes, REGISTRY, None, {"phq9": 0.8}, min_cell=10).iloc[0]
+    published = publish_episodes(episodes, combine_episodes(episodes, phq9),
+                                 jacobson_truax_parameters(episodes, phq9, {"phq9": 0.8}),
+                                 min_cell=10)["jacobson_truax"].iloc[0]
     assert published["n_with_outcome"] == "<10"
-    unavailable = jacobson_truax_parameters(episodes, REGISTRY).iloc[0]
+    unavailable = jacobson_truax_parameters(episodes, phq9).iloc[0]
     assert unavailable["r_xx_source"] == "unavailable" and np.isnan(unavailable["s_diff"])
 
 
 def test_cut_off_a_lies_toward_health_for_higher_better():
     episodes = pd.DataFrame({"outcome": ["ors", "ors"], "n_scored": [2, 3], "first_score": [15.0, 25.0]})
-    ors = jacobson_truax_parameters(episodes, REGISTRY, {"reliability": {"ors": 0.9}}).iloc[0]
+    ors = jacobson_truax_parameters(episodes, settings(["ors"], reliability={"ors": 0.9})).iloc[0]
     assert ors["cutoff"] == pytest.approx(20 + 2 * math.sqrt(50))
 
 
@@ -196,12 +220,12 @@ def test_main_therapist_is_the_one_at_most_sessions():
     courses = {"x": {"phq9": [(1, 10), (2, 9), (3, 8)]}}
     sessions = pd.DataFrame({"client_id": ["x"] * 3, "therapist_id": ["t9", "t3", "t3"], "session": [1, 2, 3]})
     episodes = compute_episodes(make_scores(courses), sessions.astype({"client_id": "string", "therapist_id": "string"}),
-                                REGISTRY, ["phq9"])
+                                settings(["phq9"]))
     assert row(episodes, "x")["therapist_id"] == "t3"
 
 
 def test_combined_flags(episodes):
-    combined = combine_episodes(episodes, OUTCOMES).set_index("client_id")
+    combined = combine_episodes(episodes, settings()).set_index("client_id")
     imp = combined.loc["imp"]  # case at start on both; both below at the end; both reliably improved
     assert (imp["has_outcome"], imp["case_start"], imp["recovery"]) == (True, True, True)
     assert (imp["reliable_improvement"], imp["reliable_deterioration"], imp["reliable_recovery"]) == (True, False, True)
@@ -220,8 +244,8 @@ def test_combined_flags(episodes):
 
 
 def test_combination_rules_are_configurable(episodes):
-    strict = combine_episodes(episodes, OUTCOMES, {"caseness_rule": "all_outcomes",
-                                                  "reliable_change_rule": "all_outcomes"}).set_index("client_id")
+    strict = combine_episodes(episodes, settings(caseness_rule="all_outcomes",
+                                                 reliable_change_rule="all_outcomes")).set_index("client_id")
     assert strict.loc["edge", "case_start"]  # 12 >= 10 and 8 >= 8
     assert not strict.loc["edge", "reliable_improvement"]  # PHQ-9 change of 5 is not reliable
     assert strict.loc["imp", "reliable_improvement"]
@@ -229,9 +253,9 @@ def test_combination_rules_are_configurable(episodes):
     assert not strict.loc["det", "case_start"]  # PHQ-9 6 and GAD-7 5: neither a case
     # cased_outcomes: only the measures that were a case at start must end below caseness
     courses = {"p": {"phq9": [(1, 15), (2, 5)], "gad7": [(1, 4), (2, 9)]}}
-    both = compute_episodes(make_scores(courses), make_sessions(courses), REGISTRY, OUTCOMES)
-    assert not combine_episodes(both, OUTCOMES).iloc[0]["recovery"]
-    assert combine_episodes(both, OUTCOMES, {"recovery_rule": "cased_outcomes"}).iloc[0]["recovery"]
+    both = compute_episodes(make_scores(courses), make_sessions(courses), settings())
+    assert not combine_episodes(both, settings()).iloc[0]["recovery"]
+    assert combine_episodes(both, settings(recovery_rule="cased_outcomes")).iloc[0]["recovery"]
 
 
 def test_summary_counts_rates_and_suppression():
@@ -276,17 +300,30 @@ def test_summary_counts_rates_and_suppression():
     assert (recovery["count"], recovery["n_denominator"]) == ("<10", "15") and np.isnan(recovery["rate"])
 
 
-def test_configuration_and_data_errors():
-    scores, sessions = make_scores(COURSES), make_sessions(COURSES)
-    with pytest.raises(ConfigError, match=r"episodes\.recovery_rul .*'recovery_rule'"):
-        compute_episodes(scores, sessions, REGISTRY, OUTCOMES, {"recovery_rul": "all_outcomes"})
+def test_configuration_and_data_errors(shipped_config):
+    # The episodes section is checked by the schema and the study (analysis.study), before the
+    # stage runs: each mistake names its config key.
+    def study_with(change):
+        config = copy.deepcopy(shipped_config)
+        change(config)
+        return study_from_dict(config)
+
+    with pytest.raises(ConfigError, match=r"episodes\.recovery_rul\b.*'recovery_rule'"):
+        study_with(lambda c: c.update(episodes={"recovery_rul": "all_outcomes"}))
     with pytest.raises(ConfigError, match=r"episodes\.caseness_rule"):
-        combine_episodes(pd.DataFrame(columns=EPISODE_COLUMNS), OUTCOMES, {"caseness_rule": "either"})
+        study_with(lambda c: c.update(episodes={"caseness_rule": "either"}))
     with pytest.raises(ConfigError, match=r"episodes\.reliability\.phq9"):
-        compute_episodes(scores, sessions, REGISTRY, OUTCOMES, {"reliability": {"phq9": 1.5}})
+        study_with(lambda c: c.update(episodes={"reliability": {"phq9": 1.5}}))
     with pytest.raises(ConfigError, match=r"episodes\.functional_norms\.gad7"):
-        compute_episodes(scores, sessions, REGISTRY, OUTCOMES, {"functional_norms": {"gad7": {"mean": 3}}})
+        study_with(lambda c: c.update(episodes={"functional_norms": {"gad7": {"mean": 3}}}))
     with pytest.raises(ConfigError, match=r"analysis\.outcomes: unknown instrument 'phq'"):
-        compute_episodes(scores, sessions, REGISTRY, ["phq"])
+        study_with(lambda c: c["analysis"].update(outcomes=["phq"]))
+    # a valid section reaches the stage as its settings
+    episode_settings = study_with(lambda c: c.update(episodes={
+        "recovery_rule": "cased_outcomes", "reliability": {"phq9": 0.84}})).episodes
+    assert episode_settings.recovery_rule == "cased_outcomes"
+    assert episode_settings.reliability == {"phq9": 0.84}
+    assert episode_settings.outcomes == ("phq9", "gad7")
+    scores, sessions = make_scores(COURSES), make_sessions(COURSES)
     with pytest.raises(DataError, match="repeat a \\(client, session\\)"):
-        compute_episodes(pd.concat([scores, scores.iloc[:1]]), sessions, REGISTRY, OUTCOMES)
+        compute_episodes(pd.concat([scores, scores.iloc[:1]]), sessions, settings())

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from analysis import figures
 from analysis.errors import DataError
 from analysis.instruments import build_registry
+from model_fixtures import make_study
 
 MIN_CELL = 10
 
@@ -380,19 +381,20 @@ def test_missing_column_is_a_clear_data_error(registry):
 
 
 def test_figure_paths_follow_the_config():
-    config = {"analysis": {"outcomes": ["phq9", "gad7"]}, "models": {"run": ["M2"]}}
-    names = figures.figure_names(config)
+    study = make_study(run=["M2"])
+    names = figures.figure_names(study.alliance.key, study.outcome_keys, study.models_run)
     assert names == ["forest_alliance", "data_flow", "missingness", "alliance_distribution",
                      "trajectories_phq9", "alliance_within_next_phq9", "jacobson_truax_phq9",
                      "residuals_phq9", "trajectories_gad7", "alliance_within_next_gad7",
                      "jacobson_truax_gad7", "residuals_gad7"]
     # the therapist caterpillar plot needs R3
-    config["models"]["run"].append("R3")
-    assert "therapist_caterpillar_gad7" in figures.figure_names(config)
-    paths = figures.figure_paths(config)
+    study = make_study(run=["M2", "R3"])
+    figure_set = (study.alliance.key, study.outcome_keys, study.models_run)
+    assert "therapist_caterpillar_gad7" in figures.figure_names(*figure_set)
+    paths = figures.figure_paths(*figure_set)
     assert paths[:2] == ["results/figures/forest_alliance.svg",
                          "results/figures/forest_alliance.png"]
-    assert len(paths) == 2 * len(figures.figure_names(config))
+    assert len(paths) == 2 * len(figures.figure_names(*figure_set))
 
 
 def test_outcome_row():

@@ -6,11 +6,13 @@ import pandas as pd
 import pytest
 
 from analysis.config import check_config
-from analysis.dataflow import check_balance
 from analysis.errors import ConfigError
 from analysis.instruments import build_registry
 from analysis.ingest import ingest_all, read_export
 from analysis.privacy import pseudonymise
+from analysis.settings import InputTable, LinkingSettings
+from analysis.study import _input_table
+from conftest import check_balance
 
 KEY = "unit-test-key"
 
@@ -24,12 +26,19 @@ def sessions_frame():
     return pd.DataFrame(rows).astype("string")
 
 
+REGISTRY = build_registry({})
+
+
 def config_for(inputs, linking=None):
-    return check_config({
+    """The declared tables and linking settings of a config (checked, defaults filled), as the
+    study resolves them (analysis.study)."""
+    config = check_config({
         "inputs": inputs,
         "linking": linking or {},
         "analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]},
     })
+    tables = tuple(_input_table(name, table, REGISTRY) for name, table in config["inputs"].items())
+    return tables, LinkingSettings(**config["linking"])
 
 
 SESSIONS_TABLE = {
@@ -40,7 +49,8 @@ SESSIONS_TABLE = {
 
 
 def run(tables, config):
-    return ingest_all(tables, config["inputs"], config["linking"], build_registry({}), KEY)
+    inputs, linking = config
+    return ingest_all(tables, inputs, linking, REGISTRY, KEY)
 
 
 def test_wide_totals_layout_and_allowlist():
@@ -59,6 +69,8 @@ def test_wide_totals_layout_and_allowlist():
     assert result["rejects"]["rule"].tolist() == ["total_out_of_range"]
     flow = result["flow"]
     assert check_balance(flow) == []
+    phq_flow = flow[(flow["unit"] == "administrations") & (flow["instrument"] == "phq9")]
+    assert phq_flow.groupby("stage")["count"].sum().to_dict() == {"read": 5, "rejected": 1, "kept": 4}
     dropped = flow[(flow["stage"] == "dropped_column")]
     assert set(dropped["reason"]) == {"Surname", "email"}
     assert "a@example.org" not in result["administrations"].to_string()
@@ -121,7 +133,9 @@ def test_excel_and_parquet_read_as_text(tmp_path: Path, suffix):
     frame = pd.DataFrame({"Client": [101, 102], "Visit": [1, 2], "Score": [3.5, 4.0]})
     path = tmp_path / f"export.{suffix}"
     frame.to_excel(path, index=False) if suffix == "xlsx" else frame.to_parquet(path)
-    read = read_export(path, {"path": str(path)}, "export")
+    table = InputTable(name="export", path=str(path), kind="questionnaires", format=None, delimiter=",",
+                       encoding="utf-8", sheet=0, layout="long", date_format=None, columns={}, instruments={})
+    read = read_export(path, table)
     assert read["Client"].tolist() == ["101", "102"]  # whole numbers without ".0"
     assert read["Score"].tolist() == ["3.5", "4"]
 

@@ -1,4 +1,9 @@
-"""One planned fit: row selection, the convergence protocol, M4, R1-R3 and the cross-check."""
+"""One planned fit: row selection, the job by kind (M0-M3, M4, R1-R3) and standardised estimates.
+
+The convergence protocol and the engine cross-check have their own tests
+(tests/test_models_protocol.py, tests/test_models_crosscheck.py); here a job records what the
+protocol did.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +17,34 @@ import pytest
 from scipy import stats
 
 from analysis.errors import ConfigError, DataError
-from analysis.models import fitting
-from analysis.models.engines import EngineFit
-from analysis.models.fitting import (
-    cross_check_fit,
-    fit_planned_model,
-    fit_with_fallback,
-    select_model_rows,
-    standardised_estimates,
-)
-from analysis.models.specs import BUILTIN_MODELS, fallback_formulas, resolve_fit
+from analysis.instruments import registry_from_params
+from analysis.models.early import early_alliance_rows
+from analysis.models.fitting import fit_planned_model, select_model_rows
+from analysis.models.specs import ResolvedFit
+from analysis.models.standardise import standardised_estimates
 from model_fixtures import (
     episodes_from_derived,
-    make_config,
+    make_study,
     replicate_caseload,
     simulate_administrations,
     simulate_derived,
 )
+
+# Every model and sensitivity analysis switched on, for PHQ-9 and GAD-7 with the WAI-SR.
+STUDY = make_study()
+
+
+def planned(outcome: str, model: str, analysis: str = "primary") -> ResolvedFit:
+    """The study's planned fit, as the fit job gets it (its params round-tripped)."""
+    return ResolvedFit.from_dict(STUDY.fit_settings(outcome, model, analysis)["fit"])
+
+
+def job(derived, outcome, model, analysis="primary", **inputs):
+    """Run one fit job as workflow/scripts/fit_model.py does: the fit and the instruments it reads
+    come from the study's params for the job."""
+    settings = STUDY.fit_settings(outcome, model, analysis)
+    return fit_planned_model(derived, ResolvedFit.from_dict(settings["fit"]),
+                             registry_from_params(settings["instruments"]), **inputs)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +61,7 @@ def test_rows_with_missing_model_variables_are_dropped_and_counted(derived):
     frame = derived.copy()
     phq9 = frame.index[frame["outcome"] == "phq9"]
     frame.loc[phq9[:5], "alliance_within"] = np.nan  # 5 rows, some also lack symptom_next
-    resolved = resolve_fit(make_config(), "phq9", "M2", "primary")
+    resolved = planned("phq9", "M2")
     rows, accounting = select_model_rows(frame, resolved)
     n_outcome = len(phq9)
     lacking = frame.loc[phq9, ["symptom_next", "alliance_within"]].isna().any(axis=1).sum()
@@ -58,7 +74,7 @@ def test_rows_with_missing_model_variables_are_dropped_and_counted(derived):
 
 
 def test_completers_keep_clients_with_enough_sessions(derived):
-    resolved = resolve_fit(make_config(), "gad7", "M0", "completers")
+    resolved = planned("gad7", "M0", "completers")
     rows, accounting = select_model_rows(derived, resolved)
     gad7 = derived.loc[derived["outcome"] == "gad7"]
     assert accounting["n_rows_not_completers"] == int((gad7["n_sessions"] < 8).sum())
@@ -68,35 +84,36 @@ def test_completers_keep_clients_with_enough_sessions(derived):
 
 def test_no_rows_left_is_a_data_error(derived):
     frame = derived.assign(symptom_next=np.nan)
-    resolved = resolve_fit(make_config(), "phq9", "M2", "primary")
+    resolved = planned("phq9", "M2")
     with pytest.raises(DataError, match="no rows for outcome 'phq9'.*symptom_next"):
         select_model_rows(frame, resolved)
 
 
 def test_custom_formula_with_an_unknown_column_names_the_config_key(derived):
-    config = make_config(
+    study = make_study(
         custom=[{"id": "Mx", "formula": "symptom_next ~ allience + (1 | client_id)"}])
-    resolved = resolve_fit(config, "phq9", "Mx", "primary")
+    resolved = study.fit("phq9", "Mx", "primary")
     with pytest.raises(ConfigError, match="models.custom.*'allience'"):
         select_model_rows(derived, resolved)
 
 
 # ---------------------------------------------------------------------------------------------
-# Convergence protocol
+# What the job records of the convergence protocol
 
 
 def test_zero_therapist_variance_drops_the_therapist_term_and_logs_it(caplog):
     one_caseload, _ = simulate_derived(20, 1, seed=3)
     data = replicate_caseload(one_caseload, 5)
-    config = make_config(run=["M2"])
-    config["analysis"]["outcomes"] = ["phq9"]
-    with caplog.at_level(logging.INFO, logger="analysis.models.fitting"):
-        result = fit_planned_model(data, None, "phq9", "M2", "primary", config)
+    study = make_study(outcomes=("phq9",), run=["M2"])
+    with caplog.at_level(logging.INFO, logger="analysis.models"):
+        result = fit_planned_model(data, study.fit("phq9", "M2", "primary"))
     fit = result["fit"]
     first, second = fit["attempts"]
     assert first["step"] == "requested" and first["singular"] is True
-    assert second["step"] == "drop_therapist" and second["singular"] is False
-    assert fit["fallback_steps"] == ["drop_therapist"]
+    assert first["boundary"] == "therapist_id (Intercept): variance 0"
+    assert second["step"] == "drop_zero_variance" and second["singular"] is False
+    assert fit["fallback_steps"] == ["drop_zero_variance"]
+    assert fit["requested_formula"] == study.fit("phq9", "M2", "primary").formula
     assert fit["formula"] == (
         "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session"
         " + (1 | client_id)"
@@ -105,75 +122,9 @@ def test_zero_therapist_variance_drops_the_therapist_term_and_logs_it(caplog):
     assert {row["group"] for row in result["random"]} == {"client_id", "Residual"}
     messages = " ".join(record.getMessage() for record in caplog.records)
     assert "requested fit is singular" in messages
-    assert "drop_therapist fit accepted" in messages
+    assert "drop_zero_variance fit accepted" in messages
     assert "client" not in messages.replace("client_id", "")  # no identifier values logged
     json.dumps(result, allow_nan=False)
-
-
-class ScriptedEngine:
-    """A stand-in engine whose fits fail by rule: slopes do not converge, therapists singular."""
-
-    name = "scripted"
-
-    def __init__(self):
-        self.calls: list[str] = []
-
-    def can_express(self, formula, data):
-        return True, ""
-
-    def fit(self, formula, data, reml=True):
-        self.calls.append(formula)
-        converged = "1 + session" not in formula
-        singular = "therapist_id" in formula
-        fixed = pd.DataFrame({"term": ["(Intercept)"], "estimate": [1.0], "se": [0.1],
-                              "df": [10.0], "t": [10.0], "p": [0.001], "ci_low": [0.8],
-                              "ci_high": [1.2]})
-        random = pd.DataFrame({"group": ["Residual"], "term": [""], "term2": [""],
-                               "variance": [1.0], "sd": [1.0], "corr": [np.nan]})
-        info = {"converged": converged, "singular": singular,
-                "gradient_norm": 0.0 if converged else 0.5}
-        return EngineFit("scripted", formula, reml, fixed, random, info)
-
-
-def test_fallback_order_slope_then_therapist(monkeypatch):
-    engine = ScriptedEngine()
-    monkeypatch.setattr(fitting, "get_engine", lambda name: engine)
-    formula = BUILTIN_MODELS["M0"].formula
-    final, attempts = fit_with_fallback(pd.DataFrame(), formula, fallback_formulas(formula))
-    assert engine.calls == [
-        formula,
-        "symptom_score ~ session + (1 | client_id) + (1 | therapist_id)",
-        "symptom_score ~ session + (1 | client_id)",
-    ]
-    assert [a["step"] for a in attempts] == ["requested", "drop_random_slope", "drop_therapist"]
-    assert [a["converged"] for a in attempts] == [False, True, True]
-    assert final.formula == "symptom_score ~ session + (1 | client_id)"
-    assert fitting.fallback_steps_taken(attempts, final.formula) == [
-        "drop_random_slope", "drop_therapist"]
-
-
-def test_a_model_that_never_fits_is_reported_with_its_flags(monkeypatch):
-    class AlwaysSingular(ScriptedEngine):
-        def fit(self, formula, data, reml=True):
-            fit = super().fit(formula, data, reml)
-            fit.info["singular"] = True
-            return fit
-
-    monkeypatch.setattr(fitting, "get_engine", lambda name: AlwaysSingular())
-    formula = BUILTIN_MODELS["M2"].formula
-    final, attempts = fit_with_fallback(pd.DataFrame(), formula, fallback_formulas(formula))
-    assert len(attempts) == 2 and final.info["singular"]
-
-
-def test_errors_on_every_attempt_become_one_data_error(monkeypatch):
-    class Broken(ScriptedEngine):
-        def fit(self, formula, data, reml=True):
-            raise ValueError("grouping factor must have more than one level")
-
-    monkeypatch.setattr(fitting, "get_engine", lambda name: Broken())
-    formula = BUILTIN_MODELS["M2"].formula
-    with pytest.raises(DataError, match="could not be fitted.*more than one level"):
-        fit_with_fallback(pd.DataFrame(), formula, fallback_formulas(formula), label="M2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,17 +132,23 @@ def test_errors_on_every_attempt_become_one_data_error(monkeypatch):
 
 
 def test_standardised_estimates_use_sds_of_the_model_rows():
+    # client a has three sessions, client b one
     data = pd.DataFrame({"y": [1.0, 2.0, 4.0, 7.0], "alliance_within": [-1.0, 0.0, 0.5, 0.5],
-                         "session": [1, 2, 3, 4]})
+                         "session": [1, 2, 3, 4], "client_id": ["a", "a", "a", "b"],
+                         "alliance_between_c": [0.5, 0.5, 0.5, -0.5]})
     fixed = pd.DataFrame({"term": ["(Intercept)", "alliance_within", "session",
-                                   "alliance_within:session"],
-                          "estimate": [3.0, -2.0, 0.5, 1.0]})
+                                   "alliance_within:session", "alliance_between_c"],
+                          "estimate": [3.0, -2.0, 0.5, 1.0, -1.0]})
     std = standardised_estimates(fixed, data, "y")
     sd_y = np.std([1, 2, 4, 7], ddof=1)
     assert np.isnan(std.iloc[0])
     assert std.iloc[1] == pytest.approx(-2.0 * np.std([-1, 0, 0.5, 0.5], ddof=1) / sd_y)
     assert std.iloc[2] == pytest.approx(0.5 * np.std([1, 2, 3, 4], ddof=1) / sd_y)
     assert std.iloc[3] == pytest.approx(np.std([-1, 0, 1.5, 2], ddof=1) / sd_y)
+    # a between-client term has one value per client: its SD is over clients (0.5 and -0.5),
+    # not over session rows, where client a would count three times
+    assert std.iloc[4] == pytest.approx(-1.0 * np.std([0.5, -0.5], ddof=1) / sd_y)
+    assert std.iloc[4] != pytest.approx(-1.0 * np.std([0.5, 0.5, 0.5, -0.5], ddof=1) / sd_y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +156,7 @@ def test_standardised_estimates_use_sds_of_the_model_rows():
 
 
 def test_m2_result_is_json_ready_and_complete(derived):
-    result = fit_planned_model(derived, None, "phq9", "M2", "primary", make_config())
+    result = job(derived, "phq9", "M2")
     json.dumps(result, allow_nan=False)
     assert set(result) >= {"outcome", "model", "analysis", "spec", "data", "fixed", "random",
                            "fit"}
@@ -215,17 +172,17 @@ def test_m2_result_is_json_ready_and_complete(derived):
 
 
 def test_ml_analysis_fits_by_maximum_likelihood(derived):
-    reml = fit_planned_model(derived, None, "phq9", "M2", "primary", make_config())
-    ml = fit_planned_model(derived, None, "phq9", "M2", "ml", make_config())
+    reml = job(derived, "phq9", "M2")
+    ml = job(derived, "phq9", "M2", "ml")
     assert ml["fit"]["reml"] is False and ml["fit"]["reml_criterion"] is None
     assert ml["fit"]["loglik"] > reml["fit"]["loglik"]  # ML maximises the full likelihood
 
 
 def test_m4_clustered_ols_uses_therapist_clusters(derived):
     episodes = episodes_from_derived(derived)
-    result = fit_planned_model(derived, episodes, "phq9", "M4", "primary", make_config())
+    result = job(derived, "phq9", "M4", episodes=episodes)
     fixed = pd.DataFrame(result["fixed"]).set_index("term")
-    rows, _ = fitting.early_alliance_rows(derived, episodes, "phq9")
+    rows, _ = early_alliance_rows(derived, episodes, "phq9")
     design = np.column_stack([np.ones(len(rows)), rows["first_score"], rows["alliance_early"]])
     beta = np.linalg.lstsq(design, rows["change"].to_numpy(), rcond=None)[0]
     np.testing.assert_allclose(fixed["estimate"].to_numpy(), beta, rtol=1e-8)
@@ -240,7 +197,10 @@ def test_rm_corr_reproduces_pingouins_bundled_example():
         columns={"Subject": "client_id", "pH": "alliance_score", "PacO2": "symptom_score"})
     data["client_id"] = data["client_id"].astype(str)
     data["outcome"] = "phq9"
-    row = fitting.repeated_measures_correlation(data, "phq9", make_config())["rm_corr"][0]
+    data["session"] = data.groupby("client_id").cumcount() + 1
+    result = job(data, "phq9", "R1")
+    row = result["rm_corr"][0]
+    assert row["method"] == "same_session"
     assert row["r"] == pytest.approx(-0.507, abs=1e-3)
     assert row["dof"] == 38
     assert row["ci_low"] < row["r"] < row["ci_high"]
@@ -252,8 +212,8 @@ def test_rm_corr_reproduces_pingouins_bundled_example():
 
 def test_reliability_is_cronbachs_alpha_at_the_first_complete_administration():
     administrations = simulate_administrations(n_clients=120, seed=5)
-    result = fit_planned_model(pd.DataFrame(columns=["outcome"]), None, "phq9", "R2",
-                               "primary", make_config(), administrations=administrations)
+    result = job(pd.DataFrame(columns=["outcome"]), "phq9", "R2",
+                 administrations=administrations)
     row = result["reliability"][0]
     phq9 = administrations.loc[administrations["instrument"] == "phq9"]
     items = [f"item_{k}" for k in range(1, 10)]
@@ -267,7 +227,7 @@ def test_reliability_is_cronbachs_alpha_at_the_first_complete_administration():
 
 
 def test_therapist_icc_is_the_therapist_share_of_variance(derived):
-    result = fit_planned_model(derived, None, "phq9", "R3", "primary", make_config())
+    result = job(derived, "phq9", "R3")
     random = pd.DataFrame(result["random"]).set_index("group")["variance"]
     icc = result["icc"][0]
     total = random["therapist_id"] + random["client_id"] + random["Residual"]
@@ -276,37 +236,11 @@ def test_therapist_icc_is_the_therapist_share_of_variance(derived):
     assert 0 < icc["icc_therapist"] < 1
 
 
-# ---------------------------------------------------------------------------------------------
-# Cross-check
-
-
-def test_cross_check_agrees_on_m2_and_explains_m0(derived):
-    config = make_config()
-    m2 = fit_planned_model(derived, None, "phq9", "M2", "primary", config)
-    check = cross_check_fit(derived, m2, config)
-    assert check["expressible"] is True and check["n_terms"] == 5
-    assert check["max_rel_diff"] < 1e-3 and check["flag"] is False
-    json.dumps(check, allow_nan=False)
-    m0 = fit_planned_model(derived, None, "phq9", "M0", "primary", config)
-    check = cross_check_fit(derived, m0, config)
-    assert check["expressible"] is False and "random slope" in check["reason"]
-    assert check["max_rel_diff"] is None
-
-
-def test_cross_check_skips_models_with_too_many_clients(derived):
-    config = make_config(cross_check_max_clients=50)
-    m2 = fit_planned_model(derived, None, "phq9", "M2", "primary", config)
-    check = cross_check_fit(derived, m2, config)
-    assert "exceed models.cross_check_max_clients (50)" in check["reason"]
-
-
 def test_missing_columns_are_named_with_their_file(derived):
     with pytest.raises(DataError, match=r"derived.parquet: column\(s\) alliance_score"):
-        fitting.repeated_measures_correlation(derived.drop(columns="alliance_score"), "phq9",
-                                              make_config())
+        job(derived.drop(columns="alliance_score"), "phq9", "R1")
     episodes = episodes_from_derived(derived).drop(columns="change")
     with pytest.raises(DataError, match=r"episodes.parquet: column\(s\) change needed by model M4"):
-        fit_planned_model(derived, episodes, "phq9", "M4", "primary", make_config())
+        job(derived, "phq9", "M4", episodes=episodes)
     with pytest.raises(DataError, match=r"column\(s\) alliance_within_detrended"):
-        fit_planned_model(derived.drop(columns="alliance_within_detrended"), None, "phq9",
-                          "M2", "detrended", make_config())
+        job(derived.drop(columns="alliance_within_detrended"), "phq9", "M2", "detrended")

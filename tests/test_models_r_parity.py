@@ -18,8 +18,7 @@ import pytest
 
 from analysis.models.engines import MixedlmEngine
 from analysis.models.fitting import select_model_rows
-from analysis.models.specs import resolve_fit
-from model_fixtures import simulate_derived
+from model_fixtures import make_study, simulate_derived
 
 R_SCRIPT = Path(__file__).parent / "r" / "fit_lmer.R"
 MODELS = ("M0", "M1", "M2", "M3")
@@ -43,12 +42,10 @@ pytestmark = [
 ]
 
 
-def _config() -> dict:
-    return {
-        "analysis": {"alliance": "wai_sr", "outcomes": ["phq9"], "completers_min_sessions": 8},
-        "models": {"run": list(MODELS), "sensitivity": {}, "custom": []},
-        "instruments": {},
-    }
+def _study(outcome: str = "phq9"):
+    """M0-M3 for one outcome, primary analysis only."""
+    switches = {"detrended": False, "completers": False, "ml": False, "subscales": False}
+    return make_study(outcomes=(outcome,), run=list(MODELS), sensitivity=switches)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +53,9 @@ def parity(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lme4")
     derived, _ = simulate_derived(150, 15, seed=2024)
     jobs, ours = [], {}
+    study = _study()
     for model in MODELS:
-        resolved = resolve_fit(_config(), "phq9", model, "primary")
+        resolved = study.fit("phq9", model, "primary")
         rows, _ = select_model_rows(derived, resolved)
         path = folder / f"{model}.csv"
         rows.to_csv(path, index=False, float_format="%.17g")
@@ -120,8 +118,7 @@ def test_pipeline_m2_fit_matches_lmertest_on_the_same_derived_rows(pipeline_run,
     root = pipeline_run.root
     fit = json.loads((root / "results" / "fits" / outcome / "M2" / "primary.json").read_text())
     derived = pd.read_parquet(root / "data" / "processed" / "derived.parquet")
-    config = {**_config(), "analysis": {**_config()["analysis"], "outcomes": [outcome]}}
-    resolved = resolve_fit(config, outcome, "M2", "primary")
+    resolved = _study(outcome).fit(outcome, "M2", "primary")
     rows, _ = select_model_rows(derived, resolved)
     assert len(rows) == fit["fit"]["n_obs"]
     rows.to_csv(tmp_path / "m2.csv", index=False, float_format="%.17g")

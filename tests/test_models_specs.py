@@ -5,49 +5,49 @@ from __future__ import annotations
 import pytest
 
 from analysis.errors import ConfigError
+from analysis.instruments import BUILT_IN
 from analysis.models import specs
-from model_fixtures import make_config
-
 from analysis.models.specs import (
+    ResolvedFit,
+    enabled_analyses,
     fallback_formulas,
     formula_variables,
+    model_specs,
     planned_cross_checks,
-    planned_fits,
-    resolve_fit,
     split_formula,
     substitute_terms,
 )
+from model_fixtures import make_study, planned_jobs
 
 
 def test_spec_table_holds_every_model_once_with_methods_formulas():
-    table = specs.spec_table()
-    assert list(table["model"]) == ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"]
-    by_id = table.set_index("model")
-    assert by_id.loc["M2", "formula"] == (
+    table = model_specs()
+    assert list(table) == ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"]
+    assert table["M2"].formula == (
         "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session"
         " + (1 | client_id) + (1 | therapist_id)"
     )
-    assert by_id.loc["M0", "formula"] == (
+    assert table["M0"].formula == (
         "symptom_score ~ session + (1 + session | client_id) + (1 | therapist_id)"
     )
-    assert by_id.loc["M3", "terms_of_interest"] == "symptom_within;symptom_between_c"
-    assert set(by_id["kind"]) == {"lmm", "ols", "rm_corr", "alpha", "icc"}
+    assert table["M3"].terms_of_interest == ("symptom_within", "symptom_between_c")
+    assert {spec.kind for spec in table.values()} == {"lmm", "ols", "rm_corr", "alpha", "icc"}
     # exactly one primary test: the within-client alliance term of M2
-    primary = table.loc[table["primary_term"].notna()]
-    assert list(primary["model"]) == ["M2"]
-    assert list(primary["primary_term"]) == ["alliance_within"]
+    primary = [spec for spec in table.values() if spec.primary_term is not None]
+    assert [spec.id for spec in primary] == ["M2"]
+    assert [spec.primary_term for spec in primary] == ["alliance_within"]
 
 
 def test_sensitivity_table_covers_each_switch_and_m1_m2():
-    table = specs.sensitivity_table().set_index("analysis")
+    switches = {"detrended": True, "completers": True, "ml": True, "subscales": True}
+    table = {row.id: row for row in enabled_analyses(switches, BUILT_IN["wai_sr"])}
     assert {"primary", "detrended", "completers", "ml", "subscale_task", "subscale_goal",
-            "subscale_bond"} == set(table.index)
-    for analysis in table.index:
-        applies = table.loc[analysis, "applies_to"].split(";")
-        assert "M1" in applies and "M2" in applies
-    assert "M3" in table.loc["ml", "applies_to"].split(";")
-    assert table.loc["ml", "reml"] == False  # noqa: E712 (a numpy bool)
-    assert table.loc["detrended", "substitutions"] == "alliance_within->alliance_within_detrended"
+            "subscale_bond"} == set(table)
+    for row in table.values():
+        assert "M1" in row.applies_to and "M2" in row.applies_to
+    assert "M3" in table["ml"].applies_to
+    assert table["ml"].reml is False
+    assert table["detrended"].substitutions == (("alliance_within", "alliance_within_detrended"),)
 
 
 def test_split_and_join_formula_round_trip():
@@ -86,7 +86,7 @@ def test_fallback_order_drops_slope_then_therapist():
 
 
 def test_planned_fits_expand_models_outcomes_and_analyses():
-    jobs = planned_fits(make_config())
+    jobs = planned_jobs(make_study())
     assert jobs == sorted(jobs)
     assert len(jobs) == len(set(jobs))
     assert ("phq9", "M2", "primary") in jobs
@@ -103,65 +103,71 @@ def test_planned_fits_expand_models_outcomes_and_analyses():
 
 
 def test_switches_turn_sensitivity_analyses_off():
-    config = make_config(sensitivity={"detrended": False, "completers": False, "ml": False,
-                                      "subscales": False}, run=["M2"])
-    assert planned_fits(config) == [("gad7", "M2", "primary"), ("phq9", "M2", "primary")]
+    study = make_study(sensitivity={"detrended": False, "completers": False, "ml": False,
+                                    "subscales": False}, run=["M2"])
+    assert planned_jobs(study) == [("gad7", "M2", "primary"), ("phq9", "M2", "primary")]
 
 
 def test_resolve_fit_applies_substitutions_and_restrictions():
-    config = make_config()
-    task = resolve_fit(config, "phq9", "M2", "subscale_task")
+    study = make_study()
+    task = study.fit("phq9", "M2", "subscale_task")
     assert "alliance_task_within + alliance_task_between_c" in task.formula
     assert task.primary_term == "alliance_task_within"
     assert task.terms_of_interest == ("alliance_task_within", "alliance_task_between_c")
-    assert resolve_fit(config, "phq9", "M1", "ml").reml is False
-    completers = resolve_fit(config, "gad7", "M2", "completers")
+    assert study.fit("phq9", "M1", "ml").reml is False
+    completers = study.fit("gad7", "M2", "completers")
     assert completers.completers_min_sessions == 8
     assert completers.formula == specs.BUILTIN_MODELS["M2"].formula
-    assert resolve_fit(config, "phq9", "R3", "primary").fallbacks == ()
+    # R3 is the ICC model: its kind is what keeps its therapist term in the convergence protocol
+    assert study.fit("phq9", "R3", "primary").kind == "icc"
+    # the alliance and the expected sign (WAI-SR higher = better, PHQ-9 higher = worse)
+    assert (task.alliance, task.expected_sign) == ("wai_sr", -1)
+    assert task.label == "M2 for phq9 (subscale_task)"
+    # a fit job's params round-trip
+    assert ResolvedFit.from_dict(task.as_dict()) == task
 
 
 def test_resolve_fit_rejects_unplanned_jobs():
-    config = make_config(sensitivity={"ml": False})
-    with pytest.raises(ConfigError, match="models.sensitivity.ml"):
-        resolve_fit(config, "phq9", "M2", "ml")
+    study = make_study(sensitivity={"ml": False})
+    with pytest.raises(ConfigError, match="not planned.*models.sensitivity"):
+        study.fit("phq9", "M2", "ml")
     with pytest.raises(ConfigError, match="Did you mean 'M2'"):
-        resolve_fit(config, "phq9", "m2", "primary")
+        study.fit("phq9", "m2", "primary")
 
 
 def test_unknown_model_in_run_names_the_key():
     with pytest.raises(ConfigError, match=r"models\.run\[1\].*M5.*Known models"):
-        planned_fits(make_config(run=["M2", "M5"]))
+        make_study(run=["M2", "M5"])
 
 
 def test_unknown_sensitivity_switch_names_the_key():
     with pytest.raises(ConfigError, match='models.sensitivity.detrend".*Did you mean'):
-        planned_fits(make_config(sensitivity={"detrend": True}))
+        make_study(sensitivity={"detrend": True})
 
 
 def test_custom_models_join_the_table():
-    config = make_config(
+    study = make_study(
         run=["M2"],
         custom=[{"id": "M2x", "formula": "symptom_next ~ symptom_score + alliance_within"
                  " + (1 | client_id)", "outcomes": ["phq9"]}],
     )
-    jobs = planned_fits(config)
+    jobs = planned_jobs(study)
     assert ("phq9", "M2x", "primary") in jobs
     assert ("phq9", "M2x", "detrended") in jobs  # its formula uses alliance_within
     assert ("gad7", "M2x", "primary") not in jobs  # restricted to phq9
-    custom = resolve_fit(config, "phq9", "M2x", "subscale_goal")
+    custom = study.fit("phq9", "M2x", "subscale_goal")
     assert custom.custom and custom.kind == "lmm"
     assert custom.formula == "symptom_next ~ symptom_score + alliance_goal_within + (1 | client_id)"
     assert custom.terms_of_interest == ("alliance_goal_within",)
-    table = specs.spec_table(config)
-    assert list(table["model"])[-1] == "M2x"
+    assert list(study.model_specs)[-1] == "M2x"
 
 
 @pytest.mark.parametrize(
     ("declaration", "message"),
     [
         ({"id": "M2", "formula": "y ~ x + (1 | client_id)"}, r"models\.custom\[0\]\.id 'M2'"),
-        ({"id": "2bad", "formula": "y ~ x + (1 | client_id)"}, r"models\.custom\[0\]\.id"),
+        # the schema checks the id's pattern first, and names the key its own way
+        ({"id": "2bad", "formula": "y ~ x + (1 | client_id)"}, r"models\.custom(\[0\]|\.0)\.id"),
         ({"id": "Mx", "formula": "y ~ x"}, r"models\.custom\[0\]\.formula has no random"),
         ({"id": "Mx", "formula": "y x"}, r"models\.custom\[0\]\.formula must be"),
         ({"id": "Mx", "formula": "y ~ x + (1 | client_id)", "outcomes": ["phq8"]},
@@ -170,11 +176,13 @@ def test_custom_models_join_the_table():
 )
 def test_custom_model_errors_name_the_key(declaration, message):
     with pytest.raises(ConfigError, match=message):
-        planned_fits(make_config(custom=[declaration]))
+        make_study(custom=[declaration])
 
 
 def test_planned_cross_checks_are_primary_mixed_models():
-    checks = planned_cross_checks(make_config())
+    study = make_study()
+    checks = planned_cross_checks(study.fits)
+    assert checks == study.cross_checks
     assert ("phq9", "M2", "primary") not in checks
     assert ("phq9", "M2") in checks and ("gad7", "R3") in checks
     assert not any(model in ("M4", "R1", "R2") for _, model in checks)
@@ -183,12 +191,12 @@ def test_planned_cross_checks_are_primary_mixed_models():
 def test_subscale_analyses_follow_the_alliance_instrument():
     """Subscale analyses come from the alliance instrument: none for the SRS, a custom set for a
     custom alliance scale with subscales."""
-    base = {"analysis": {"alliance": "srs", "outcomes": ["phq9"]},
-            "models": {"run": ["M2"], "sensitivity": {"subscales": True}}}
-    assert specs.planned_fits(base) == [("phq9", "M2", "primary")]
-    custom = {**base, "analysis": {"alliance": "hai", "outcomes": ["phq9"]}, "instruments": {"hai": {
+    only_subscales = {"detrended": False, "completers": False, "ml": False, "subscales": True}
+    base = {"outcomes": ("phq9",), "run": ["M2"], "sensitivity": only_subscales}
+    assert planned_jobs(make_study(alliance="srs", **base)) == [("phq9", "M2", "primary")]
+    custom = make_study(alliance="hai", instruments={"hai": {
         "n_items": 4, "item_min": 1, "item_max": 6, "scoring": "mean", "direction": "higher_better",
-        "subscales": {"helpful": [1, 2], "bond": [3, 4]}}}}
-    assert [a for _, _, a in specs.planned_fits(custom)] == ["primary", "subscale_bond", "subscale_helpful"]
-    resolved = specs.resolve_fit(custom, "phq9", "M2", "subscale_helpful")
+        "subscales": {"helpful": [1, 2], "bond": [3, 4]}}}, **base)
+    assert [a for _, _, a in planned_jobs(custom)] == ["primary", "subscale_bond", "subscale_helpful"]
+    resolved = custom.fit("phq9", "M2", "subscale_helpful")
     assert "alliance_helpful_within" in resolved.formula and "alliance_helpful_between_c" in resolved.formula

@@ -17,12 +17,17 @@ from analysis.models.tables import (
 
 def fake_fit(outcome, model, analysis, terms, p_values, interest=(), primary=None,
              n_clients=120, fallback=()):
-    """A fit result as fit_planned_model writes it, with chosen terms and p values."""
+    """A fit result as fit_planned_model writes it, with chosen terms and p values.
+
+    The terms of interest are tested (as for the built-in models M1-M4: ``tested_terms`` of the
+    spec, :meth:`analysis.models.specs.ResolvedFit.as_dict`).
+    """
     return {
         "outcome": outcome,
         "model": model,
         "analysis": analysis,
-        "spec": {"kind": "lmm", "terms_of_interest": list(interest), "primary_term": primary},
+        "spec": {"kind": "lmm", "terms_of_interest": list(interest), "primary_term": primary,
+                 "tested_terms": list(interest)},
         "data": {"n_rows_missing": 3, "n_rows_not_completers": 0},
         "fixed": [
             {"term": term, "estimate": 1.0 + index, "se": 0.5, "df": 40.0, "t": 2.0, "p": p,
@@ -95,7 +100,7 @@ def test_each_sensitivity_analysis_is_its_own_family(fits):
 
 def test_add_adjusted_p_ignores_missing_p():
     frame = pd.DataFrame({"analysis": ["primary"] * 3, "p": [0.01, np.nan, 0.03],
-                          "of_interest": [True, True, True], "primary_test": [False] * 3})
+                          "family": ["secondary"] * 3})
     out = add_adjusted_p(frame)
     # BH over the two present p values: 0.01 * 2 / 1 = 0.02 and 0.03 * 2 / 2 = 0.03
     assert out["p_bh"].iloc[0] == pytest.approx(0.02)

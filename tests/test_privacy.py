@@ -44,9 +44,9 @@ def test_pseudonyms_do_not_contain_the_raw_id():
 
 def test_key_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv("ALLIANCE_PSEUDONYM_KEY", raising=False)
-    config = {"key_env": "ALLIANCE_PSEUDONYM_KEY"}
-    assert resolve_key(config, is_demo_data=True) == DEMO_KEY
+    variable = "ALLIANCE_PSEUDONYM_KEY"  # privacy.key_env
+    assert resolve_key(variable, is_demo_data=True) == DEMO_KEY
     with pytest.raises(ConfigError, match="ALLIANCE_PSEUDONYM_KEY"):
-        resolve_key(config, is_demo_data=False)
+        resolve_key(variable, is_demo_data=False)
     monkeypatch.setenv("ALLIANCE_PSEUDONYM_KEY", "s3cret")
-    assert resolve_key(config, is_demo_data=False) == "s3cret"
+    assert resolve_key(variable, is_demo_data=False) == "s3cret"

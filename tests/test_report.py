@@ -4,6 +4,7 @@ the file is self-contained, and the same inputs give the same bytes."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from html.parser import HTMLParser
@@ -12,10 +13,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from analysis import figures, report
-from analysis.config import load_config
-from analysis.instruments import build_registry
+from analysis import figures
+from analysis.instruments import BUILT_IN
+from analysis.io import sha256_file
+from analysis.provenance import collect_provenance
+from analysis.report.answer import outcome_answer, verdict
+from analysis.report.formatting import (
+    MISSING,
+    format_ci,
+    format_df,
+    format_number,
+    format_p,
+    format_p_clause,
+    format_r,
+)
+from analysis.report.inputs import ReportTables, figure_entries, read_report_tables
+from analysis.report.limitations import limitations
+from analysis.report.render import render_report, write_report
+from analysis.report.tables import engine_agreement_table
+from analysis.report.view import ReportView
+from analysis.study import load_study, study_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_CLIENT = "CLIENTSECRET0001"
@@ -23,13 +42,32 @@ SECRET_THERAPIST = "THERAPISTSECRET9"
 
 
 @pytest.fixture(scope="module")
-def config():
-    return load_config(ROOT / "config" / "config.yaml")
+def study():
+    return load_study(ROOT / "config" / "config.yaml")
 
 
 @pytest.fixture(scope="module")
-def registry(config):
-    return build_registry(config["instruments"])
+def settings(study):
+    """What the reviewer_report rule passes to the report: the study's report settings."""
+    return study.report
+
+
+@pytest.fixture(scope="module")
+def view(settings):
+    return ReportView(settings)
+
+
+@pytest.fixture(scope="module")
+def registry(view):
+    return view.registry
+
+
+def shipped_config_with(seed=None) -> dict:
+    """The shipped config (as a dict, before the schema check), optionally with another seed."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    if seed is not None:
+        config["study"]["seed"] = seed
+    return config
 
 
 def make_models() -> pd.DataFrame:
@@ -68,7 +106,7 @@ def make_models() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def make_tables() -> report.ReportTables:
+def make_tables() -> ReportTables:
     sessions = pd.DataFrame({"client_id": [SECRET_CLIENT] * 4 + ["CL2"] * 3,
                              "therapist_id": [SECRET_THERAPIST] * 7,
                              "session": [1, 2, 3, 4, 1, 2, 3],
@@ -86,7 +124,8 @@ def make_tables() -> report.ReportTables:
         "group": ["client_id", "therapist_id", "Residual"], "term": ["(Intercept)"] * 3,
         "term2": [None] * 3, "variance": [1.4412, 0.2213, 4.9871],
         "sd": [1.2005, 0.4704, 2.2332], "corr": [np.nan] * 3})
-    rm_corr = pd.DataFrame({"outcome": ["phq9", "gad7"], "r": [-0.2346, -0.1987],
+    rm_corr = pd.DataFrame({"outcome": ["phq9", "gad7"], "method": ["same_session"] * 2,
+                            "r": [-0.2346, -0.1987],
                             "ci_low": [-0.29, -0.25], "ci_high": [-0.17, -0.14],
                             "p": [1e-7, 0.0004], "dof": [640, 630], "n": [140, 7]})
     agreement = pd.DataFrame({"outcome": ["phq9", "phq9"], "model": ["M1", "M2"],
@@ -107,7 +146,7 @@ def make_tables() -> report.ReportTables:
         "cutoff": [4.8], "cutoff_formula": ["a"]})
     therapist_icc = pd.DataFrame({"outcome": ["phq9"], "icc_therapist": [0.0512],
                                   "var_therapist": [0.4], "n_clients": ["<10"]})
-    return report.ReportTables(
+    return ReportTables(
         models=models, random_effects=random_effects, model_fit=model_fit,
         engine_agreement=agreement, rm_corr=rm_corr, episodes_summary=episodes_summary,
         data_flow=flow, jacobson_truax=jacobson_truax, therapist_icc=therapist_icc,
@@ -121,8 +160,8 @@ PROVENANCE = {"commit": "0123abc", "config_sha256": "f" * 64,
 
 
 @pytest.fixture(scope="module")
-def html(config, registry):
-    return report.render_report(make_tables(), config, registry, {}, PROVENANCE)
+def html(settings):
+    return render_report(make_tables(), settings, {}, PROVENANCE)
 
 
 def visible_text(html: str) -> str:
@@ -140,26 +179,26 @@ def visible_text(html: str) -> str:
 
 
 def test_formatting_functions():
-    assert report.format_number(-1.23456) == "-1.23"
-    assert report.format_number(0.0123456) == "0.0123"
-    assert report.format_number(0.0) == "0.00"
-    assert report.format_number(np.nan) == report.MISSING
-    assert report.format_p(0.0467) == ".047"
-    assert report.format_p(0.0004) == "< .001"
-    assert report.format_p_clause(0.0004) == "p < .001"
-    assert report.format_ci(-2.5, -0.25) == "[-2.50, -0.25]"
-    assert report.format_r(-0.2346) == "-.235"
-    assert report.format_r(0.278) == ".278"
-    assert report.format_df(151.234) == "151.2"
+    assert format_number(-1.23456) == "-1.23"
+    assert format_number(0.0123456) == "0.0123"
+    assert format_number(0.0) == "0.00"
+    assert format_number(np.nan) == MISSING
+    assert format_p(0.0467) == ".047"
+    assert format_p(0.0004) == "< .001"
+    assert format_p_clause(0.0004) == "p < .001"
+    assert format_ci(-2.5, -0.25) == "[-2.50, -0.25]"
+    assert format_r(-0.2346) == "-.235"
+    assert format_r(0.278) == ".278"
+    assert format_df(151.234) == "151.2"
 
 
 def test_primary_numbers_equal_the_models_table(html):
     text = visible_text(html)
     row = make_models().query("outcome == 'phq9' and model == 'M2' and analysis == 'primary' "
                               "and term == 'alliance_within'").iloc[0]
-    expected = (f"b = {report.format_number(row.estimate)}, 95% CI "
-                f"{report.format_ci(row.ci_low, row.ci_high)}, Holm-adjusted "
-                f"{report.format_p_clause(row.p_holm)}")
+    expected = (f"b = {format_number(row.estimate)}, 95% CI "
+                f"{format_ci(row.ci_low, row.ci_high)}, Holm-adjusted "
+                f"{format_p_clause(row.p_holm)}")
     assert expected == "b = -1.23, 95% CI [-2.02, -0.45], Holm-adjusted p = .005"
     assert expected in text
     # and the same digits in the APA table of M2
@@ -169,14 +208,14 @@ def test_primary_numbers_equal_the_models_table(html):
 def test_every_primary_estimate_appears(html):
     text = visible_text(html)
     for row in make_models().query("analysis == 'primary'").itertuples():
-        assert report.format_number(row.estimate) in text
-        assert report.format_ci(row.ci_low, row.ci_high) in text
+        assert format_number(row.estimate) in text
+        assert format_ci(row.ci_low, row.ci_high) in text
 
 
-def test_verdicts(html, registry):
+def test_verdicts(html, view):
     tables = make_tables()
-    phq9 = report.outcome_answer(tables, "phq9", registry["phq9"], registry["wai_sr"], 10)
-    gad7 = report.outcome_answer(tables, "gad7", registry["gad7"], registry["wai_sr"], 10)
+    phq9 = outcome_answer(tables, "phq9", view)
+    gad7 = outcome_answer(tables, "gad7", view)
     assert phq9["precedes"] == "yes"       # negative, Holm p = .005
     assert gad7["precedes"] == "unclear"   # Holm p = 1.0
     assert phq9["goes_with_within"] == "yes"      # M1 within BH p = .015
@@ -187,10 +226,13 @@ def test_verdicts(html, registry):
 
 def test_verdict_direction_aware(registry):
     row = {"estimate": 1.0}
-    assert report.verdict(row, registry["phq9"], 0.01) == "opposite"
-    assert report.verdict(row, registry["ors"], 0.01) == "yes"
-    assert report.verdict(row, registry["phq9"], 0.2) == "unclear"
-    assert report.verdict(None, registry["phq9"], 0.01) == "not estimated"
+    ors = BUILT_IN["ors"]  # higher is better
+    assert verdict(row, registry["phq9"], 0.01) == "opposite"
+    assert verdict(row, ors, 0.01) == "yes"
+    assert verdict(row, registry["phq9"], 0.2) == "unclear"
+    assert verdict(None, registry["phq9"], 0.01) == "not estimated"
+    # the level is report.alpha
+    assert verdict(row, registry["phq9"], 0.02, alpha=0.01) == "unclear"
 
 
 def test_benchmark_beside_rm_corr(html):
@@ -204,7 +246,9 @@ def test_counts_of_people_suppressed(html):
     # gad7 fits and its rm_corr have 7 clients: shown as "<10", never the number
     assert "clients <10" in text
     assert "7 clients" not in text
-    assert "(df = 630, <10 clients)" in text
+    # the R1 sentence of the answer, and the R1 table (df 630, clients <10)
+    assert "including shared time trends (<10 clients)" in text
+    assert "GAD-7 same session -.199 -.250 -.140 < .001 630 <10" in text
 
 
 def test_no_identifiers_in_report(html):
@@ -213,7 +257,7 @@ def test_no_identifiers_in_report(html):
 
 
 def test_engine_agreement_flagged(html):
-    table = report.engine_agreement_table(make_tables().engine_agreement, 1e-3)
+    table = engine_agreement_table(make_tables().engine_agreement, 1e-3)
     assert table.flagged == [False, True]
     assert [row[-1] for row in table.rows] == ["estimates agree",
                                                "CHECK: estimates differ above tolerance"]
@@ -221,25 +265,31 @@ def test_engine_agreement_flagged(html):
     not_compared = pd.DataFrame({"outcome": ["gad7"], "model": ["M0"], "analysis": ["primary"],
                                  "max_abs_diff": [np.nan], "max_rel_diff": [np.nan],
                                  "reason": ["cannot express a correlated slope"]})
-    table = report.engine_agreement_table(not_compared, 1e-3)
+    table = engine_agreement_table(not_compared, 1e-3)
     assert table.rows[0][-1] == "cannot express a correlated slope" and table.flagged == [False]
 
 
-def test_limitations_from_the_data(html):
+def test_limitations_from_the_data(html, settings):
     text = visible_text(html)
     for title in ("Reverse causation", "Nickell", "Shared time trends", "Missing data",
                   "Ceiling", "Overlapping recall windows"):
         assert title in text
     # days 0, 7, 14, 22 and 0, 6, 13: gaps 7, 7, 8, 6, 7 -> median 7 < 14-day recall window
     assert "median of 7 days apart" in text
-    # 2 of 4 alliance scores at the maximum 5
-    assert "50.0% of scores are at the maximum" in text
+    # 2 of 4 alliance scores at the maximum 5: above report.ceiling_share (15%)
+    assert "50.0% of WAI-SR scores are at the scale maximum (5)" in text
+    # the ceiling is discussed only when more than report.ceiling_share of scores are at the
+    # maximum
+    titles = [item["title"] for item in limitations(
+        make_tables(), ReportView(dataclasses.replace(settings, ceiling_share=0.6)))]
+    assert "Ceiling of the alliance scale" not in titles
+    assert "Overlapping recall windows" in titles
 
 
-def test_methods_generated_from_config(html, config):
+def test_methods_generated_from_config(html, settings):
     text = visible_text(html)
     assert "PHQ-9" in text and "prorated with up to 2 missing items" in text
-    assert f"1-{config['analysis']['early_sessions']}" in text
+    assert f"1-{settings.derive.early_sessions}" in text
     assert "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session" in text
     assert "Holm" in text and "Benjamini-Hochberg" in text
     assert "cut-off a" in text and "sample alpha" in text
@@ -261,54 +311,57 @@ def test_self_contained(html):
     assert "http://" not in html.replace("http-equiv", "")
 
 
-def test_figures_embedded_with_captions(tmp_path, config, registry):
+def test_figures_embedded_with_captions(tmp_path, settings, registry):
     fig = figures.alliance_distribution_figure(
         make_tables().scores, registry["wai_sr"], min_cell=2)
     figures.save_figure(fig, tmp_path / "alliance_distribution.svg",
                         tmp_path / "alliance_distribution.png")
-    entries = report.figure_entries([tmp_path / "alliance_distribution.png"],
-                                    ROOT / "workflow" / "report")
+    entries = figure_entries([tmp_path / "alliance_distribution.png"],
+                             ROOT / "workflow" / "report")
     entry = entries["alliance_distribution"]
     assert entry.caption == (ROOT / "workflow" / "report" /
                              "figure_alliance_distribution.rst").read_text().strip()
     assert entry.width == round(fig.get_figwidth() * 96)
-    html = report.render_report(make_tables(), config, registry, entries, PROVENANCE)
+    html = render_report(make_tables(), settings, entries, PROVENANCE)
     assert entry.data_uri in html
     assert html.count("<img ") == 1
 
 
-def test_deterministic_and_written_atomically(tmp_path, config, registry, html):
-    again = report.render_report(make_tables(), config, registry, {}, PROVENANCE)
+def test_deterministic_and_written_atomically(tmp_path, settings, html):
+    again = render_report(make_tables(), settings, {}, PROVENANCE)
     assert again == html
-    report.write_report(html, tmp_path / "report" / "index.html")
+    write_report(html, tmp_path / "report" / "index.html")
     assert (tmp_path / "report" / "index.html").read_text(encoding="utf-8") == html
     assert list((tmp_path / "report").iterdir()) == [tmp_path / "report" / "index.html"]
 
 
-def test_empty_tables_still_render(config, registry):
-    html = report.render_report(report.ReportTables(), config, registry, {}, PROVENANCE)
+def test_empty_tables_still_render(settings):
+    html = render_report(ReportTables(), settings, {}, PROVENANCE)
     assert "not estimated in this run" in html
     assert "not available in this run" in html
 
 
-def test_collect_provenance(tmp_path, config):
+def test_collect_provenance(tmp_path, study):
     data = tmp_path / "data.csv"
     data.write_bytes(b"a,b\n1,2\n")
-    provenance = report.collect_provenance(tmp_path, config, [], [data])
-    assert provenance["inputs"] == [("data.csv", report.sha256_file(data))]
-    assert report.sha256_file(data) == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
-    assert provenance["seeds"] == {"study.seed": config["study"]["seed"]}
+    provenance = collect_provenance(tmp_path, study.config_sha256, study.report.seed, [data])
+    assert provenance["inputs"] == [("data.csv", sha256_file(data))]
+    assert sha256_file(data) == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert provenance["seeds"] == {"study.seed": 20261125}
     assert provenance["commit"].startswith("not available")
     assert provenance["packages"]["pandas"] == pd.__version__
+    assert provenance["config_sha256"] == study.config_sha256
     # the same config gives the same hash; a changed config another
-    changed = {**config, "study": {**config["study"], "seed": 1}}
-    assert report.collect_provenance(tmp_path, changed, [], [])["config_sha256"] != (
-        provenance["config_sha256"])
+    assert study_from_dict(shipped_config_with()).config_sha256 == study.config_sha256
+    changed = study_from_dict(shipped_config_with(seed=1))
+    assert changed.config_sha256 != study.config_sha256
+    assert collect_provenance(tmp_path, changed.config_sha256, changed.report.seed, [])[
+        "config_sha256"] != provenance["config_sha256"]
 
 
 def test_read_report_tables(tmp_path):
     (tmp_path / "models.csv").write_text("outcome,model\nphq9,M2\n")
-    tables = report.read_report_tables({"models": tmp_path / "models.csv",
-                                        "figures": ["ignored.png"]})
+    tables = read_report_tables({"models": tmp_path / "models.csv",
+                                 "figures": ["ignored.png"]})
     assert tables.models.shape == (1, 2)
     assert tables.rm_corr.empty

@@ -36,6 +36,10 @@ def project(tmp_path) -> Path:
     shutil.copy2(ROOT / "workflow" / "schemas" / "config.schema.yaml",
                  tmp_path / "workflow" / "schemas" / "config.schema.yaml")
     for name, relative in results.OUTPUT_FILES.items():
+        if relative.suffix not in (".csv", ".parquet"):  # e.g. the standalone HTML report
+            (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / relative).write_text(name)
+            continue
         frame = pd.DataFrame({"outcome": ["phq9"], "value": [float(len(name))]})
         write_table(frame, tmp_path / relative)
     return tmp_path
@@ -75,9 +79,10 @@ def test_unknown_output_name(project):
         results.load_output("model", root=project)
 
 
-def test_load_config_is_checked_with_defaults(project):
-    config = results.load_config(root=project)
-    assert config["analysis"]["outcomes"] == ["phq9", "gad7"]
-    assert config["privacy"]["min_cell_count"] == 10
+def test_load_study_is_checked_with_defaults(project):
+    study = results.load_study(root=project)
+    assert study.outcome_keys == ("phq9", "gad7")
+    assert study.privacy.min_cell_count == 10
     # the schema fills in defaults (e.g. the episodes section the config file does not spell out)
-    assert "episodes" in config
+    assert study.episodes.caseness_rule == "any_outcome"
+    assert study.episodes.rci_criterion == 1.96

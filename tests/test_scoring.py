@@ -55,7 +55,7 @@ def test_phq9_one_missing_is_prorated():
     row = score_one("phq9", [1, 1, 1, 1, 1, 1, 1, 2, NA])  # 9 answered-sum over 8 items x 9 = 10.125
     assert row["score"] == pytest.approx(10.125)
     assert (row["n_items_missing"], row["prorated"], row["band"], row["case"]) == (1, True, "moderate", True)
-    assert not row["risk_flag"]  # item 9 missing: no flag
+    assert pd.isna(row["risk_flag"])  # item 9 missing: the risk is unknown, not "no risk"
 
 
 def test_phq9_two_missing_is_prorated():
@@ -149,7 +149,8 @@ def test_reverse_keying_in_a_custom_instrument():
 def test_given_total_used_when_items_absent():
     row = score_one("phq9", [], given_total=12.0)
     assert (row["score"], row["total"], row["band"], row["case"]) == (12, 12, "moderate", True)
-    assert (row["prorated"], row["n_items_missing"], row["risk_flag"]) == (False, 0, False)
+    assert (row["prorated"], row["n_items_missing"]) == (False, 0)
+    assert pd.isna(row["risk_flag"])  # a pre-scored total has no item 9: the risk is unknown
     wai = score_one("wai_sr", [], given_total=4.0)  # on the score scale: mean 4, total 48
     assert (wai["score"], wai["total"]) == (4, 48) and np.isnan(wai["subscale_task"])
     assert np.isnan(score_one("phq9", [])["score"])

@@ -1,7 +1,7 @@
 """Parameter recovery: does the primary model find the effect the generator put in?
 
 Each replicate simulates raw exports with known effects (:mod:`analysis.simulate`), runs them
-through ingest, scoring and derivation (:func:`analysis.pipeline.derived_from_simulation`) and
+through ingest, scoring and derivation (:func:`analysis.synthetic.derived_from_simulation`) and
 fits the primary model M2 exactly as the pipeline does (:func:`analysis.models.fitting.
 fit_planned_model`, convergence protocol included). Over replicates it reports, per outcome, the
 coverage of the 95% CI of the within-client alliance term and the mean bias relative to the true
@@ -36,19 +36,22 @@ DatasetFactory = Callable[[int, int, int], tuple[pd.DataFrame, dict]]
 
 
 def _simulated_derived(seed: int, n_clients: int, n_therapists: int) -> tuple[pd.DataFrame, dict]:
-    from analysis.pipeline import derived_from_simulation
+    from analysis.synthetic import derived_from_simulation
 
     return derived_from_simulation(seed, n_clients, n_therapists)
 
 
-def _recovery_config(outcomes: Sequence[str]) -> dict:
-    from analysis.pipeline import demo_config
+def _recovery_study(outcomes: Sequence[str]):
+    """The shipped study restricted to ``outcomes``, M2 and the primary analysis."""
+    from analysis.config import load_config
+    from analysis.privacy import PROJECT_ROOT
+    from analysis.study import study_from_dict
 
-    config = demo_config()
+    config = load_config(PROJECT_ROOT / "config" / "config.yaml")
     config["analysis"] = {**config["analysis"], "outcomes": list(outcomes)}
     config["models"] = {**config["models"], "run": ["M2"], "custom": [],
                         "sensitivity": {key: False for key in config["models"]["sensitivity"]}}
-    return config
+    return study_from_dict(config)
 
 
 def true_within_effect(truth: dict, outcome: str) -> float:
@@ -63,7 +66,7 @@ def recovery_replicates(
     first_seed: int = 1,
     outcomes: Sequence[str] = ("phq9", "gad7"),
     make_dataset: DatasetFactory | None = None,
-    config: dict | None = None,
+    study=None,
 ) -> pd.DataFrame:
     """Fit M2 to ``n_datasets`` simulated studies (seeds ``first_seed``, ``first_seed + 1``, ...).
 
@@ -77,10 +80,11 @@ def recovery_replicates(
         Outcomes whose M2 is fitted in each study.
     make_dataset : callable, optional
         ``(seed, n_clients, n_therapists) -> (derived, truth)``; by default the whole pipeline
-        from simulated raw exports (:func:`analysis.pipeline.derived_from_simulation`). The truth
+        from simulated raw exports (:func:`analysis.synthetic.derived_from_simulation`). The truth
         dict needs ``truth["outcomes"][outcome]["within"]``.
-    config : dict, optional
-        Checked config; by default the shipped config restricted to M2, primary analysis.
+    study : Study, optional
+        The study whose planned ``(outcome, M2, primary)`` fits are used; by default the shipped
+        study restricted to ``outcomes``, M2 and the primary analysis.
 
     Returns
     -------
@@ -89,12 +93,12 @@ def recovery_replicates(
         covered, converged, singular, fallback_steps``.
     """
     make_dataset = make_dataset or _simulated_derived
-    config = config or _recovery_config(outcomes)
+    study = study or _recovery_study(outcomes)
     rows = []
     for seed in range(first_seed, first_seed + n_datasets):
         derived, truth = make_dataset(seed, n_clients, n_therapists)
         for outcome in outcomes:
-            fit = fit_planned_model(derived, None, outcome, "M2", "primary", config)
+            fit = fit_planned_model(derived, study.fit(outcome, "M2", "primary"))
             term = next(row for row in fit["fixed"] if row["term"] == "alliance_within")
             true_value = true_within_effect(truth, outcome)
             rows.append(
