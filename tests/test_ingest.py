@@ -11,7 +11,7 @@ from analysis.instruments import build_registry
 from analysis.ingest import ingest_all, read_export
 from analysis.privacy import pseudonymise
 from analysis.settings import InputTable, LinkingSettings
-from analysis.study import _input_table
+from analysis.study import input_table
 from conftest import check_balance
 
 KEY = "unit-test-key"
@@ -37,7 +37,7 @@ def config_for(inputs, linking=None):
         "linking": linking or {},
         "analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]},
     })
-    tables = tuple(_input_table(name, table, REGISTRY) for name, table in config["inputs"].items())
+    tables = tuple(input_table(name, table, REGISTRY) for name, table in config["inputs"].items())
     return tables, LinkingSettings(**config["linking"])
 
 

@@ -29,7 +29,8 @@ from analysis.io import read_table
 CONFIG_FILE = Path("config") / "config.yaml"
 
 # Where each output lives, relative to the project folder: the stage-file catalogue.
-OUTPUT_FILES = {name: Path(entry.path) for name, entry in FILES.items()}
+OUTPUT_FILES = {name: Path(entry.path) for name, entry in FILES.items()
+                if entry.path.endswith((".csv", ".parquet"))}
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:

@@ -673,9 +673,12 @@ def find_fit(fits: Sequence[ResolvedFit], outcome: str, model: str, analysis: st
             f"model {model!r} is not planned.{_suggest_model(model, models)} Planned models: "
             f"{', '.join(models)} (models.run)."
         )
+    sensitivity = find_sensitivity(analysis)
+    switch = f"models.sensitivity.{sensitivity.switch}" if sensitivity and sensitivity.switch \
+        else "models.sensitivity"
     raise ConfigError(
         f"the fit ({outcome}, {model}, {analysis}) is not planned by config: check "
-        "analysis.outcomes, models.run and models.sensitivity."
+        f"analysis.outcomes, models.run and {switch}."
     )
 
 
