@@ -22,9 +22,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.dataflow import check_balance
-
-from conftest import checksums, make_project_copy, project_env, run_snakemake, snakemake_command
+from conftest import (
+    check_balance,
+    checksums,
+    make_project_copy,
+    project_env,
+    run_snakemake,
+    snakemake_command,
+)
 
 pytestmark = pytest.mark.slow
 
