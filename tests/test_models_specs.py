@@ -10,7 +10,6 @@ from analysis.models import specs
 from analysis.models.specs import (
     ResolvedFit,
     enabled_analyses,
-    fallback_formulas,
     formula_variables,
     model_specs,
     planned_cross_checks,
@@ -67,22 +66,6 @@ def test_substitution_replaces_whole_names_only():
     formula = "y ~ alliance_within + alliance_within_detrended + alliance_between_c"
     out = substitute_terms(formula, (("alliance_within", "alliance_task_within"),))
     assert out == "y ~ alliance_task_within + alliance_within_detrended + alliance_between_c"
-
-
-def test_fallback_order_drops_slope_then_therapist():
-    steps = fallback_formulas(
-        "symptom_score ~ session + (1 + session | client_id) + (1 | therapist_id)"
-    )
-    assert steps == [
-        ("drop_random_slope",
-         "symptom_score ~ session + (1 | client_id) + (1 | therapist_id)"),
-        ("drop_therapist", "symptom_score ~ session + (1 | client_id)"),
-    ]
-    # M2 has no slope: the only step is dropping the therapist term
-    m2 = specs.BUILTIN_MODELS["M2"].formula
-    assert [step for step, _ in fallback_formulas(m2)] == ["drop_therapist"]
-    # nothing left to drop
-    assert fallback_formulas("y ~ x + (1 | client_id)") == []
 
 
 def test_planned_fits_expand_models_outcomes_and_analyses():

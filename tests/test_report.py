@@ -131,7 +131,7 @@ def make_tables() -> ReportTables:
     agreement = pd.DataFrame({"outcome": ["phq9", "phq9"], "model": ["M1", "M2"],
                               "analysis": ["primary", "primary"],
                               "max_abs_diff": [1e-6, 0.02], "max_rel_diff": [2e-6, 0.004],
-                              "flag": [False, True]})
+                              "flag": [False, True], "flag_term": ["", "alliance_within"]})
     episodes_summary = pd.DataFrame({"outcome": ["phq9", "phq9"],
                                      "measure": ["has_outcome", "reliable_improvement"],
                                      "n_episodes": ["150", "150"], "n_with_outcome": ["140", "140"],
@@ -259,9 +259,10 @@ def test_no_identifiers_in_report(html):
 def test_engine_agreement_flagged(html):
     table = engine_agreement_table(make_tables().engine_agreement, 1e-3)
     assert table.flagged == [False, True]
+    # the flag names the term behind it
     assert [row[-1] for row in table.rows] == ["estimates agree",
-                                               "CHECK: estimates differ above tolerance"]
-    assert "CHECK: estimates differ above tolerance" in html
+                                               "CHECK: the estimate of alliance_within differs"]
+    assert "CHECK: the estimate of alliance_within differs" in html
     not_compared = pd.DataFrame({"outcome": ["gad7"], "model": ["M0"], "analysis": ["primary"],
                                  "max_abs_diff": [np.nan], "max_rel_diff": [np.nan],
                                  "reason": ["cannot express a correlated slope"]})

@@ -5,7 +5,8 @@
 # For each job, writes <out_dir>/<id>_fixed.csv (term, estimate, se, df, t, p: Satterthwaite df
 # from lmerTest), <id>_random.csv (as.data.frame(VarCorr()): grp, var1, var2, vcov, sdcor) and
 # <id>_fit.csv (reml_criterion, loglik, singular, seconds_fit: lmerTest::lmer, which fits with lme4
-# and prepares the Satterthwaite derivatives, seconds_summary: summary() with Satterthwaite df).
+# and prepares the Satterthwaite derivatives, seconds_summary: summary() with Satterthwaite df,
+# lme4_messages: lme4's convergence and boundary messages joined by " | ", empty when none).
 # Numbers are written with 17 significant digits. benchmarks/bench_models.py uses the timings.
 suppressPackageStartupMessages(library(lmerTest))
 
@@ -25,8 +26,12 @@ for (i in seq_len(nrow(jobs))) {
     if (group %in% names(data)) data[[group]] <- factor(data[[group]])
   }
   reml <- as.logical(job$reml)
+  # lme4's messages (a singular fit, a failed convergence check) are kept in the model and
+  # written out, not printed
   seconds_fit <- system.time(
-    model <- lmer(as.formula(job$formula), data = data, REML = reml)
+    model <- suppressMessages(suppressWarnings(
+      lmer(as.formula(job$formula), data = data, REML = reml)
+    ))
   )[["elapsed"]]
   seconds_summary <- system.time(coefficients <- summary(model)$coefficients)[["elapsed"]]
   fixed <- data.frame(
@@ -44,7 +49,8 @@ for (i in seq_len(nrow(jobs))) {
     loglik = as.numeric(logLik(model)),
     singular = isSingular(model),
     seconds_fit = seconds_fit,
-    seconds_summary = seconds_summary
+    seconds_summary = seconds_summary,
+    lme4_messages = paste(unlist(model@optinfo$conv$lme4$messages), collapse = " | ")
   )
   write_table(fit, paste0(job$id, "_fit.csv"))
 }

@@ -18,7 +18,9 @@ then fits by the model's kind (:data:`FITTERS`):
 The result is a JSON-able dict: ``spec``, ``data`` (row accounting), ``fixed`` and ``random``
 (lists of records with the columns of :mod:`analysis.models.engines`; ``fixed`` adds
 ``std_estimate``), ``fit`` (fit information, final formula and fallback steps) and, by kind,
-``rm_corr``, ``reliability``, ``icc`` or ``early_alliance`` rows.
+``rm_corr``, ``reliability``, ``icc`` or ``early_alliance`` rows. A primary-analysis mixed model
+adds ``diagnostics`` (residual and random-effect summaries for the figures:
+:mod:`analysis.models.diagnostics`).
 """
 
 from __future__ import annotations
@@ -232,7 +234,8 @@ def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
     # The ICC needs the therapist term: a zero therapist variance is its answer, not a failure.
     final, attempts = fit_with_fallback(
         data, resolved.formula or "", reml=resolved.reml, label=resolved.label,
-        keep_groups=(THERAPIST,) if resolved.kind == "icc" else (),
+        # the ICC needs both variances: a zero is its answer, not a term to drop
+        keep_groups=(CLIENT, THERAPIST) if resolved.kind == "icc" else (),
     )
     response = split_formula(final.formula)[0]
     fixed = final.fixed.copy()
@@ -255,6 +258,13 @@ def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
     }
     if resolved.kind == "icc":
         out["icc"] = [therapist_icc(final.random, resolved.outcome, final.info)]
+    native = getattr(final, "native", None)
+    if resolved.analysis == "primary" and native is not None:
+        # What the figures show of the primary models (residuals, therapists' intercepts), in
+        # summary: the figure jobs read it here instead of refitting (analysis.models.diagnostics).
+        from analysis.models.diagnostics import model_diagnostics
+
+        out["diagnostics"] = model_diagnostics(native)
     return out
 
 

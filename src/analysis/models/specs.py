@@ -1,4 +1,4 @@
-"""The model-specification table: which models run, on what, and how each can be simplified.
+"""The model-specification table: which models run, on what, for which outcomes and analyses.
 
 This module holds the one table of the analysis plan (docs/methods.md section 4). Each built-in model
 (M0-M4, R1-R3) has an id, a title, the question it answers, its kind (``lmm``, ``ols``,
@@ -7,11 +7,10 @@ This module holds the one table of the analysis plan (docs/methods.md section 4)
 whether one of them is a primary test. A second small table lists the sensitivity analyses, the
 config switch that turns each on, the formula substitutions or data restrictions it makes and
 the models it applies to. Custom models declared in config (``models.custom``) join the first
-table. :func:`planned_fits` expands config into the list of fitting jobs
-``(outcome, model, analysis)``; :func:`resolve_fit` gives everything one job needs; and
-:func:`fallback_formulas` gives the simpler random parts tried, in order, when a fit is singular
-or does not converge. Inputs are plain config dicts; outputs are dataclasses, lists and tidy
-DataFrames.
+table. :func:`plan_fits` expands the study's :class:`ModelSettings` into every fitting job, each a
+:class:`ResolvedFit` (everything one job needs); :func:`find_fit` looks one up. The convergence
+protocol that simplifies a random part lives in :mod:`analysis.models.protocol`. Inputs are typed
+settings and instruments; outputs are frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -172,7 +171,6 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
 )
 
 BUILTIN_MODELS: dict[str, ModelSpec] = {spec.id: spec for spec in MODEL_SPECS}
-
 
 
 @dataclass(frozen=True)
@@ -417,32 +415,6 @@ def formula_variables(formula: str) -> list[str]:
         if name not in names:
             names.append(name)
     return names
-
-
-def fallback_formulas(formula: str) -> list[tuple[str, str]]:
-    """The simpler random parts tried, in order, when a fit fails (docs/methods.md section 4).
-
-    First every random slope is dropped (random intercepts kept), then the therapist term.
-    Steps that would change nothing are skipped.
-
-    Returns
-    -------
-    list of (step, formula)
-        ``step`` is ``"drop_random_slope"`` or ``"drop_therapist"``.
-
-    >>> fallback_formulas("y ~ s + (1 + s | client_id) + (1 | therapist_id)")[0]
-    ('drop_random_slope', 'y ~ s + (1 | client_id) + (1 | therapist_id)')
-    """
-    response, fixed, random = split_formula(formula)
-    steps: list[tuple[str, str]] = []
-    intercepts_only = [("1", group) for _, group in random]
-    if intercepts_only != random:
-        random = intercepts_only
-        steps.append(("drop_random_slope", join_formula(response, fixed, random)))
-    without_therapist = [(expr, group) for expr, group in random if group != THERAPIST]
-    if without_therapist != random and without_therapist:
-        steps.append(("drop_therapist", join_formula(response, fixed, without_therapist)))
-    return steps
 
 
 # ---------------------------------------------------------------------------------------------

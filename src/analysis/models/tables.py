@@ -50,11 +50,12 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "engine_agreement": [
         "outcome", "model", "analysis", "engine", "formula", "expressible", "reason",
         "n_clients", "n_terms", "max_abs_diff", "max_rel_diff", "max_abs_se_diff",
-        "max_rel_se_diff", "flag", "se_flag", "tolerance",
+        "max_rel_se_diff", "flag", "flag_term", "se_flag", "se_flag_term", "se_comparison",
+        "tolerance",
     ],
     "rm_corr": [
-        "outcome", "r", "ci_low", "ci_high", "p", "dof", "n", "n_obs", "expected_sign", "meta_r",
-        "meta_ci_low", "meta_ci_high", "sign_as_expected",
+        "outcome", "method", "r", "ci_low", "ci_high", "p", "dof", "n", "n_obs", "expected_sign",
+        "meta_r", "meta_ci_low", "meta_ci_high", "sign_as_expected", "compares",
     ],
     "reliability": ["instrument", "label", "n_items", "n", "alpha", "ci_low", "ci_high"],
     "therapist_icc": [
@@ -346,7 +347,7 @@ def combine_fits(
         "random_effects": random_effects_table(fits),
         "model_fit": model_fit_table(fits),
         "engine_agreement": engine_agreement_table(list(cross_checks)),
-        "rm_corr": _collect(fits, "rm_corr", "rm_corr", ["outcome"]),
+        "rm_corr": _collect(fits, "rm_corr", "rm_corr", ["outcome", "method"]),
         "reliability": _collect(fits, "reliability", "reliability", ["instrument"]),
         "therapist_icc": _collect(fits, "icc", "therapist_icc", ["outcome"]),
         "early_alliance": _collect(fits, "early_alliance", "early_alliance",

@@ -146,17 +146,18 @@ def sensitivity_table(models: pd.DataFrame, outcomes: Sequence[str],
 
 
 def engine_agreement_table(agreement: pd.DataFrame, tolerance: float) -> Table:
-    """Largest differences between the two engines per fit; rows above ``tolerance`` flagged.
+    """Largest differences between the two engines per fit; rows above ``tolerance`` flagged,
+    naming the term behind each flag.
 
     Parameters
     ----------
     agreement : DataFrame
-        ``engine_agreement.csv``: ``outcome, model, analysis, max_abs_diff, max_rel_diff``
-        (fixed-effect estimates), optionally ``max_rel_se_diff`` (their standard errors) and
-        ``reason`` (why a model was not compared).
+        ``engine_agreement.csv``: ``outcome, model, analysis, max_abs_diff, max_rel_diff,
+        flag_term`` (fixed-effect estimates), ``max_rel_se_diff, se_flag_term`` (their standard
+        errors, compared like with like: both conditional on the variance estimates),
+        ``se_comparison`` and ``reason`` (why a model was not compared).
     tolerance : float
-        ``models.agreement_tolerance``: a relative difference of the estimates above it flags
-        the row.
+        ``models.agreement_tolerance``: a relative difference above it flags the row.
     """
     body, flagged = [], []
     for row in agreement.to_dict("records"):
@@ -164,27 +165,32 @@ def engine_agreement_table(agreement: pd.DataFrame, tolerance: float) -> Table:
         relative_se = finite(row.get("max_rel_se_diff"))
         reason = row.get("reason")
         flag = relative is not None and relative > tolerance
+        se_flag = relative_se is not None and relative_se > tolerance
         if flag:
-            status = "CHECK: estimates differ above tolerance"
+            status = f"CHECK: the estimate of {row.get('flag_term') or 'a term'} differs"
         elif relative is not None:
             status = "estimates agree"
-            if relative_se is not None and relative_se > tolerance:
-                status += f"; standard errors differ by up to {100 * relative_se:.1f}%"
+            if se_flag:
+                status += (f"; CHECK: the SE of {row.get('se_flag_term') or 'a term'} differs "
+                           f"by {100 * relative_se:.1f}%")
         else:
             status = str(reason) if isinstance(reason, str) and reason else "not compared"
         body.append([str(row.get("outcome", "")), str(row.get("model", "")),
                      str(row.get("analysis", "primary")),
                      format_small(row.get("max_abs_diff")), format_small(relative),
                      format_small(relative_se), status])
-        flagged.append(flag)
+        flagged.append(flag or se_flag)
+    comparison = next((str(value) for value in agreement.get("se_comparison", pd.Series([]))
+                       if isinstance(value, str) and value), "")
     return Table(
         "Agreement of the primary engine (mixedlm) with statsmodels MixedLM",
         ["Outcome", "Model", "Analysis", "Max abs. diff. (b)", "Max rel. diff. (b)",
          "Max rel. diff. (SE)", "Status"],
         body, flagged=flagged, numeric=[False, False, False, True, True, True, False],
-        note=f"Relative differences of the estimates above {tolerance:g} "
-             "(models.agreement_tolerance) are flagged; models statsmodels cannot express "
-             "exactly are listed with the reason.",
+        note=f"Relative differences above {tolerance:g} (models.agreement_tolerance) are flagged "
+             "with the term behind them; models statsmodels cannot express exactly, or that are "
+             "too large to refit, are listed with the reason."
+             + (f" Standard errors: {comparison}" if comparison else ""),
     )
 
 
