@@ -66,3 +66,12 @@ def test_families_are_formed_from_the_family_column():
     out = add_adjusted_p(frame)
     assert out["p_holm"].notna().tolist() == [True, False, False, False]
     assert out["p_bh"].notna().tolist() == [False, True, True, False]
+
+
+def test_one_console_line_summarises_the_simplified_fits():
+    from analysis.models.tables import simplification_summary
+
+    model_fit = pd.DataFrame({"fallback_steps": ["", "drop_zero_variance", None,
+                                                 "uncorrelated_slope;drop_random_slope"]})
+    assert simplification_summary(model_fit).startswith("2 of 4 fits simplified their random part")
+    assert simplification_summary(model_fit.iloc[[0, 2]]) == ""
