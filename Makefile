@@ -12,7 +12,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,slurm]"
 	touch $@
 
 report: install
@@ -22,12 +22,21 @@ report: install
 test: install
 	$(BIN)/python -m pytest
 
+# Parameter recovery of the primary model: the Snakemake workflow in workflow/validation/ (one job
+# per batch of simulated datasets, 500 per scenario; it prints the bias and coverage per scenario),
+# then the verdict (exit status 1 when a criterion fails). On a cluster:
+#   make validate VALIDATE_PROFILE=workflow/profiles/slurm
+# Other settings: make validate VALIDATE_ARGS="--config datasets=1000 batch_size=50".
+VALIDATE_PROFILE ?= workflow/profiles/default
+VALIDATE_ARGS ?=
 validate: install
-	$(BIN)/python -m analysis.models.recovery --datasets 200
+	$(BIN)/snakemake --snakefile workflow/validation/Snakefile --profile $(VALIDATE_PROFILE) --cores $(CORES) $(VALIDATE_ARGS)
+	$(BIN)/python -m analysis.models.recovery --check results/validation/recovery.csv --quiet
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean:
 	rm -rf results/* data/processed/* logs .snakemake

@@ -17,7 +17,11 @@ include: "workflow/rules/score.smk"
 include: "workflow/rules/derive.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/riclpm.smk"
+include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/report.smk"
+# Last: it reads the rules the files above define (cluster execution only).
+include: "workflow/rules/cluster.smk"
 
 
 rule all:

@@ -25,15 +25,14 @@
 import pandas as pd
 
 from analysis import figures, results
-from analysis.instruments import build_registry
 from analysis.privacy import format_count
 
-config = results.load_config()
-registry = build_registry(config["instruments"])
-outcomes = list(config["analysis"]["outcomes"])
-alliance = registry[config["analysis"]["alliance"]]
-min_cell = config["privacy"]["min_cell_count"]
-print(f"Study: {config['study']['name']}")
+study = results.load_study()
+registry = study.registry
+outcomes = list(study.outcome_keys)
+alliance = study.alliance
+min_cell = study.privacy.min_cell_count
+print(f"Study: {study.report.title}")
 print(f"Outcomes: {', '.join(registry[key].label for key in outcomes)}; alliance: {alliance.label}")
 
 # %% [markdown]
@@ -99,8 +98,9 @@ figures.alliance_distribution_figure(scores, alliance, min_cell=min_cell)
 # %%
 derived = results.load_derived()
 for key in outcomes:
-    display(figures.trajectories_figure(derived, registry[key], alliance, min_cell=min_cell,
-                                        show_individual=False))
+    display(figures.trajectories_figure(
+        derived, registry[key], alliance, min_cell=min_cell,
+        show_individual=study.privacy.show_individual_trajectories))
 
 # %% [markdown]
 # ## Episodes

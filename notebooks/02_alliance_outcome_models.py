@@ -24,12 +24,11 @@
 import pandas as pd
 
 from analysis import figures, results
-from analysis.instruments import build_registry
 
-config = results.load_config()
-registry = build_registry(config["instruments"])
-outcomes = list(config["analysis"]["outcomes"])
-alliance = registry[config["analysis"]["alliance"]]
+study = results.load_study()
+registry = study.registry
+outcomes = list(study.outcome_keys)
+alliance = study.alliance
 models = results.load_models()
 model_fit = results.load_model_fit()
 random_effects = results.load_random_effects()
@@ -97,6 +96,20 @@ model_fit[[c for c in ["outcome", "model", "analysis", "converged", "singular",
                        "gradient_norm", "fallback_steps", "formula"] if c in model_fit.columns]]
 
 # %% [markdown]
+# ## Residual diagnostics of the primary model
+#
+# The M2 fit job stored summaries of its residuals and random effects in its fit file
+# (`results/fits/<outcome>/M2/primary.json`, key `diagnostics`): residuals against fitted values
+# in equal-count bins, Q-Q plots of the standardised residuals and of the clients' intercepts.
+
+# %%
+for key in outcomes:
+    fit = results.load_fit(key, "M2")
+    display(figures.residual_diagnostics_figure(
+        fit.get("diagnostics") or {}, registry[key], model_title=figures.model_title("M2"),
+        formula=fit["fit"]["formula"]))
+
+# %% [markdown]
 # ## Within-client alliance and next-session symptoms, descriptively
 #
 # Binned means of the next-session score (and of the change to it) against the within-client
@@ -106,4 +119,4 @@ model_fit[[c for c in ["outcome", "model", "analysis", "converged", "singular",
 derived = results.load_derived()
 for key in outcomes:
     display(figures.alliance_within_next_figure(derived, registry[key], alliance,
-                                                min_cell=config["privacy"]["min_cell_count"]))
+                                                min_cell=study.privacy.min_cell_count))

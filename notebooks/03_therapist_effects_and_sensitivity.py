@@ -24,13 +24,12 @@
 import pandas as pd
 
 from analysis import figures, results
-from analysis.instruments import build_registry
 
-config = results.load_config()
-registry = build_registry(config["instruments"])
-outcomes = list(config["analysis"]["outcomes"])
+study = results.load_study()
+registry = study.registry
+outcomes = list(study.outcome_keys)
+planned = {(fit.outcome, fit.model, fit.analysis) for fit in study.fits}
 models = results.load_models()
-model_fit = results.load_model_fit()
 
 # %% [markdown]
 # ## Therapist ICC
@@ -46,20 +45,32 @@ icc
 # %% [markdown]
 # ## Therapists' random intercepts
 #
-# The R3 model is refitted with its final formula to get each therapist's conditional mode and
-# its conditional variance. Intervals crossing zero are therapists whose clients do not differ
-# clearly from the average.
+# Each therapist's conditional mode and its conditional SD, as the R3 fit job stored them in its
+# fit file (`results/fits/<outcome>/R3/primary.json`, key `diagnostics`): nothing is refitted.
+# Therapists are ranked, never named. Intervals crossing zero are therapists whose clients do
+# not differ clearly from the average.
 
 # %%
-derived = results.load_derived()
 for key in outcomes:
-    if not ((model_fit["outcome"] == key) & (model_fit["model"] == "R3")).any():
-        print(f"R3 was not fitted for {key}.")
+    if (key, "R3", "primary") not in planned:
+        print(f"R3 is not planned for {key} (models.run in config/config.yaml).")
         continue
-    refit = figures.refit_mixed_model(derived, key, figures.fitted_formula(model_fit, key, "R3"))
-    share = figures.outcome_row(icc, key, "therapist_icc.csv").get("icc_therapist")
-    display(figures.therapist_caterpillar_figure(refit.random_effects, registry[key],
-                                                 variance_share=share))
+    fit = results.load_fit(key, "R3")
+    effects = figures.therapist_effects(fit)
+    share = fit["icc"][0]["icc_therapist"] if fit.get("icc") else None
+    print(f"{registry[key].label}: {len(effects)} therapists; final formula {fit['fit']['formula']}")
+    display(figures.therapist_caterpillar_figure(effects, registry[key], variance_share=share))
+
+# %% [markdown]
+# The spread of the therapists' modes beside their typical uncertainty: when the conditional SDs
+# are as large as the spread, the ranking says little about any single therapist.
+
+# %%
+pd.DataFrame({
+    registry[key].label: figures.therapist_effects(results.load_fit(key, "R3"))[
+        ["estimate", "se"]].describe().loc[["mean", "std", "min", "max"]].stack()
+    for key in outcomes if (key, "R3", "primary") in planned
+}).round(3)
 
 # %% [markdown]
 # ## Sensitivity analyses side by side

@@ -31,13 +31,15 @@ EVERYTHING = {
 }
 # What follows a change of the combined model tables (models.csv, model_fit.csv, ...).
 AFTER_MODEL_TABLES = {
-    "combine_models", "data_flow", "figure_forest", "figure_residuals",
-    "figure_therapist_caterpillar", "figure_data_flow", "reviewer_report", "all",
+    "combine_models", "data_flow", "figure_forest", "figure_data_flow", "reviewer_report", "all",
 }
+# The figures of a model read its primary fit file (the diagnostics the fit job stored there):
+# they follow a refit of M2 (residuals) or R3 (therapist caterpillar), not the combined tables.
+AFTER_PRIMARY_FITS = {"figure_residuals", "figure_therapist_caterpillar"}
 AFTER_EPISODES = {"episodes", "publish_episodes", "fit_model", "figure_jacobson_truax",
                   *AFTER_MODEL_TABLES}
 AFTER_DERIVE = {"derive", "fit_model", "engine_cross_check", "figure_trajectories",
-                "figure_alliance_within_next", *AFTER_MODEL_TABLES}
+                "figure_alliance_within_next", *AFTER_PRIMARY_FITS, *AFTER_MODEL_TABLES}
 
 
 def _set(config: dict, dotted: str, value) -> None:
@@ -75,10 +77,13 @@ EDITS = [
      {"derive", "reviewer_report"}, AFTER_DERIVE),
     ("list of models", lambda c: _set(c, "models.run", ["M0", "M1", "M2", "M3", "M4", "R2", "R3"]),
      {"reviewer_report"}, AFTER_MODEL_TABLES),
+    # the fits of one (outcome, model) share a job (models.fit_jobs: per_model): switching an
+    # analysis off changes the job of M0-M3, which refits their other analyses
     ("sensitivity switch", lambda c: _set(c, "models.sensitivity.ml", False),
-     {"reviewer_report"}, AFTER_MODEL_TABLES),
+     {"fit_model", "reviewer_report"}, {"fit_model", "figure_residuals", *AFTER_MODEL_TABLES}),
+    # the completers analysis of M0-M4: the M2 job rewrites its primary fit too (R3 has none)
     ("fit setting", lambda c: _set(c, "analysis.completers_min_sessions", 6),
-     {"fit_model", "reviewer_report"}, {"fit_model", *AFTER_MODEL_TABLES}),
+     {"fit_model", "reviewer_report"}, {"fit_model", "figure_residuals", *AFTER_MODEL_TABLES}),
     ("cross-check setting", lambda c: _set(c, "models.agreement_tolerance", 0.01),
      {"engine_cross_check", "reviewer_report"}, {"engine_cross_check", *AFTER_MODEL_TABLES}),
     ("episode rule", lambda c: _set(c, "episodes.rci_criterion", 2.58),
@@ -93,6 +98,14 @@ EDITS = [
 ]
 
 
+def rule_family(name: str) -> str:
+    # jobs made from a list are rules named <family>_<key> (fit_model_phq9_M2): one family each
+    for family in ("fit_model", "engine_cross_check"):
+        if name.startswith(family + "_"):
+            return family
+    return name
+
+
 def scheduled_rules(output: str) -> set[str]:
     """The rules of a dry run's "Job stats" table."""
     table = output[output.index("Job stats:"):]
@@ -101,7 +114,7 @@ def scheduled_rules(output: str) -> set[str]:
         name = line.split()[0] if line.split() else ""
         if name == "total":
             break
-        rules.add(name)
+        rules.add(rule_family(name))
     return rules
 
 
@@ -114,7 +127,7 @@ def rules_by_reason(output: str) -> dict[str, set[str]]:
         if re.match(r"^    \S", line):
             current = line.strip().rstrip(":")
         elif re.match(r"^        \S", line) and current:
-            reasons[current] = {name.strip() for name in line.split(",")}
+            reasons[current] = {rule_family(name.strip()) for name in line.split(",")}
         elif line.strip() == "" and current:
             break
     return reasons

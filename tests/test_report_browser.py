@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis import figures, report
-from analysis.config import load_config
-from analysis.instruments import build_registry
+from analysis import figures
+from analysis.report.inputs import figure_entries
+from analysis.report.render import render_report, write_report
+from analysis.study import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
@@ -74,8 +75,8 @@ def small_report(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     from test_report import PROVENANCE, make_tables
 
     folder = tmp_path_factory.mktemp("browser")
-    config = load_config(ROOT / "config" / "config.yaml")
-    registry = build_registry(config["instruments"])
+    study = load_study(ROOT / "config" / "config.yaml")
+    registry = study.registry
     tables = make_tables()
     pngs = []
     for name, fig in (
@@ -87,10 +88,9 @@ def small_report(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     ):
         figures.save_figure(fig, folder / f"{name}.svg", folder / f"{name}.png")
         pngs.append(folder / f"{name}.png")
-    entries = report.figure_entries(pngs, ROOT / "workflow" / "report")
+    entries = figure_entries(pngs, ROOT / "workflow" / "report")
     page = folder / "index.html"
-    report.write_report(report.render_report(tables, config, registry, entries, PROVENANCE),
-                        page)
+    write_report(render_report(tables, study.report, entries, PROVENANCE), page)
     widths = {name: int.from_bytes(path.read_bytes()[16:20], "big")
               for name, path in zip(("alliance_distribution", "forest_alliance"), pngs)}
     return page, widths

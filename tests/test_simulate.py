@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +15,8 @@ import pytest
 import yaml
 
 from analysis.errors import ConfigError
+from analysis.instruments import BUILT_IN
+from analysis.scoring import score_administrations, score_item_matrix
 from analysis.simulate import (
     DEFAULT_EFFECTS,
     SimulatedStudy,
@@ -319,3 +326,124 @@ def test_write_study_records_a_python_call_for_overrides(tmp_path):
     truth = yaml.safe_load((tmp_path / "truth.yaml").read_text())
     assert truth["command"].startswith("python -c ")
     assert "phq9_within=-1.0" in truth["command"] and "identifiers=False" in truth["command"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo data, scoring through analysis.scoring, the latent-alliance driver, the package
+
+
+def test_the_demo_command_reproduces_the_shipped_files(tmp_path):
+    # data/raw/README.md: the demo data are this command's output, byte for byte.
+    raw = Path(__file__).resolve().parents[1] / "data" / "raw"
+    assert main(["--clients", "400", "--therapists", "40", "--seed", "20261125",
+                 "--out", str(tmp_path)]) == 0
+    for line in (raw / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
+    shipped = (raw / "truth.yaml").read_text()
+    made = (tmp_path / "truth.yaml").read_text().replace(f"--out {tmp_path}", "--out data/raw")
+    assert made == shipped
+
+
+def test_observed_scores_are_the_scoring_stages(clean_study):
+    # The generator scores with analysis.scoring and the registry: the WAI-SR's own rule (a
+    # subscale may miss one item), not a copy of it.
+    sessions = clean_study.sessions
+    administrations = pd.DataFrame({
+        "client_id": sessions["client_id"], "session": sessions["session"],
+        "instrument": "wai_sr",
+        **{f"item_{k}": sessions[f"wai_{k}"].astype("float64") for k in range(1, 13)},
+        "given_total": np.nan,
+    })
+    scored = score_administrations(administrations, BUILT_IN)[["client_id", "session", "score"]]
+    merged = clean_study.generated.merge(scored.astype({"client_id": object}),
+                                         on=["client_id", "session"], validate="one_to_one")
+    np.testing.assert_array_equal(merged["alliance_score"].to_numpy(), merged["score"].to_numpy())
+    items = clean_study.outcomes.merge(clean_study.generated, on=["client_id", "session"])
+    for key, columns in (("phq9", PHQ), ("gad7", GAD)):
+        expected = score_item_matrix(items[columns].to_numpy(dtype=float, na_value=np.nan),
+                                     BUILT_IN[key])
+        np.testing.assert_allclose(items[f"{key}_score"], expected, rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def latent_study() -> SimulatedStudy:
+    return simulate_study(2000, 50, seed=21, identifiers=False, invalid_rows=False,
+                          alliance_driver="latent")
+
+
+def test_latent_driver_measures_the_alliance_with_the_registrys_reliability(latent_study):
+    alliance = latent_study.truth["alliance"]
+    assert alliance["driver"] == "latent"
+    assert alliance["reliability"] == BUILT_IN["wai_sr"].reliability == 0.91
+    # the item noise follows from the reliability (clipping at 5 makes the realised one differ)
+    assert alliance["sd_item"] != DEFAULT_EFFECTS["alliance_sd_item"]
+    assert abs(alliance["realised_reliability"] - 0.91) < 0.03
+    generated = latent_study.generated.dropna(subset=["alliance_score"])
+    r = np.corrcoef(generated["alliance_score"], generated["alliance_latent"])[0, 1]
+    assert r**2 == pytest.approx(alliance["realised_reliability"], abs=1e-5)
+    # Cronbach's alpha at the first administration (what R2 reports) is near the target too
+    items = latent_study.sessions.loc[latent_study.sessions["session"] == 1, WAI].dropna()
+    k = items.shape[1]
+    alpha = k / (k - 1) * (1 - items.var().sum() / items.sum(axis=1).var())
+    assert abs(alpha - 0.91) < 0.03
+    # within clients the score is far less reliable: the attenuation the recovery study expects
+    assert 0.6 < alliance["realised_within_attenuation"] < 0.85
+    assert latent_study.truth["model"].startswith("Y[i,t+1] = intercept + rho*Y[i,t] + within*T_w")
+
+
+def test_latent_driver_drives_symptoms_by_the_true_alliance(latent_study):
+    generated = latent_study.generated.copy()
+    # T_w = T - client's true level, and the between part is the level centred over clients
+    levels = generated["alliance_latent"] - generated["alliance_driving_within"]
+    assert (levels.groupby(generated["client_id"]).nunique() == 1).all()
+    generated["phq9_next"] = generated.groupby("client_id")["phq9_score"].shift(-1)
+    pairs = generated.dropna(subset=["phq9_score", "phq9_next", "alliance_within"])
+
+    def slope(within: str) -> float:
+        design = np.column_stack([np.ones(len(pairs)), pairs["phq9_score"], pairs[within],
+                                  pairs["alliance_driving_between_c"], pairs["session"]])
+        return np.linalg.lstsq(design, pairs["phq9_next"].to_numpy(), rcond=None)[0][2]
+
+    truth = latent_study.truth["outcomes"]["phq9"]["within"]
+    # (OLS without the client effect: as loose as the observed driver's test above)
+    true_slope = slope("alliance_driving_within")
+    assert true_slope == pytest.approx(truth, abs=0.35)
+    # the observed, person-mean-centred score gives an attenuated slope
+    assert abs(slope("alliance_within")) < 0.85 * abs(true_slope)
+
+
+def test_same_seed_gives_the_same_people_under_either_driver(clean_study):
+    latent = simulate_study(300, 12, seed=11, invalid_rows=False, identifiers=False,
+                            alliance_driver="latent")
+    # common random numbers: the same clients, sessions, dates and missing items
+    pd.testing.assert_frame_equal(latent.sessions[SESSION_COLUMNS[:4]],
+                                  clean_study.sessions[SESSION_COLUMNS[:4]])
+    pd.testing.assert_frame_equal(latent.sessions[WAI].isna(), clean_study.sessions[WAI].isna())
+    np.testing.assert_array_equal(latent.generated["alliance_latent"],
+                                  clean_study.generated["alliance_latent"])
+    assert "driver" not in clean_study.truth["alliance"]
+
+
+def test_latent_driver_on_the_command_line_and_in_the_reproducing_command(tmp_path):
+    assert main(["--clients", "20", "--therapists", "2", "--seed", "3", "--out",
+                 str(tmp_path / "a"), "--alliance-driver", "latent"]) == 0
+    truth = yaml.safe_load((tmp_path / "a" / "truth.yaml").read_text())
+    assert truth["alliance"]["driver"] == "latent"
+    assert truth["command"].endswith("--alliance-driver latent")
+    study = simulate_study(20, 2, seed=3, alliance_driver="latent", phq9_within=-1.0)
+    write_study(study, tmp_path / "b")
+    truth = yaml.safe_load((tmp_path / "b" / "truth.yaml").read_text())
+    assert "alliance_driver='latent'" in shlex.split(truth["command"])[2]
+    with pytest.raises(ConfigError, match="alliance_driver"):
+        simulate_study(10, 2, seed=1, alliance_driver="true")
+    with pytest.raises(SystemExit):
+        main(["--clients", "5", "--therapists", "1", "--seed", "1", "--out", "unused",
+              "--alliance-driver", "true"])
+
+
+def test_python_dash_m_runs_the_package(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "analysis.simulate", "--clients", "5",
+                             "--therapists", "2", "--seed", "1", "--out", str(tmp_path)],
+                            capture_output=True, text=True, check=True)
+    assert "wrote" in result.stderr and (tmp_path / "sessions.csv").is_file()

@@ -77,6 +77,7 @@ COLUMN_KINDS: dict[str, str] = {
     "role": "string",
     "family": "string",
     "method": "string",
+    "compares": "string",
     "measure": "string",
     "label": "string",
     # where a row came from, what happened to it and why
@@ -210,7 +211,10 @@ COLUMN_KINDS: dict[str, str] = {
     "max_abs_se_diff": "float",
     "max_rel_se_diff": "float",
     "flag": "boolean",
+    "flag_term": "string",
     "se_flag": "boolean",
+    "se_flag_term": "string",
+    "se_comparison": "string",
     "tolerance": "float",
     "r": "float",
     "dof": "float",

@@ -378,6 +378,9 @@ GAD7 = Instrument(
 # WAI-SR: the score is the mean of the answered items, given only when every subscale has at
 # most one of its four items missing (so at most three items in all); the total (12-60) is that
 # mean times 12. Subscale scores are means of their answered items under the same rule.
+# Reliability: Cronbach's alpha of the total score, .91 (Hatcher & Gillaspy, 2006, Psychotherapy
+# Research 16(1), 12-25: the WAI-SR's development and validation in two client samples). The
+# simulator's latent-alliance scenario measures the true alliance with this reliability.
 WAI_SR = Instrument(
     key="wai_sr",
     label="WAI-SR",
@@ -392,6 +395,7 @@ WAI_SR = Instrument(
     max_missing=3,
     subscale_max_missing=1,
     score_needs_subscales=True,
+    reliability=0.91,
 )
 
 # SRS and ORS items are marks on 10 cm lines read to the millimetre: not whole numbers.

@@ -100,6 +100,31 @@ def load_study(root: str | os.PathLike[str] | None = None):
     return load_checked_study(folder / CONFIG_FILE, schema if schema.is_file() else SCHEMA_PATH)
 
 
+def load_fit(outcome: str, model: str, analysis: str = "primary",
+             root: str | os.PathLike[str] | None = None) -> dict:
+    """One fit file, ``results/fits/<outcome>/<model>/<analysis>.json``, as a dict: the fit's
+    specification, row accounting, fixed and random effects, fit information and, for a
+    primary-analysis mixed model, ``diagnostics`` (the therapists' conditional modes and SDs,
+    residual and random-effect summaries: :mod:`analysis.models.diagnostics`).
+
+    Raises
+    ------
+    UserError
+        When the fit is not there (not planned by config, or the pipeline has not run).
+    """
+    from analysis.catalogue import FIT_FILE
+    from analysis.io import read_json
+
+    relative = Path(FIT_FILE.format(outcome=outcome, model=model, analysis=analysis))
+    folder = _root(root)
+    if not (folder / relative).is_file():
+        raise UserError(
+            f"{relative} does not exist in {folder}: is {model} listed under models.run (and "
+            f"{outcome} under analysis.outcomes) in config/config.yaml? Then run `make report`."
+        )
+    return read_json(folder / relative)
+
+
 def load_models(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``results/tables/models.csv``: one row per fixed-effect term of every fit (outcome,
     model, analysis, term, estimate, se, df, t, p, p_holm, p_bh, ci_low, ci_high, std_estimate,

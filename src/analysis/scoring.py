@@ -192,6 +192,18 @@ def score_administrations(
     )
 
 
+def score_item_matrix(items: np.ndarray, instrument: Instrument) -> np.ndarray:
+    """The scores of an item matrix by ``instrument``'s rules, as :func:`score_administrations`.
+
+    ``items`` is rows x ``instrument.n_items`` (float, NaN = missing, values in range). Returns
+    the score of each row (NaN where the missing-item rule leaves it unscored). The simulator
+    (:mod:`analysis.simulate`) scores its exports with this, so that it and the scoring stage
+    share one rule.
+    """
+    items = np.asarray(items, dtype="float64")
+    return _score_items(items, np.full(len(items), np.nan), instrument)["score"]
+
+
 def _score_items(items: np.ndarray, given_total: np.ndarray, instrument: Instrument) -> dict:
     """Score one instrument's item matrix (rows x n_items, NaN = missing)."""
     n_items = instrument.n_items

@@ -171,7 +171,72 @@ class FigureSettings(Settings):
     png_dpi: int = 300
 
 
+# ---------------------------------------------------------------------------------------------
+# RI-CLPM check and multiverse (analysis.models.riclpm_stage, analysis.models.multiverse*)
+
+
+@dataclass(frozen=True)
+class RiclpmSettings(Settings):
+    """The RI-CLPM check (``models.riclpm`` in config): waves and the free-paths version."""
+
+    sessions: int = 6
+    free_paths_sensitivity: bool = True
+
+
+@dataclass(frozen=True)
+class MultiverseSettings(Settings):
+    """The multiverse as declared (``multiverse`` in config), options resolved.
+
+    ``choices`` maps each analytic choice to its options in the order of
+    :data:`analysis.models.multiverse.CHOICES`; ``primary`` holds the options of the primary
+    analysis (the specification that must reproduce M2).
+    """
+
+    choices: dict[str, list[Any]]
+    primary: dict[str, Any]
+    specifications_per_job: int = 64
+    permutations: int = 0
+    permutation_method: str = "fixed_variance"
+
+
+@dataclass(frozen=True)
+class MultiverseDataSettings(Settings):
+    """One scoring variant of the multiverse's data: prorating rule and the lag gaps derived."""
+
+    prorating: str
+    lag_gaps: tuple[int, ...]
+    instruments: dict[str, dict[str, Any]]
+    derive: DeriveSettings
+
+
+@dataclass(frozen=True)
+class MultiverseFitSettings(Settings):
+    """One multiverse job: its specifications, the M2 fit per outcome, the permutations."""
+
+    specifications: tuple[dict[str, Any], ...]
+    fits: dict[str, dict[str, Any]]
+    completers_min_sessions: int
+    permutations: int = 0
+    permutation_method: str = "fixed_variance"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MultiverseSummarySettings(Settings):
+    """What the combined multiverse table and its summary read."""
+
+    alpha: float
+    min_cell_count: int
+    expected_signs: dict[str, int]
+    permutations: int = 0
+
+
 __all__ = [
+    "MultiverseDataSettings",
+    "MultiverseFitSettings",
+    "MultiverseSettings",
+    "MultiverseSummarySettings",
+    "RiclpmSettings",
     "CrossCheckSettings",
     "DeriveSettings",
     "EpisodeSettings",

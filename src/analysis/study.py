@@ -49,6 +49,20 @@ from analysis.settings import (
     ScoreSettings,
     Settings,
 )
+from analysis.settings import (  # the RI-CLPM check and the multiverse
+    MultiverseDataSettings,
+    MultiverseFitSettings,
+    MultiverseSettings,
+    MultiverseSummarySettings,
+    RiclpmSettings,
+)
+from analysis.models.multiverse import (
+    Specification,
+    chunk_specifications,
+    enumerate_specifications,
+    primary_choices,
+    resolve_choices,
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class ReportSettings(Settings):
     episode_rules: dict[str, Any]
     models: ModelSettings
     fits: tuple[dict[str, Any], ...]
+    riclpm: RiclpmSettings | None = None  # None: models.riclpm.run is false
+    multiverse: MultiverseSettings | None = None  # None: multiverse.run is false
 
     @property
     def planned_fits(self) -> list[ResolvedFit]:
@@ -110,6 +126,11 @@ class Study:
     figures: FigureSettings
     report: ReportSettings
     config_sha256: str = ""
+    riclpm: RiclpmSettings | None = None  # None: models.riclpm.run is false
+    multiverse: MultiverseSettings | None = None  # None: multiverse.run is false
+    multiverse_specifications: tuple[Specification, ...] = ()
+    seed: int = 0
+    alpha: float = 0.05
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -164,9 +185,72 @@ class Study:
         instruments = [fit.outcome] if fit.kind == "alpha" else []
         return {"fit": fit.as_dict(), "instruments": self.instrument_params("models", instruments)}
 
+    def fit_jobs(self) -> dict[str, list[ResolvedFit]]:
+        """The planned fits grouped into jobs, by a job name made of their keys: every fit of
+        one (outcome, model) together (``models.fit_jobs: per_model``), or one fit per job
+        (``per_fit``)."""
+        jobs: dict[str, list[ResolvedFit]] = {}
+        for fit in self.fits:
+            key = (fit.outcome, fit.model) if self.models.fit_jobs == "per_model" else (
+                fit.outcome, fit.model, fit.analysis)
+            jobs.setdefault("_".join(key), []).append(fit)
+        return jobs
+
+    def cross_check_jobs(self) -> dict[str, list[str]]:
+        """The models cross-checked by the second engine, by outcome (one job per outcome)."""
+        jobs: dict[str, list[str]] = {}
+        for outcome, model in self.cross_checks:
+            jobs.setdefault(outcome, []).append(model)
+        return jobs
+
     def cross_check_settings(self) -> CrossCheckSettings:
         return CrossCheckSettings(agreement_tolerance=self.models.agreement_tolerance,
                                   max_clients=self.models.cross_check_max_clients)
+
+    # -- the multiverse (analysis.models.multiverse): what each of its rules passes -----------
+
+    @property
+    def multiverse_chunks(self) -> list[tuple[Specification, ...]]:
+        """The multiverse's jobs: consecutive specifications, ``specifications_per_job`` each."""
+        if self.multiverse is None:
+            return []
+        return chunk_specifications(self.multiverse_specifications,
+                                    self.multiverse.specifications_per_job)
+
+    def multiverse_data_settings(self, prorating: str) -> MultiverseDataSettings:
+        """A data-variant job's params: the scoring rules of alliance and outcomes, the lags."""
+        if self.multiverse is None or prorating not in self.multiverse.choices["prorating"]:
+            raise ConfigError(f"multiverse.choices.prorating has no option {prorating!r}.")
+        keys = [self.alliance.key, *self.outcome_keys]
+        return MultiverseDataSettings(
+            prorating=prorating,
+            lag_gaps=tuple(int(gap) for gap in self.multiverse.choices["lag_gap"]),
+            instruments=self.instrument_params("score", keys), derive=self.derive)
+
+    def multiverse_fit_settings(self, chunk: int) -> MultiverseFitSettings:
+        """A multiverse job's params (``chunk`` counts from 0 in :attr:`multiverse_chunks`)."""
+        specifications = self.multiverse_chunks[chunk]
+        outcomes = sorted({spec.outcome for spec in specifications})
+        primary_m2 = plan_fits(ModelSettings(run=("M2",), sensitivity={},
+                                             completers_min_sessions=self.models.completers_min_sessions),
+                               self.alliance, [self.registry[key] for key in outcomes])
+        return MultiverseFitSettings(
+            specifications=tuple(spec.as_dict() for spec in specifications),
+            fits={fit.outcome: fit.as_dict() for fit in primary_m2},
+            completers_min_sessions=self.models.completers_min_sessions,
+            permutations=self.multiverse.permutations,
+            permutation_method=self.multiverse.permutation_method, seed=self.seed)
+
+    def multiverse_summary_settings(self) -> MultiverseSummarySettings:
+        """What combining the multiverse reads: the level, the privacy threshold, the signs."""
+        signs = {}
+        for key in self.outcome_keys:
+            # as plan_fits: -1 when alliance and outcome point in opposite directions
+            same = self.registry[key].direction == self.alliance.direction
+            signs[key] = 1 if same else -1
+        return MultiverseSummarySettings(
+            alpha=self.alpha, min_cell_count=self.privacy.min_cell_count, expected_signs=signs,
+            permutations=self.multiverse.permutations if self.multiverse else 0)
 
 
 
@@ -189,7 +273,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
             f"analysis.outcomes lists {alliance.key!r}, the alliance instrument "
             "(analysis.alliance); the outcomes are the symptom measures."
         )
-    inputs = tuple(_input_table(name, table, registry) for name, table in config["inputs"].items())
+    inputs = tuple(input_table(name, table, registry) for name, table in config["inputs"].items())
     if not any(table.kind == "sessions" for table in inputs):
         raise ConfigError(
             "inputs: declare one table with kind: sessions (the session records with therapist "
@@ -223,10 +307,12 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         completers_min_sessions=int(analysis["completers_min_sessions"]),
         cross_check_max_clients=int(models_config["cross_check_max_clients"]),
         agreement_tolerance=float(models_config["agreement_tolerance"]),
+        fit_jobs=str(models_config["fit_jobs"]),
     )
     outcome_keys = [outcome.key for outcome in outcomes]
     linking = LinkingSettings(**config["linking"])
     fits = plan_fits(models, alliance, outcomes)
+    riclpm, multiverse, specifications = _riclpm_and_multiverse(config, outcome_keys, derive)
     return Study(
         registry=registry,
         alliance=alliance,
@@ -269,8 +355,15 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
                             "rci_criterion")},
             models=models,
             fits=tuple(fit.as_dict() for fit in fits),
+            riclpm=riclpm,
+            multiverse=multiverse,
         ),
         config_sha256=_fingerprint(config),
+        riclpm=riclpm,
+        multiverse=multiverse,
+        multiverse_specifications=specifications,
+        seed=int(config["study"]["seed"]),
+        alpha=float(config["report"]["alpha"]),
     )
 
 
@@ -309,7 +402,38 @@ def _fingerprint(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Instrument]
+def _riclpm_and_multiverse(config: Mapping[str, Any], outcomes: list[str], derive: DeriveSettings
+                           ) -> tuple[RiclpmSettings | None, MultiverseSettings | None,
+                                      tuple[Specification, ...]]:
+    # models.riclpm and multiverse (see config/README.md); None where switched off.
+    section = config["models"]["riclpm"]
+    riclpm = (RiclpmSettings(sessions=int(section["sessions"]),
+                             free_paths_sensitivity=bool(section["free_paths_sensitivity"]))
+              if section["run"] else None)
+    declared = config["multiverse"]
+    if not declared["run"]:
+        return riclpm, None, ()
+    permutations = int(declared["permutations"])
+    if 0 < permutations < MIN_PERMUTATIONS:
+        raise ConfigError(
+            f"multiverse.permutations is {permutations}: use 0 (no permutation test) or at least "
+            f"{MIN_PERMUTATIONS}, so that the smallest p-value the test can give "
+            f"(1 / (permutations + 1)) is well below the usual levels."
+        )
+    choices = resolve_choices(declared["choices"], outcomes)
+    primary = primary_choices(derive.max_lag_gap)
+    multiverse = MultiverseSettings(
+        choices=choices, primary=primary,
+        specifications_per_job=int(declared["specifications_per_job"]),
+        permutations=permutations, permutation_method=str(declared["permutation_method"]))
+    return riclpm, multiverse, tuple(enumerate_specifications(choices, primary))
+
+
+#: Fewest permutations of the multiverse's joint test when it is switched on.
+MIN_PERMUTATIONS = 200
+
+
+def input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Instrument]
                  ) -> InputTable:
     instruments = {}
     for key, declaration in (table.get("instruments") or {}).items():

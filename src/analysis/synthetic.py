@@ -29,23 +29,42 @@ def derived_from_simulation(
 ) -> tuple[pd.DataFrame, dict]:
     """Simulate raw exports and run ingest, scoring and derivation on them.
 
-    Returns the ``derived`` frame and the generator's truth.
+    ``effects`` go to :func:`analysis.simulate.simulate_study` (effect overrides, and
+    ``alliance_driver``). Returns the ``derived`` frame and the generator's truth.
     """
-    from analysis.derive import derive_analysis_frame
-    from analysis.ingest import run_ingest
-    from analysis.scoring import score_administrations
-    from analysis.simulate import simulate_study, write_study
+    from analysis.simulate import simulate_study
     from analysis.study import ingest_settings, score_settings
 
     simulated = simulate_study(n_clients, n_therapists, seed, max_sessions=max_sessions, **effects)
     study = study or demo_study()
+    derived = derived_from_exports(simulated, ingest_settings(study), score_settings(study),
+                                   study.derive)
+    return derived, simulated.truth
+
+
+def derived_from_exports(simulated, ingest, score, derive) -> pd.DataFrame:
+    """The ``derived`` frame of a simulated study's exports, made as the pipeline makes it.
+
+    Parameters
+    ----------
+    simulated : analysis.simulate.SimulatedStudy
+        The raw exports.
+    ingest, score, derive : IngestSettings, ScoreSettings, DeriveSettings
+        The stages' settings (:mod:`analysis.study`); the input tables must describe the
+        generator's exports (the shipped study's do). Their paths are redirected to a temporary
+        folder holding the exports.
+    """
+    from analysis.derive import derive_analysis_frame
+    from analysis.ingest import run_ingest
+    from analysis.scoring import score_administrations
+    from analysis.simulate import write_study
+
     with tempfile.TemporaryDirectory() as folder:
         write_study(simulated, folder)
-        settings = ingest_settings(study)
-        settings = dataclasses.replace(settings, inputs=tuple(
+        settings = dataclasses.replace(ingest, inputs=tuple(
             dataclasses.replace(table, path=str(Path(folder) / Path(table.path).name))
-            for table in settings.inputs))
+            for table in ingest.inputs))
         # A simulation has no real people: the public demo key keeps runs reproducible.
         ingested = run_ingest(settings, key=DEMO_KEY)
-    scores = score_administrations(ingested["administrations"], score_settings(study).registry())
-    return derive_analysis_frame(scores, ingested["sessions"], study.derive), simulated.truth
+    scores = score_administrations(ingested["administrations"], score.registry())
+    return derive_analysis_frame(scores, ingested["sessions"], derive)

@@ -1,32 +1,30 @@
 # Cluster execution (workflow/profiles/slurm, workflow/profiles/kubernetes; see docs/cluster.md).
 # Nothing here changes a local run: these settings matter only with a cluster executor.
+# Included after every other rule file: it reads the rules they define.
 import os
 
 # Jobs that run in the Snakemake process on the submit host instead of being sent to the
-# scheduler: the figures (matplotlib, seconds each, 240-270 MB measured) and the small tables and
-# reports that only read results. Queueing each of them would cost more than running it.
-# (A name here that no rule has any more only draws a warning.)
-
-
-localrules:
-    data_flow,
-    combine_models,
-    reviewer_report,
-    figure_forest,
-    figure_data_flow,
-    figure_missingness,
-    figure_alliance_distribution,
-    figure_trajectories,
-    figure_alliance_within_next,
-    figure_jacobson_truax,
-    figure_therapist_caterpillar,
-    figure_residuals,
+# scheduler: every figure (matplotlib, seconds each, 150-310 MB measured), every step that
+# combines fits into tables, and the small steps that check or publish results. Queueing each of
+# them would cost more than running it. The rules are picked by name here, rather than listed in
+# a `localrules:` directive, because the figure and model rules are generated from tables.
+LOCAL_RULES = ("quality_gate", "publish_episodes", "data_flow", "reviewer_report")
+LOCAL_RULE_PREFIXES = ("figure_", "combine_")
+# (What a `localrules:` directive compiles to.)
+workflow.localrules(
+    *(
+        name
+        for name in (defined.name for defined in workflow.rules)
+        if name in LOCAL_RULES or name.startswith(LOCAL_RULE_PREFIXES)
+    )
+)
 
 
 # The pseudonymisation key reaches every job. SLURM jobs inherit the submitting shell's variables;
 # executors without a shared environment (Kubernetes) pass only declared variables (as a
 # Kubernetes secret). Declared only when set, so demo runs without a key keep working.
-if os.environ.get(config["privacy"]["key_env"]):
+KEY_ENV = STUDY.key_env
+if os.environ.get(KEY_ENV):
 
     envvars:
-        config["privacy"]["key_env"],
+        KEY_ENV,

@@ -30,8 +30,10 @@ SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 def code(script):
     """The package modules a script runs, read off the import graph: a code change reruns
-    exactly the jobs whose code changed (installed with `pip install -e .`)."""
-    return module_files(SCRIPTS / f"{script}.py")
+    exactly the jobs whose code changed (installed with `pip install -e .`). Marked local: an
+    executor with remote storage (Kubernetes) reads them from the installed package, not from
+    the storage bucket."""
+    return [local(module) for module in module_files(SCRIPTS / f"{script}.py")]
 
 
 def raw_inputs():
@@ -65,3 +67,93 @@ def all_targets():
 import analysis
 
 PKG_TEMPLATES = str(Path(analysis.__file__).parent / "templates")
+
+
+# Input functions of the models stage (models.smk).
+MODEL_TABLES = list(written_by("combine_models"))
+
+
+def model_targets():
+    """The combined model tables (for `rule all`)."""
+    return [path(name) for name in MODEL_TABLES]
+
+
+def fit_job_inputs(fits):
+    """What the fits of one job read: each kind only what it needs, so unrelated changes do not
+    refit it."""
+    inputs = {
+        "derived": path("derived"),
+        # for messages about too few clients: what happened upstream (only read on error)
+        "quality": ancient(path("data_quality")),
+        "scores": path("scores"),
+        "code": code("fit_model"),
+    }
+    kinds = {fit.data for fit in fits}
+    if "episodes" in kinds:
+        inputs["episodes"] = path("episodes")
+    if "administrations" in kinds:
+        inputs["administrations"] = path("administrations")
+    return inputs
+
+
+# Input functions of the figures (figures.smk): the rules are made from the figure table.
+from analysis.figures.table import FAMILIES, figure_paths, planned as planned_fits
+
+PLANNED_FITS = planned_fits(STUDY.fits)
+
+
+def figure_targets():
+    """Every figure the study asks for (SVG and PNG), for `rule all` and the reviewer report."""
+    return figure_paths(OUTCOMES, PLANNED_FITS)
+
+
+def figure_output(family):
+    svg = report(family.file("svg"), caption=f"../report/{family.caption}",
+                 category=family.category, labels=family.report_labels())
+    return {"svg": svg, "png": family.file("png")}
+
+
+def figure_code(family):
+    """The generic script's modules and the family's drawing module with what it imports: the
+    script imports its drawing module by name, which the import graph cannot see."""
+    drawing = family.module_path
+    modules = {*module_files(SCRIPTS / "figure.py"), str(drawing), *module_files(drawing)}
+    return [local(module) for module in sorted(modules)]
+
+
+def figure_wildcards(family):
+    """A figure per outcome matches the outcomes it is drawn for, and nothing else."""
+    if not family.per_outcome:
+        return {}
+    return {"outcome": "|".join(family.outcomes(OUTCOMES, PLANNED_FITS)) or "(?!)"}
+
+
+# Input functions of the reviewer report (report.smk).
+BASE_REPORT_TABLES = [
+    "models",
+    "random_effects",
+    "model_fit",
+    "engine_agreement",
+    "rm_corr",
+    "reliability",
+    "therapist_icc",
+    "episodes_summary",
+    "jacobson_truax",
+    "data_flow",
+    "data_quality",
+]
+
+
+def report_tables():
+    """The tables the report reads, with the RI-CLPM check and the multiverse when switched on
+    (riclpm.smk, multiverse.smk)."""
+    return BASE_REPORT_TABLES + riclpm_report_tables() + multiverse_report_tables()
+
+
+# The figures' one-sentence captions, shared with the Snakemake report.
+CAPTIONS = "workflow/report"
+
+
+def report_targets():
+    """The reviewer report, for `rule all`."""
+    return [path("report")]

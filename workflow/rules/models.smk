@@ -1,75 +1,49 @@
-# Models: one job per planned (outcome, model, analysis) fit, an engine cross-check per
+# Models: the planned fits (one job per outcome and model, or per fit), an engine cross-check per
 # primary-analysis mixed model, and the combined tables (see src/analysis/models/).
-from analysis.models.specs import SENSITIVITY, SUBSCALE_PREFIX
+# One job per (outcome, model) fits all its analyses (models.fit_jobs: per_model), paying the
+# start-up of Python and its libraries once instead of once per fit; per_fit gives every fit its
+# own job, for a cluster. Either way each fit writes its own file, and a job's params are the
+# settings of its fits, so an edit reruns the jobs whose fits it changes.
+for _job, _fits in STUDY.fit_jobs().items():
 
-MODEL_TABLES = list(written_by("combine_models"))
-# Per rule, not global: other stages may use wildcards of the same names.
-FIT_WILDCARDS = {
-    "outcome": "[a-z][a-z0-9_]*",
-    "model": "[A-Za-z][A-Za-z0-9_]*",
-    "analysis": "|".join(SENSITIVITY) + f"|{SUBSCALE_PREFIX}[a-z][a-z0-9_]*",
-}
-
-
-def model_targets():
-    """The combined model tables (for `rule all`)."""
-    return [path(name) for name in MODEL_TABLES]
-
-
-def fit_inputs(wildcards):
-    """Each fit reads only what its kind needs, so unrelated changes do not refit it."""
-    fit = STUDY.fit(wildcards.outcome, wildcards.model, wildcards.analysis)
-    inputs = {
-        "derived": path("derived"),
-        # for messages about too few clients: what happened upstream (only read on error)
-        "quality": ancient(path("data_quality")),
-        "scores": path("scores"),
-        "code": code("fit_model"),
-    }
-    if fit.data == "episodes":
-        inputs["episodes"] = path("episodes")
-    if fit.data == "administrations":
-        inputs["administrations"] = path("administrations")
-    return inputs
+    rule:
+        name:
+            f"fit_model_{_job}"
+        input:
+            **fit_job_inputs(_fits),
+        output:
+            fits=[FIT_FILE.format(outcome=f.outcome, model=f.model, analysis=f.analysis)
+                  for f in _fits],
+        log:
+            f"logs/fit_model/{_job}.log",
+        benchmark:
+            f"benchmarks/rules/fit_model/{_job}.tsv"
+        params:
+            settings=[STUDY.fit_settings(f.outcome, f.model, f.analysis) for f in _fits],
+        script:
+            "../scripts/fit_model.py"
 
 
-rule fit_model:
-    input:
-        unpack(fit_inputs),
-    output:
-        fit=FIT_FILE,
-    wildcard_constraints:
-        **FIT_WILDCARDS,
-    log:
-        "logs/fit_model/{outcome}_{model}_{analysis}.log",
-    benchmark:
-        "benchmarks/rules/fit_model/{outcome}_{model}_{analysis}.tsv"
-    params:
-        settings=lambda wildcards: STUDY.fit_settings(
-            wildcards.outcome, wildcards.model, wildcards.analysis
-        ),
-    script:
-        "../scripts/fit_model.py"
+# The cross-checks of one outcome share a job (statsmodels alone takes a second to import).
+for _outcome, _models in STUDY.cross_check_jobs().items():
 
-
-rule engine_cross_check:
-    input:
-        fit=FIT_FILE.replace("{analysis}", "primary"),
-        derived=path("derived"),
-        code=code("cross_check_model"),
-    output:
-        check=CROSS_CHECK_FILE,
-    wildcard_constraints:
-        outcome=FIT_WILDCARDS["outcome"],
-        model=FIT_WILDCARDS["model"],
-    log:
-        "logs/engine_cross_check/{outcome}_{model}.log",
-    benchmark:
-        "benchmarks/rules/engine_cross_check/{outcome}_{model}.tsv"
-    params:
-        settings=STUDY.cross_check_settings().params(),
-    script:
-        "../scripts/cross_check_model.py"
+    rule:
+        name:
+            f"engine_cross_check_{_outcome}"
+        input:
+            fits=[FIT_FILE.format(outcome=_outcome, model=m, analysis="primary") for m in _models],
+            derived=path("derived"),
+            code=code("cross_check_model"),
+        output:
+            checks=[CROSS_CHECK_FILE.format(outcome=_outcome, model=m) for m in _models],
+        log:
+            f"logs/engine_cross_check/{_outcome}.log",
+        benchmark:
+            f"benchmarks/rules/engine_cross_check/{_outcome}.tsv"
+        params:
+            settings=STUDY.cross_check_settings().params(),
+        script:
+            "../scripts/cross_check_model.py"
 
 
 rule combine_models:

@@ -13,7 +13,8 @@ def main() -> None:
     settings = ReportSettings.from_params(params.settings)
     provenance = collect_provenance(Path.cwd(), params.config_sha256, settings.seed, inputs.raw,
                                     [getattr(inputs, name) for name in params.tables])
-    figures = figure_entries(inputs.figures, params.caption_dir, dpi=params.png_dpi)
+    # the figures' captions sit beside each other (workflow/report/figure_*.rst)
+    figures = figure_entries(inputs.figures, Path(inputs.captions[0]).parent, dpi=params.png_dpi)
     html = render_report(read_report_tables(inputs), settings, figures, provenance)
     write_report(html, snakemake.output[0])
 

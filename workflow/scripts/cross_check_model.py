@@ -1,4 +1,5 @@
-"""Snakemake script: refit a primary-analysis mixed model with statsmodels and compare."""
+"""Snakemake script: refit primary-analysis mixed models with statsmodels and compare each with
+the primary engine's fit (see analysis.models.crosscheck)."""
 from analysis.io import read_json, read_table, write_json
 from analysis.models.crosscheck import cross_check_fit
 from analysis.models.fitting import select_model_rows
@@ -9,13 +10,15 @@ from analysis.settings import CrossCheckSettings
 
 def main() -> None:
     settings = CrossCheckSettings.from_params(snakemake.params.settings)
-    fit = read_json(snakemake.input.fit)
-    resolved = ResolvedFit.from_dict(fit["spec"])
-    rows, _ = select_model_rows(read_table(snakemake.input.derived), resolved)
-    check = cross_check_fit(rows, fit, reml=resolved.reml,
-                            tolerance=settings.agreement_tolerance,
-                            max_clients=settings.max_clients)
-    write_json(check, snakemake.output.check)
+    derived = read_table(snakemake.input.derived)
+    for fit_path, output in zip(snakemake.input.fits, snakemake.output.checks):
+        fit = read_json(fit_path)
+        resolved = ResolvedFit.from_dict(fit["spec"])
+        rows, _ = select_model_rows(derived, resolved)
+        check = cross_check_fit(rows, fit, reml=resolved.reml,
+                                tolerance=settings.agreement_tolerance,
+                                max_clients=settings.max_clients)
+        write_json(check, output)
 
 
 run_job(main, snakemake)

@@ -1,4 +1,4 @@
-"""Snakemake script: fit one planned (outcome, model, analysis) (see analysis.models.fitting)."""
+"""Snakemake script: fit the planned fits of one job, each to its own file (analysis.models.fitting)."""
 from analysis.instruments import registry_from_params
 from analysis.io import read_table, write_json
 from analysis.models.fitting import fit_planned_model
@@ -8,21 +8,21 @@ from analysis.runner import note_size, run_job
 
 
 def main() -> None:
-    settings = snakemake.params.settings
-    fit = ResolvedFit.from_dict(settings["fit"])
     derived = read_table(snakemake.input.derived)
     note_size(rows=len(derived), clients=int(derived["client_id"].nunique()))
-    # Only M4 reads episodes and only R2 administrations (see fit_inputs in common.smk).
+    # Only M4 reads episodes and only R2 administrations (see fit_job_inputs in models.smk).
     tables = {name: read_table(path) if (path := getattr(snakemake.input, name, None)) else None
               for name in ("episodes", "administrations")}
-    result = fit_planned_model(
-        derived, fit, registry_from_params(settings["instruments"]),
-        episodes=tables["episodes"], administrations=tables["administrations"],
-        upstream=lambda: upstream_text(read_table(snakemake.input.quality),
-                                       read_table(snakemake.input.scores),
-                                       list(dict.fromkeys([fit.outcome, fit.alliance]))),
-    )
-    write_json(result, snakemake.output.fit)
+    for settings, output in zip(snakemake.params.settings, snakemake.output.fits):
+        fit = ResolvedFit.from_dict(settings["fit"])
+        result = fit_planned_model(
+            derived, fit, registry_from_params(settings["instruments"]),
+            episodes=tables["episodes"], administrations=tables["administrations"],
+            upstream=lambda fit=fit: upstream_text(
+                read_table(snakemake.input.quality), read_table(snakemake.input.scores),
+                list(dict.fromkeys([fit.outcome, fit.alliance]))),
+        )
+        write_json(result, output)
 
 
 run_job(main, snakemake)

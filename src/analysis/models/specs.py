@@ -431,6 +431,7 @@ class ModelSettings(Settings):
     completers_min_sessions: int = 8
     cross_check_max_clients: int = 5000
     agreement_tolerance: float = 1e-3
+    fit_jobs: str = "per_model"
 
 
 def model_specs(custom: Sequence[Mapping[str, Any]] = (), outcomes: Sequence[str] = ()

@@ -35,6 +35,11 @@ class ReportTables:
     data_quality: pd.DataFrame = field(default_factory=pd.DataFrame)
     sessions: pd.DataFrame = field(default_factory=pd.DataFrame)
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the RI-CLPM check and the multiverse (empty when switched off)
+    riclpm: pd.DataFrame = field(default_factory=pd.DataFrame)
+    riclpm_fit: pd.DataFrame = field(default_factory=pd.DataFrame)
+    multiverse: pd.DataFrame = field(default_factory=pd.DataFrame)
+    multiverse_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def read_report_tables(paths: Mapping[str, Any]) -> ReportTables:

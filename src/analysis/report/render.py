@@ -34,6 +34,7 @@ from analysis.report.formatting import (
 )
 from analysis.report.inputs import FigureEntry, ReportTables
 from analysis.report.limitations import limitations
+from analysis.report.robustness import multiverse_context, riclpm_context
 from analysis.report.view import ReportView
 from analysis.study import ReportSettings
 
@@ -151,6 +152,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("methods", "Methods", _methods),
     Section("results", "Results", _results),
     Section("sensitivity", "Sensitivity", _sensitivity),
+    Section("riclpm", "RI-CLPM", riclpm_context),
+    Section("multiverse", "Multiverse", multiverse_context),
     Section("therapists", "Therapists", _therapists),
     Section("episodes", "Episodes", _episodes),
     Section("diagnostics", "Diagnostics", _diagnostics),

@@ -1,0 +1,151 @@
+"""Small pieces the drawing modules share: input checks, labels, message panels, summaries.
+
+Nothing here draws a whole figure. Summaries (:func:`mean_confidence_intervals`,
+:func:`binned_means`) take tidy frames and return tidy frames; their cost grows linearly with the
+rows (sorts and group-bys, never a pairwise table).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.special import stdtrit
+
+from analysis.errors import DataError
+from analysis.figures.style import NEUTRAL_GREY
+
+log = logging.getLogger(__name__)
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    """A DataError naming the table and the missing columns."""
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{name}: required column(s) {', '.join(missing)} not found (columns present: "
+            f"{', '.join(map(str, frame.columns))}); rerun the stage that writes it."
+        )
+
+
+def outcome_rows(derived: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The rows of one outcome of ``derived.parquet``."""
+    require_columns(derived, ["outcome"], "derived")
+    return derived.loc[derived["outcome"] == outcome]
+
+
+def outcome_row(table: pd.DataFrame, outcome: str, name: str) -> dict[str, Any]:
+    """The row of a per-outcome table (``jacobson_truax.parquet``, ``therapist_icc.csv``) as a
+    dict.
+
+    An outcome without a row gives an empty dict (the figure is drawn without those numbers) and
+    a warning in the log naming the table.
+    """
+    require_columns(table, ["outcome"], name)
+    rows = table.loc[table["outcome"].astype(str) == outcome]
+    if rows.empty:
+        log.warning("%s has no row for outcome %s; the figure is drawn without it", name, outcome)
+        return {}
+    return {key: (None if pd.isna(value) else value) for key, value in rows.iloc[0].items()}
+
+
+def instrument_axis_label(instrument: Any) -> str:
+    """The axis label of an instrument's score: its ``units`` (e.g. "PHQ-9 total (0-27)")."""
+    units = getattr(instrument, "units", None)
+    return str(units) if units else str(getattr(instrument, "label", instrument))
+
+
+def instrument_title(instrument: Any) -> str:
+    """"PHQ-9 (depression)": the label and, when declared, the construct."""
+    label = getattr(instrument, "label", str(instrument))
+    construct = getattr(instrument, "construct", None)
+    return f"{label} ({construct})" if construct else str(label)
+
+
+def message_panel(ax: Any, message: str) -> None:
+    """Say in the panel why it holds no data.
+
+    A figure whose data are absent is still drawn: a missing file would stop the pipeline, and
+    an empty axis would leave the reader guessing.
+    """
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes,
+            color=NEUTRAL_GREY)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def number(value: Any, default: float = np.nan) -> float:
+    """A table cell as a finite float, or ``default`` (cells arrive as numbers, None or NaN)."""
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return float(default)
+    return result if np.isfinite(result) else float(default)
+
+
+def mean_confidence_intervals(data: pd.DataFrame, by: str | list[str], value: str,
+                              level: float = 0.95) -> pd.DataFrame:
+    """Mean of ``value`` per group of ``by`` with a t-based confidence interval.
+
+    Returns one row per group with columns ``by``..., ``mean``, ``sd``, ``n``, ``ci_low``,
+    ``ci_high`` (the interval is NaN for groups of one), sorted by ``by``. The interval treats
+    observations as independent: a description of the data, not a model.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    observed = data.loc[data[value].notna(), keys + [value]]
+    summary = (
+        observed.groupby(keys, sort=True, observed=True)[value]
+        .agg(mean="mean", sd="std", n="count")
+        .reset_index()
+    )
+    n = summary["n"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        critical = stdtrit(np.where(n > 1, n - 1, np.nan), 0.5 + level / 2)
+        half_width = critical * summary["sd"].to_numpy(dtype=float) / np.sqrt(n)
+    summary["ci_low"] = summary["mean"] - half_width
+    summary["ci_high"] = summary["mean"] + half_width
+    return summary
+
+
+def binned_means(data: pd.DataFrame, x: str, y: str, n_bins: int = 10) -> pd.DataFrame:
+    """Means of ``y`` (95% CI) within equal-count bins of ``x``.
+
+    Returns one row per bin: ``bin``, ``x_mean`` (mean of ``x`` in the bin), ``mean``, ``sd``,
+    ``n``, ``ci_low``, ``ci_high``. Rows missing ``x`` or ``y`` are left out; ties in ``x`` are
+    split by row order, so bins are equal-sized.
+    """
+    observed = data.loc[data[x].notna() & data[y].notna(), [x, y]]
+    observed = observed.sort_values(x, kind="stable").reset_index(drop=True)
+    if observed.empty:
+        return pd.DataFrame(columns=["bin", "x_mean", "mean", "sd", "n", "ci_low", "ci_high"])
+    bins = min(n_bins, len(observed))
+    observed["bin"] = np.arange(len(observed)) * bins // len(observed)
+    summary = mean_confidence_intervals(observed, "bin", y)
+    x_means = observed.groupby("bin")[x].mean().rename("x_mean")
+    return summary.merge(x_means, left_on="bin", right_index=True)[
+        ["bin", "x_mean", "mean", "sd", "n", "ci_low", "ci_high"]
+    ]
+
+
+def registry_entries(settings: Any, keys: Sequence[str]) -> Mapping[str, Any]:
+    """The instruments ``keys`` of a figure job's settings, by key, in that order."""
+    registry = settings.registry()
+    return {key: registry[key] for key in keys}
+
+
+__all__ = [
+    "binned_means",
+    "instrument_axis_label",
+    "instrument_title",
+    "mean_confidence_intervals",
+    "message_panel",
+    "number",
+    "outcome_row",
+    "outcome_rows",
+    "registry_entries",
+    "require_columns",
+]

@@ -1,0 +1,97 @@
+# The multiverse (analysis.models.multiverse, multiverse_fit): one data variant per prorating
+# option (scored and derived by the pipeline's own functions), then every specification of M2's
+# within-client alliance term, multiverse.specifications_per_job to a job (one rule per job,
+# each specification its own file, so a cluster spreads them), the combined table with its
+# summary and permutation-based joint test, and the specification curve. Off: multiverse.run.
+from analysis.catalogue import FIGURES, MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE
+from analysis.models.multiverse import data_variants
+
+SPECIFICATION_CURVE = f"{FIGURES}/specification_curve"
+
+
+def multiverse_figures():
+    """The specification curve (SVG and PNG); none when switched off."""
+    return [] if STUDY.multiverse is None else [f"{SPECIFICATION_CURVE}.svg",
+                                                f"{SPECIFICATION_CURVE}.png"]
+
+
+def multiverse_report_tables():
+    """The multiverse tables the reviewer report reads; none when switched off."""
+    return [] if STUDY.multiverse is None else list(written_by("combine_multiverse"))
+
+
+def specification_file(spec):
+    return MULTIVERSE_SPEC_FILE.format(specification=spec.id)
+
+
+if STUDY.multiverse is not None:
+
+    rule multiverse_data:
+        input:
+            administrations=path("administrations"),
+            sessions=path("sessions"),
+            code=code("multiverse_data"),
+        output:
+            data=MULTIVERSE_DATA_FILE,
+        wildcard_constraints:
+            prorating="lenient|strict",
+        log:
+            "logs/multiverse_data/{prorating}.log",
+        benchmark:
+            "benchmarks/rules/multiverse_data/{prorating}.tsv"
+        params:
+            settings=lambda wildcards: STUDY.multiverse_data_settings(wildcards.prorating).params(),
+        script:
+            "../scripts/multiverse_data.py"
+
+    # One rule per job: its outputs are its specifications' files, known when the config is read.
+    for _index, _chunk in enumerate(STUDY.multiverse_chunks):
+
+        rule:
+            name:
+                f"fit_multiverse_{_index + 1:03d}"
+            input:
+                data=[MULTIVERSE_DATA_FILE.format(prorating=name) for name in data_variants(_chunk)],
+                code=code("fit_multiverse"),
+            output:
+                [specification_file(spec) for spec in _chunk],
+            log:
+                f"logs/fit_multiverse/{_index + 1:03d}.log",
+            benchmark:
+                f"benchmarks/rules/fit_multiverse/{_index + 1:03d}.tsv"
+            params:
+                settings=STUDY.multiverse_fit_settings(_index).params(),
+            script:
+                "../scripts/fit_multiverse.py"
+
+    rule combine_multiverse:
+        input:
+            specifications=[specification_file(spec) for spec in STUDY.multiverse_specifications],
+            code=code("combine_multiverse"),
+        output:
+            **outputs_of("combine_multiverse"),
+        log:
+            "logs/combine_multiverse.log",
+        params:
+            settings=STUDY.multiverse_summary_settings().params(),
+        script:
+            "../scripts/combine_multiverse.py"
+
+    rule figure_specification_curve:
+        input:
+            multiverse=path("multiverse"),
+            code=code("figure_specification_curve"),
+        output:
+            svg=report(
+                f"{SPECIFICATION_CURVE}.svg",
+                caption="../report/figure_specification_curve.rst",
+                category="sensitivity",
+                labels={"figure": "specification curve", "outcome": "all"},
+            ),
+            png=f"{SPECIFICATION_CURVE}.png",
+        log:
+            "logs/figure_specification_curve.log",
+        params:
+            settings=STUDY.figures.params(),
+        script:
+            "../scripts/figure_specification_curve.py"

@@ -1,0 +1,72 @@
+# The RI-CLPM check (analysis.models.riclpm, riclpm_stage): one job per outcome fits the
+# random-intercept cross-lagged panel model (lagged paths constrained, and free per wave as a
+# sensitivity analysis), then the combined tables and one figure per outcome. When the data
+# cannot identify the model, the job writes why and the run goes on. Off: models.riclpm.run.
+from analysis.catalogue import FIGURES, RICLPM_FILE
+
+
+def riclpm_figures():
+    """The RI-CLPM figures (SVG and PNG), one per outcome; none when switched off."""
+    if STUDY.riclpm is None:
+        return []
+    return [f"{FIGURES}/riclpm_{outcome}.{ext}" for outcome in OUTCOMES for ext in ("svg", "png")]
+
+
+def riclpm_report_tables():
+    """The RI-CLPM tables the reviewer report reads; none when switched off."""
+    return [] if STUDY.riclpm is None else list(written_by("combine_riclpm"))
+
+
+if STUDY.riclpm is not None:
+
+    rule fit_riclpm:
+        input:
+            derived=path("derived"),
+            code=code("fit_riclpm"),
+        output:
+            fit=RICLPM_FILE,
+        wildcard_constraints:
+            outcome="[a-z][a-z0-9_]*",
+        log:
+            "logs/fit_riclpm/{outcome}.log",
+        benchmark:
+            "benchmarks/rules/fit_riclpm/{outcome}.tsv"
+        params:
+            settings=STUDY.riclpm.params(),
+        script:
+            "../scripts/fit_riclpm.py"
+
+    rule combine_riclpm:
+        input:
+            fits=[RICLPM_FILE.format(outcome=outcome) for outcome in OUTCOMES],
+            code=code("combine_riclpm"),
+        output:
+            **outputs_of("combine_riclpm"),
+        log:
+            "logs/combine_riclpm.log",
+        params:
+            min_cell=STUDY.privacy.min_cell_count,
+        script:
+            "../scripts/combine_riclpm.py"
+
+    rule figure_riclpm:
+        input:
+            paths=path("riclpm"),
+            fit=path("riclpm_fit"),
+            code=code("figure_riclpm"),
+        output:
+            svg=report(
+                f"{FIGURES}/riclpm_{{outcome}}.svg",
+                caption="../report/figure_riclpm.rst",
+                category="models",
+                labels={"figure": "RI-CLPM lagged paths", "outcome": "{outcome}"},
+            ),
+            png=f"{FIGURES}/riclpm_{{outcome}}.png",
+        wildcard_constraints:
+            outcome="[a-z][a-z0-9_]*",
+        log:
+            "logs/figure_riclpm/{outcome}.log",
+        params:
+            settings=STUDY.figures.params(),
+        script:
+            "../scripts/figure_riclpm.py"

@@ -1,0 +1,22 @@
+"""Snakemake script: the multiverse table, its summary and joint test (multiverse_fit)."""
+from analysis.io import read_json, write_table
+from analysis.models.multiverse_fit import (
+    combine_multiverse,
+    permutation_test,
+    publish_multiverse,
+    summarise_multiverse,
+)
+from analysis.runner import run_job
+from analysis.settings import MultiverseSummarySettings
+
+
+def main() -> None:
+    settings = MultiverseSummarySettings.from_params(snakemake.params.settings)
+    results = [read_json(path) for path in snakemake.input.specifications]
+    table = combine_multiverse(results, settings)
+    summary = summarise_multiverse(table, permutation_test(results, settings), settings)
+    write_table(publish_multiverse(table, settings.min_cell_count), snakemake.output.multiverse)
+    write_table(summary, snakemake.output.multiverse_summary)
+
+
+run_job(main, snakemake)

@@ -1,0 +1,14 @@
+"""Snakemake script: combine the outcomes' RI-CLPM fits into two tables (riclpm_stage)."""
+from analysis.io import read_json, write_table
+from analysis.models.riclpm_stage import combine_riclpm
+from analysis.runner import run_job
+
+
+def main() -> None:
+    tables = combine_riclpm([read_json(path) for path in snakemake.input.fits],
+                            min_cell=snakemake.params.min_cell)
+    for name, table in tables.items():
+        write_table(table, getattr(snakemake.output, name))
+
+
+run_job(main, snakemake)

@@ -1,0 +1,13 @@
+"""Snakemake script: one batch of parameter-recovery datasets (see analysis.models.recovery)."""
+from analysis.io import write_table
+from analysis.models.recovery import BatchSettings, run_batch
+from analysis.runner import note_size, run_job
+
+
+def main() -> None:
+    batch = BatchSettings.from_params(snakemake.params.settings)
+    note_size(datasets=batch.count, clients=batch.clients)
+    write_table(run_batch(batch), snakemake.output.replicates)
+
+
+run_job(main, snakemake)
