@@ -296,5 +296,6 @@ def test_profile_settings_reach_the_rules(profile_project, dry_run):
         profile = yte.process_yaml(stream, require_use_yte=True)
     rules = set(re.findall(r"^(?:local)?rule (\w+):", dry_run.stdout, flags=re.MULTILINE))
     assert set(profile["set-resources"]) <= rules, f"not rules of the workflow: {set(profile['set-resources']) - rules}"
-    fits = re.findall(r"rule fit_model:\n(?:    .*\n)*?    resources: (.*)", dry_run.stdout)
+    # the fitting rules are made from the plan (fit_model_<outcome>_<model>): the default applies
+    fits = re.findall(r"rule fit_model_\w+:\n(?:    .*\n)*?    resources: (.*)", dry_run.stdout)
     assert fits and all(re.search(r"\bmem_mb=2000\b", line) and re.search(r"\bruntime=60\b", line) for line in fits)

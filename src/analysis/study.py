@@ -239,7 +239,9 @@ class Study:
             fits={fit.outcome: fit.as_dict() for fit in primary_m2},
             completers_min_sessions=self.models.completers_min_sessions,
             permutations=self.multiverse.permutations,
-            permutation_method=self.multiverse.permutation_method, seed=self.seed)
+            permutation_method=self.multiverse.permutation_method,
+            # the seed matters only to the permutations: without them a new seed reruns nothing
+            seed=self.seed if self.multiverse.permutations else 0)
 
     def multiverse_summary_settings(self) -> MultiverseSummarySettings:
         """What combining the multiverse reads: the level, the privacy threshold, the signs."""
