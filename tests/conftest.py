@@ -105,6 +105,20 @@ def check_balance(flow) -> list[str]:
     return problems
 
 
+def r_package_missing(package: str, debian: str) -> str | None:
+    """Why R's ``package`` cannot be used here (None when it can): the skip reason of the tests
+    that validate against it. ``debian`` is the package that installs it."""
+    if shutil.which("Rscript") is None:
+        return f"Rscript is not installed (apt-get install {debian})"
+    probe = subprocess.run(
+        ["Rscript", "-e", f"suppressPackageStartupMessages(library({package}))"],
+        capture_output=True, text=True,
+    )
+    if probe.returncode != 0:
+        return f"the R package {package} is not installed (apt-get install {debian})"
+    return None
+
+
 # In continuous integration the validation against R and the browser test must run: a skip
 # there (R or Chromium missing) is turned into a failure, so a green run always means they ran.
 REQUIRED_WHEN = {

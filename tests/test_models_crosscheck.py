@@ -12,7 +12,6 @@ lme4's by far more than the tolerance.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from analysis.models.engines import (
     largest_block_levels,
 )
 from model_fixtures import simulate_derived
+from conftest import r_package_missing
 
 R_SCRIPT = Path(__file__).parent / "r" / "fit_lmer.R"
 M2 = ("symptom_next ~ symptom_score + alliance_within + alliance_between_c + session"
@@ -275,15 +275,7 @@ def test_the_uncorrelated_end_point_of_the_protocol_is_cross_checked(nested):
 
 
 def _lmertest_missing() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-lmertest)"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages(library(lmerTest))"],
-        capture_output=True, text=True,
-    )
-    if probe.returncode != 0:
-        return "the R package lmerTest is not installed (apt-get install r-cran-lmertest)"
-    return None
+    return r_package_missing("lmerTest", "r-cran-lmertest")
 
 
 LMERTEST_MISSING = _lmertest_missing()

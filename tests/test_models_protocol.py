@@ -13,7 +13,6 @@ steps that no seeded data set triggers reliably (non-convergence, errors, the st
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from analysis.models.protocol import (
     next_simplification,
 )
 from model_fixtures import replicate_caseload, simulate_derived
+from conftest import r_package_missing
 
 R_SCRIPT = Path(__file__).parent / "r" / "fit_lmer.R"
 FIXED = "symptom_score ~ session + alliance_within + alliance_between_c"
@@ -381,15 +381,7 @@ def test_the_number_of_steps_is_bounded(monkeypatch, caplog):
 
 
 def _lmertest_missing() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-lmertest)"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages(library(lmerTest))"],
-        capture_output=True, text=True,
-    )
-    if probe.returncode != 0:
-        return "the R package lmerTest is not installed (apt-get install r-cran-lmertest)"
-    return None
+    return r_package_missing("lmerTest", "r-cran-lmertest")
 
 
 LMERTEST_MISSING = _lmertest_missing()

@@ -8,7 +8,6 @@ only when Rscript or lmerTest is not installed.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,21 +18,14 @@ import pytest
 from analysis.models.engines import MixedlmEngine
 from analysis.models.fitting import select_model_rows
 from model_fixtures import make_study, simulate_derived
+from conftest import r_package_missing
 
 R_SCRIPT = Path(__file__).parent / "r" / "fit_lmer.R"
 MODELS = ("M0", "M1", "M2", "M3")
 
 
 def _lmertest_missing() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-lmertest)"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages(library(lmerTest))"],
-        capture_output=True, text=True,
-    )
-    if probe.returncode != 0:
-        return "the R package lmerTest is not installed (apt-get install r-cran-lmertest)"
-    return None
+    return r_package_missing("lmerTest", "r-cran-lmertest")
 
 
 pytestmark = [

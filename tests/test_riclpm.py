@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from analysis.models.riclpm import (
 )
 from analysis.simulate_panel import DEFAULT_PATHS, simulate_riclpm
 from model_fixtures import simulate_derived
+from conftest import r_package_missing
 
 R_SCRIPT = Path(__file__).parent / "r" / "fit_lavaan.R"
 # PHQ-9-like symptoms and WAI-SR-like alliance: the score units of the service data.
@@ -52,15 +52,7 @@ CROSS_LAGS = {"cross-lagged alliance -> symptoms": "cl_alliance_to_symptoms",
 
 
 def _lavaan_missing() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (apt-get install r-cran-lavaan)"
-    probe = subprocess.run(
-        ["Rscript", "-e", "suppressPackageStartupMessages(library(lavaan))"],
-        capture_output=True, text=True,
-    )
-    if probe.returncode != 0:
-        return "the R package lavaan is not installed (apt-get install r-cran-lavaan)"
-    return None
+    return r_package_missing("lavaan", "r-cran-lavaan")
 
 
 LAVAAN_MISSING = _lavaan_missing()

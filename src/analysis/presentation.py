@@ -93,7 +93,8 @@ def select_alliance_terms(models: pd.DataFrame) -> pd.DataFrame:
                                 kind="stable").reset_index(drop=True)
 
 
-def _finite(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """A value as a finite float, or None (missing, text, NaN or infinite)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -108,7 +109,7 @@ def adjusted_p(row: Mapping[str, Any]) -> tuple[float | None, str]:
     term has neither: ``(None, "")``.
     """
     for column, method in FAMILY_P_COLUMNS.values():
-        value = _finite(row.get(column))
+        value = finite(row.get(column))
         if value is not None:
             return value, method
     return None, ""

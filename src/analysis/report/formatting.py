@@ -14,18 +14,11 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from analysis.presentation import finite
 from analysis.privacy import format_count
 
 
 MISSING = "–"
-
-
-def finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def format_number(value: Any, digits: int = 2) -> str:
