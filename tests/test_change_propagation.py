@@ -9,7 +9,6 @@ scheduled (those stages and everything downstream of them, and nothing else).
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -25,9 +24,13 @@ FIGURES = {
     "figure_trajectories", "figure_alliance_within_next", "figure_jacobson_truax",
     "figure_therapist_caterpillar", "figure_residuals",
 }
+# The RI-CLPM check reads the derived table; the multiverse re-scores the administrations.
+RICLPM = {"fit_riclpm", "combine_riclpm", "figure_riclpm"}
+MULTIVERSE = {"multiverse_data", "fit_multiverse", "combine_multiverse", "figure_specification_curve"}
 EVERYTHING = {
     "ingest", "quality_gate", "score", "episodes", "publish_episodes", "derive", "data_flow",
-    "fit_model", "engine_cross_check", "combine_models", *FIGURES, "reviewer_report", "all",
+    "fit_model", "engine_cross_check", "combine_models", *FIGURES, *RICLPM, *MULTIVERSE,
+    "reviewer_report", "all",
 }
 # What follows a change of the combined model tables (models.csv, model_fit.csv, ...).
 AFTER_MODEL_TABLES = {
@@ -39,7 +42,8 @@ AFTER_PRIMARY_FITS = {"figure_residuals", "figure_therapist_caterpillar"}
 AFTER_EPISODES = {"episodes", "publish_episodes", "fit_model", "figure_jacobson_truax",
                   *AFTER_MODEL_TABLES}
 AFTER_DERIVE = {"derive", "fit_model", "engine_cross_check", "figure_trajectories",
-                "figure_alliance_within_next", *AFTER_PRIMARY_FITS, *AFTER_MODEL_TABLES}
+                "figure_alliance_within_next", *AFTER_PRIMARY_FITS, *AFTER_MODEL_TABLES, *RICLPM}
+FIGURE_RULES = {*FIGURES, "figure_riclpm", "figure_specification_curve"}
 
 
 def _set(config: dict, dotted: str, value) -> None:
@@ -63,33 +67,42 @@ EDITS = [
     ("input path", lambda c: _set(c, "inputs.outcomes.path", "data/copy/outcomes.csv"),
      {"ingest", "quality_gate", "reviewer_report"}, EVERYTHING),
     ("column mapping", lambda c: _drop(c, "inputs.outcomes.columns.date"),
-     {"ingest"}, EVERYTHING),
+     {"ingest", "reviewer_report"}, EVERYTHING),
     ("instrument definition", lambda c: _set(c, "instruments.phq9", {"reliable_change": 5}),
      {"episodes", "reviewer_report"}, AFTER_EPISODES),
     ("scoring (prorating) rule", lambda c: _set(c, "instruments.gad7", {"max_missing": 1}),
-     {"score", "reviewer_report"}, EVERYTHING - {"ingest", "quality_gate"}),
+     {"score", "multiverse_data", "reviewer_report"}, EVERYTHING - {"ingest", "quality_gate"}),
     ("linking", lambda c: _set(c, "linking.window_days", 5),
      {"ingest", "reviewer_report"}, EVERYTHING),
     ("privacy threshold", lambda c: _set(c, "privacy.min_cell_count", 5),
-     {"publish_episodes", "combine_models", "data_flow", *FIGURES, "reviewer_report"},
-     {"publish_episodes", "combine_models", "data_flow", *FIGURES, "reviewer_report", "all"}),
+     {"publish_episodes", "combine_models", "combine_riclpm", "combine_multiverse", "data_flow",
+      *FIGURE_RULES, "reviewer_report"},
+     {"publish_episodes", "combine_models", "combine_riclpm", "combine_multiverse", "data_flow",
+      *FIGURE_RULES, "reviewer_report", "all"}),
+    # the multiverse derives its own data variants, with the lag rule among its choices
     ("derive setting", lambda c: _set(c, "analysis.max_lag_gap", 2),
-     {"derive", "reviewer_report"}, AFTER_DERIVE),
+     {"derive", "multiverse_data", "fit_multiverse", "reviewer_report"},
+     AFTER_DERIVE | MULTIVERSE),
     ("list of models", lambda c: _set(c, "models.run", ["M0", "M1", "M2", "M3", "M4", "R2", "R3"]),
      {"reviewer_report"}, AFTER_MODEL_TABLES),
     # the fits of one (outcome, model) share a job (models.fit_jobs: per_model): switching an
-    # analysis off changes the job of M0-M3, which refits their other analyses
+    # analysis off changes the job of M0-M3, which refits their other analyses and rewrites the
+    # primary fit files that the cross-check and the residual figure read
     ("sensitivity switch", lambda c: _set(c, "models.sensitivity.ml", False),
-     {"fit_model", "reviewer_report"}, {"fit_model", "figure_residuals", *AFTER_MODEL_TABLES}),
-    # the completers analysis of M0-M4: the M2 job rewrites its primary fit too (R3 has none)
+     {"fit_model", "reviewer_report"},
+     {"fit_model", "engine_cross_check", "figure_residuals", *AFTER_MODEL_TABLES}),
+    # the completers analysis of M0-M4 (the M2 job rewrites its primary fit too; R3 has none)
+    # and the completers choice of the multiverse
     ("fit setting", lambda c: _set(c, "analysis.completers_min_sessions", 6),
-     {"fit_model", "reviewer_report"}, {"fit_model", "figure_residuals", *AFTER_MODEL_TABLES}),
+     {"fit_model", "fit_multiverse", "reviewer_report"},
+     {"fit_model", "engine_cross_check", "figure_residuals", *AFTER_MODEL_TABLES,
+      "fit_multiverse", "combine_multiverse", "figure_specification_curve"}),
     ("cross-check setting", lambda c: _set(c, "models.agreement_tolerance", 0.01),
      {"engine_cross_check", "reviewer_report"}, {"engine_cross_check", *AFTER_MODEL_TABLES}),
     ("episode rule", lambda c: _set(c, "episodes.rci_criterion", 2.58),
      {"episodes", "reviewer_report"}, AFTER_EPISODES),
     ("figure option", lambda c: _set(c, "figures.png_dpi", 150),
-     {*FIGURES, "reviewer_report"}, {*FIGURES, "reviewer_report", "all"}),
+     {*FIGURE_RULES, "reviewer_report"}, {*FIGURE_RULES, "reviewer_report", "all"}),
     ("report text", lambda c: _set(c, "study.name", "Another study title"),
      {"reviewer_report"}, {"reviewer_report", "all"}),
     ("seed", lambda c: _set(c, "study.seed", 7), {"reviewer_report"}, {"reviewer_report", "all"}),
@@ -100,7 +113,7 @@ EDITS = [
 
 def rule_family(name: str) -> str:
     # jobs made from a list are rules named <family>_<key> (fit_model_phq9_M2): one family each
-    for family in ("fit_model", "engine_cross_check"):
+    for family in ("fit_model", "engine_cross_check", "fit_multiverse"):
         if name.startswith(family + "_"):
             return family
     return name
@@ -118,19 +131,20 @@ def scheduled_rules(output: str) -> set[str]:
     return rules
 
 
-def rules_by_reason(output: str) -> dict[str, set[str]]:
-    """The "Reasons" block of a dry run: reason -> rules."""
-    reasons: dict[str, set[str]] = {}
-    block = output[output.index("Reasons:"):] if "Reasons:" in output else ""
-    current = None
-    for line in block.splitlines()[1:]:
-        if re.match(r"^    \S", line):
-            current = line.strip().rstrip(":")
-        elif re.match(r"^        \S", line) and current:
-            reasons[current] = {rule_family(name.strip()) for name in line.split(",")}
-        elif line.strip() == "" and current:
-            break
-    return reasons
+def rules_by_change(root: Path) -> dict[str, set[str]]:
+    """Each output's recorded change (``params changed``, ``set of input files changed``, ...)
+    -> the rules of those outputs, from ``--detailed-summary``.
+
+    The summary checks every output against its record; the reasons of a dry run do not (a job
+    that already reruns because an upstream job does is not checked for changed params).
+    """
+    summary = run_snakemake(root, "--detailed-summary").stdout
+    changes: dict[str, set[str]] = {}
+    for line in summary.splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) > 6 and fields[2]:
+            changes.setdefault(fields[6], set()).add(rule_family(fields[2]))
+    return changes
 
 
 @pytest.fixture(scope="module")
@@ -156,14 +170,14 @@ def test_an_edit_reruns_exactly_what_it_affects(completed, family, edit, changed
     edit(config)
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     try:
-        result = run_snakemake(completed, "--dry-run", "--quiet", "rules")
+        scheduled = scheduled_rules(run_snakemake(completed, "--dry-run", "--quiet", "rules").stdout)
+        changes = rules_by_change(completed)
     finally:
         config_path.write_text(original)
-    output = result.stdout + result.stderr
-    reasons = rules_by_reason(output)
-    params_changed = reasons.get("params have changed since last execution", set())
-    input_changed = reasons.get("set of input files has changed since last execution", set())
+    params_changed = changes.get("params changed", set())
+    input_changed = changes.get("set of input files changed", set())
     # The stages that read the setting declare it as params (input-set changes count for the
     # rules whose list of fits or files changed).
-    assert params_changed | (input_changed & changed) == changed, (family, reasons)
-    assert scheduled_rules(output) == expected, (family, sorted(scheduled_rules(output) ^ expected))
+    assert params_changed | (input_changed & changed) == changed, (
+        family, sorted(params_changed ^ changed), sorted(input_changed))
+    assert scheduled == expected, (family, sorted(scheduled ^ expected))

@@ -63,7 +63,7 @@ def test_reviewer_report_states_the_published_numbers(pipeline_run):
     """The plain-language answer quotes models.csv: estimates, CIs and Holm-adjusted p."""
     import html as html_module
 
-    from analysis.report import format_ci, format_number, format_p_clause
+    from analysis.report.formatting import format_ci, format_number, format_p_clause
 
     root = pipeline_run.root
     page = html_module.unescape((root / "results/report/index.html").read_text(encoding="utf-8"))
@@ -220,7 +220,9 @@ def test_killed_run_resumes_to_identical_outputs(pipeline_run, tmp_path, kill_si
         time.sleep(1.0)
         # The whole process group: Snakemake and the jobs it started, as a scheduler would.
         os.killpg(process.pid, kill_signal)
-        process.wait(timeout=120)
+        # On SIGTERM Snakemake lets the jobs that are running finish (a per-model fit job takes
+        # a minute or more on a loaded machine); on SIGKILL it stops at once.
+        process.wait(timeout=600)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

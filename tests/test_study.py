@@ -10,15 +10,7 @@ import pytest
 
 from analysis.errors import ConfigError
 from analysis.instruments import STAGE_READS, registry_from_params
-from analysis.settings import (
-    DeriveSettings,
-    EpisodeSettings,
-    FigureSettings,
-    IngestSettings,
-    QualitySettings,
-    ScoreSettings,
-)
-from analysis.study import ReportSettings, ingest_settings, load_study, score_settings, study_from_dict
+from analysis.study import ingest_settings, load_study, score_settings, study_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "analysis"

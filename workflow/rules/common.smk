@@ -157,3 +157,38 @@ CAPTIONS = "workflow/report"
 def report_targets():
     """The reviewer report, for `rule all`."""
     return [path("report")]
+
+
+# Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk).
+from analysis.catalogue import FIGURES, MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
+from analysis.models.multiverse import data_variants
+
+
+def riclpm_figures():
+    """The RI-CLPM figures (SVG and PNG), one per outcome; none when switched off."""
+    if STUDY.riclpm is None:
+        return []
+    return [f"{FIGURES}/riclpm_{outcome}.{ext}" for outcome in OUTCOMES for ext in ("svg", "png")]
+
+
+def riclpm_report_tables():
+    """The RI-CLPM tables the reviewer report reads; none when switched off."""
+    return [] if STUDY.riclpm is None else list(written_by("combine_riclpm"))
+
+
+SPECIFICATION_CURVE = f"{FIGURES}/specification_curve"
+
+
+def multiverse_figures():
+    """The specification curve (SVG and PNG); none when switched off."""
+    return [] if STUDY.multiverse is None else [f"{SPECIFICATION_CURVE}.svg",
+                                                f"{SPECIFICATION_CURVE}.png"]
+
+
+def multiverse_report_tables():
+    """The multiverse tables the reviewer report reads; none when switched off."""
+    return [] if STUDY.multiverse is None else list(written_by("combine_multiverse"))
+
+
+def specification_file(spec):
+    return MULTIVERSE_SPEC_FILE.format(specification=spec.id)

@@ -3,25 +3,6 @@
 # within-client alliance term, multiverse.specifications_per_job to a job (one rule per job,
 # each specification its own file, so a cluster spreads them), the combined table with its
 # summary and permutation-based joint test, and the specification curve. Off: multiverse.run.
-from analysis.catalogue import FIGURES, MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE
-from analysis.models.multiverse import data_variants
-
-SPECIFICATION_CURVE = f"{FIGURES}/specification_curve"
-
-
-def multiverse_figures():
-    """The specification curve (SVG and PNG); none when switched off."""
-    return [] if STUDY.multiverse is None else [f"{SPECIFICATION_CURVE}.svg",
-                                                f"{SPECIFICATION_CURVE}.png"]
-
-
-def multiverse_report_tables():
-    """The multiverse tables the reviewer report reads; none when switched off."""
-    return [] if STUDY.multiverse is None else list(written_by("combine_multiverse"))
-
-
-def specification_file(spec):
-    return MULTIVERSE_SPEC_FILE.format(specification=spec.id)
 
 
 if STUDY.multiverse is not None:

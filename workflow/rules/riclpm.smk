@@ -2,19 +2,6 @@
 # random-intercept cross-lagged panel model (lagged paths constrained, and free per wave as a
 # sensitivity analysis), then the combined tables and one figure per outcome. When the data
 # cannot identify the model, the job writes why and the run goes on. Off: models.riclpm.run.
-from analysis.catalogue import FIGURES, RICLPM_FILE
-
-
-def riclpm_figures():
-    """The RI-CLPM figures (SVG and PNG), one per outcome; none when switched off."""
-    if STUDY.riclpm is None:
-        return []
-    return [f"{FIGURES}/riclpm_{outcome}.{ext}" for outcome in OUTCOMES for ext in ("svg", "png")]
-
-
-def riclpm_report_tables():
-    """The RI-CLPM tables the reviewer report reads; none when switched off."""
-    return [] if STUDY.riclpm is None else list(written_by("combine_riclpm"))
 
 
 if STUDY.riclpm is not None:

@@ -444,7 +444,8 @@ def permute_within_groups(values: np.ndarray, codes: np.ndarray, keys: np.ndarra
     each group's positions by ``keys``: uniform keys give a uniform random permutation.
     """
     finite = np.flatnonzero(np.isfinite(values))
-    order = np.lexsort((keys[finite], codes[finite]))
+    # one sort on group + key (keys lie in [0, 1)); stable, so equal keys keep their order
+    order = np.argsort(codes[finite] + keys[finite], kind="stable")
     shuffled = values.copy()
     shuffled[finite[order]] = values[finite]
     return shuffled
@@ -460,65 +461,125 @@ class _FixedVarianceGls:
     Henderson's mixed-model equations for random intercepts ``Z u`` with ``u ~ N(0, s2_g I)``
     per grouping factor: with ``M = Z'Z + diag(s2 / s2_g)`` the estimate is
     ``beta = S^-1 (X'y - X'Z M^-1 Z'y)``, ``S = X'X - X'Z M^-1 Z'X``, and its covariance
-    ``s2 S^-1``. The columns that do not change under permutation are reduced once.
+    ``s2 S^-1``. ``Z'`` times a column is a group-wise sum (``numpy.bincount``); ``M`` is solved
+    by block elimination: the factor with the most levels (clients) has a diagonal block, so
+    only the Schur complement of the other factors (therapists: a small dense matrix) is
+    factorised. The columns that do not change under permutation are reduced once.
     """
 
-    def __init__(self, design: _Design, final: Any, data: pd.DataFrame) -> None:
-        from scipy import sparse
-        from scipy.sparse.linalg import splu
+    #: Largest Schur complement solved densely (other factors' levels); larger ones use SuperLU.
+    DENSE_LIMIT = 4000
 
+    def __init__(self, design: _Design, final: Any, data: pd.DataFrame) -> None:
         from analysis.models.engines import INTERCEPT, parse_random_part
 
-        response, fixed_terms, random_terms = parse_random_part(final.formula)
+        response, _, random_terms = parse_random_part(final.formula)
         if any(term.slopes or not term.intercept for term in random_terms):
             raise RuntimeError(f"multiverse {design.spec.id}: only random intercepts expected")
         random = final.random
         residual = float(random.loc[random["group"] == "Residual", "variance"].iloc[0])
+        self.residual = residual
         self.terms = list(final.fixed["term"])
         self.dynamic = [name for name in (design.term, BETWEEN_TERM) if name in self.terms]
-        static = [name for name in self.terms if name not in self.dynamic]
-        columns = {INTERCEPT: np.ones(len(data))}
-        self.static = np.column_stack([columns.get(name) if name == INTERCEPT
-                                       else data[name].to_numpy(dtype=float) for name in static])
-        self.static_names = static
+        self.static_names = [name for name in self.terms if name not in self.dynamic]
+        n = len(data)
+        self.static = np.column_stack([np.ones(n) if name == INTERCEPT
+                                       else data[name].to_numpy(dtype=float)
+                                       for name in self.static_names])
         self.y = data[response].to_numpy(dtype=float)
-        blocks, precisions = [], []
+        groups = []
         for term in random_terms:
             variance = float(random.loc[(random["group"] == term.group)
                                         & (random["term2"].fillna("") == ""), "variance"].iloc[0])
             if not variance > 0:
-                continue  # a variance at 0: that random effect is 0, it drops out
+                continue  # a variance at 0: that random effect is 0 and drops out
             codes, uniques = pd.factorize(data[term.group].astype(str))
-            blocks.append(sparse.csr_matrix((np.ones(len(data)), (np.arange(len(data)), codes)),
-                                            shape=(len(data), len(uniques))))
-            precisions.append(np.full(len(uniques), residual / variance))
-        self.residual = residual
-        self.z = sparse.hstack(blocks).tocsr() if blocks else None
-        if self.z is not None:
-            m = (self.z.T @ self.z + sparse.diags(np.concatenate(precisions))).tocsc()
-            self.solver = splu(m)
-            self.zt_static = np.asarray(self.z.T @ self.static)
-            self.zt_y = np.asarray(self.z.T @ self.y)
-            self.minv_zt_static = self.solver.solve(self.zt_static)
-            self.minv_zt_y = self.solver.solve(self.zt_y)
-        self.ss = self.static.T @ self.static
-        self.sy = self.static.T @ self.y
-        if self.z is not None:
-            self.ss = self.ss - self.zt_static.T @ self.minv_zt_static
-            self.sy = self.sy - self.zt_static.T @ self.minv_zt_y
+            groups.append((codes.astype(np.int32), len(uniques), residual / variance))
+        groups.sort(key=lambda group: -group[1])  # the factor with most levels first
+        self.groups = groups
+        if groups:
+            self._factorise()
+            zt_static, zt_y = self._zt(self.static), self._zt(self.y[:, None])
+            self.minv_zt_static = self._solve(zt_static)
+            self.minv_zt_y = self._solve(zt_y)
+            self.ss = (self.static.T @ self.static
+                       - self._dot(zt_static, self.minv_zt_static))
+            self.sy = (self.static.T @ self.y - self._dot(zt_static, self.minv_zt_y)[:, 0])
+        else:
+            self.ss = self.static.T @ self.static
+            self.sy = self.static.T @ self.y
         self.position = self.terms.index(design.term)
+
+    # -- Z'X and M^-1 by blocks ----------------------------------------------------------------
+
+    def _zt(self, columns: np.ndarray) -> list[np.ndarray]:
+        """Z' columns, one (levels x k) block per grouping factor."""
+        return [np.column_stack([np.bincount(codes, weights=columns[:, j], minlength=levels)
+                                 for j in range(columns.shape[1])])
+                for codes, levels, _ in self.groups]
+
+    @staticmethod
+    def _dot(left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
+        return sum(a.T @ b for a, b in zip(left, right))
+
+    def _factorise(self) -> None:
+        from scipy import sparse
+        from scipy.linalg import cho_factor
+        from scipy.sparse.linalg import splu
+
+        (codes, levels, ratio), *others = self.groups
+        self.diagonal = np.bincount(codes, minlength=levels) + ratio
+        self.cross = None
+        if not others:
+            return
+        offsets = np.cumsum([0] + [group[1] for group in others])
+        rest = int(offsets[-1])
+        other_codes = [group[0] + offsets[i] for i, group in enumerate(others)]
+        ones = np.ones(len(codes))
+        # B = Z_1' Z_rest (levels x rest); C = Z_rest' Z_rest + diag(ratios)
+        self.cross = sparse.csr_matrix(
+            (np.concatenate([ones] * len(others)),
+             (np.concatenate([codes] * len(others)), np.concatenate(other_codes))),
+            shape=(levels, rest))
+        pairs_i = np.concatenate([a for a in other_codes for _ in other_codes])
+        pairs_j = np.concatenate([b for _ in other_codes for b in other_codes])
+        ratios = np.concatenate([np.full(group[1], group[2]) for group in others])
+        rest_block = (sparse.csr_matrix((np.ones(len(pairs_i)), (pairs_i, pairs_j)),
+                                        shape=(rest, rest)) + sparse.diags(ratios))
+        scaled = sparse.diags(1.0 / self.diagonal) @ self.cross
+        schur = rest_block - self.cross.T @ scaled
+        if rest <= self.DENSE_LIMIT:
+            self.schur = ("dense", cho_factor(schur.toarray()))
+        else:
+            self.schur = ("sparse", splu(sparse.csc_matrix(schur)))
+
+    def _solve(self, blocks: list[np.ndarray]) -> list[np.ndarray]:
+        """M^-1 applied to the stacked right-hand sides ``blocks`` (one per factor)."""
+        from scipy.linalg import cho_solve
+
+        first = blocks[0] / self.diagonal[:, None]
+        if self.cross is None:
+            return [first]
+        rest = np.vstack(blocks[1:]) - self.cross.T @ first
+        kind, factor = self.schur
+        rest = cho_solve(factor, rest) if kind == "dense" else factor.solve(rest)
+        first = first - (self.cross @ rest) / self.diagonal[:, None]
+        sizes = np.cumsum([group[1] for group in self.groups[1:]])[:-1]
+        return [first, *np.split(rest, sizes)]
+
+    # -- one permutation -----------------------------------------------------------------------
 
     def estimate(self, dynamic: np.ndarray) -> tuple[float, float]:
         """The term's estimate and standard error with the permuted columns ``dynamic``."""
         dd = dynamic.T @ dynamic
         ds = dynamic.T @ self.static
         dy = dynamic.T @ self.y
-        if self.z is not None:
-            zt_dynamic = np.asarray(self.z.T @ dynamic)
-            minv = self.solver.solve(zt_dynamic)
-            dd = dd - zt_dynamic.T @ minv
-            ds = ds - zt_dynamic.T @ self.minv_zt_static
-            dy = dy - zt_dynamic.T @ self.minv_zt_y
+        if self.groups:
+            zt_dynamic = self._zt(dynamic)
+            minv = self._solve(zt_dynamic)
+            dd = dd - self._dot(zt_dynamic, minv)
+            ds = ds - self._dot(zt_dynamic, self.minv_zt_static)
+            dy = dy - self._dot(zt_dynamic, self.minv_zt_y)[:, 0]
         order = self.dynamic + self.static_names
         lhs = np.block([[dd, ds], [ds.T, self.ss]])
         rhs = np.concatenate([dy, self.sy])

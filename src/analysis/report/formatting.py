@@ -123,6 +123,7 @@ class Table:
     flagged: list[bool] = field(default_factory=list)
     note: str = ""
     numeric: list[bool] = field(default_factory=list)
+    empty: str = "not available in this run"  # said instead of the table when it has no rows
 
     def __post_init__(self) -> None:
         if not self.flagged:
@@ -132,7 +133,8 @@ class Table:
 
 
 def generic_table(frame: pd.DataFrame, caption: str, columns: Mapping[str, str],
-                  formats: Mapping[str, Any] | None = None, note: str = "") -> Table:
+                  formats: Mapping[str, Any] | None = None, note: str = "",
+                  empty: str = Table.empty) -> Table:
     """Any tidy frame as a :class:`Table`: ``columns`` maps column -> header (absent ones
     skipped); ``formats`` maps column -> function from cell to text (default: as text)."""
     formats = dict(formats or {})
@@ -141,7 +143,7 @@ def generic_table(frame: pd.DataFrame, caption: str, columns: Mapping[str, str],
             for row in frame.to_dict("records")]
     numeric = [pd.api.types.is_numeric_dtype(frame[column]) for column in present]
     return Table(caption, [columns[column] for column in present], body, note=note,
-                 numeric=numeric)
+                 numeric=numeric, empty=empty)
 
 
 def rows_of(frame: pd.DataFrame, **conditions: Any) -> pd.DataFrame:

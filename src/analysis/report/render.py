@@ -27,6 +27,7 @@ from analysis.report.formatting import (
     format_people,
     format_percent,
     format_r,
+    Table,
     generic_table,
     in_outcome_order,
     plain_int,
@@ -98,15 +99,24 @@ def _results(tables: ReportTables, view: ReportView) -> dict[str, Any]:
             note=f"Meta-analytic benchmark: r = {format_r(META_ANALYTIC_R)}, 95% CI "
                  f"{format_r(META_ANALYTIC_CI[0])}-{format_r(META_ANALYTIC_CI[1])} "
                  f"({META_ANALYTIC_SOURCE}), mostly between patients; these within-client "
-                 "correlations answer a different question (see the answer above)."),
+                 "correlations answer a different question (see the answer above).",
+            empty=_when_empty("R1", view)),
         "reliability": generic_table(
             tables.reliability, "Internal consistency at first administration (Cronbach's "
             "alpha)", {"instrument": "Instrument", "alpha": "α", "ci_low": "CI low",
                        "ci_high": "CI high", "n": "Clients"},
             {"instrument": view.name_of, "alpha": lambda v: format_number(v, 3),
              "ci_low": lambda v: format_number(v, 3), "ci_high": lambda v: format_number(v, 3),
-             "n": lambda n: format_people(n, min_cell)}),
+             "n": lambda n: format_people(n, min_cell)},
+            empty=_when_empty("R2", view)),
     }
+
+
+def _when_empty(model: str, view: ReportView) -> str:
+    """What an empty table of ``model`` says: not requested, or not available."""
+    if model not in view.models_run:
+        return f"not estimated ({model} is not in models.run)"
+    return Table.empty
 
 
 def _sensitivity(tables: ReportTables, view: ReportView) -> dict[str, Any]:
@@ -114,8 +124,10 @@ def _sensitivity(tables: ReportTables, view: ReportView) -> dict[str, Any]:
 
 
 def _therapists(tables: ReportTables, view: ReportView) -> dict[str, Any]:
-    return {"therapist_icc": apa.icc_table(in_outcome_order(tables.therapist_icc, view.outcomes),
-                                           view.min_cell, view.name_of)}
+    table = apa.icc_table(in_outcome_order(tables.therapist_icc, view.outcomes), view.min_cell,
+                          view.name_of)
+    table.empty = _when_empty("R3", view)
+    return {"therapist_icc": table}
 
 
 def _episodes(tables: ReportTables, view: ReportView) -> dict[str, Any]:
