@@ -37,6 +37,7 @@ benchmark: install
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_models.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_multiverse.py --demo --permutations 0 200
 
 clean:
 	rm -rf results/* data/processed/* logs .snakemake
