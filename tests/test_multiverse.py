@@ -1,4 +1,4 @@
-"""The multiverse (analysis.models.multiverse, multiverse_data, multiverse_fit) and its stage.
+"""The multiverse (analysis.models.multiverse and its multiverse_* modules) and its stage.
 
 - The enumeration is exactly the product of the declared options (count and content), in a fixed
   order, with the primary specification marked; config mistakes name their key.
@@ -31,18 +31,18 @@ from analysis.models.multiverse import (
     primary_choices,
     resolve_choices,
 )
-from analysis.models.multiverse_fit import (
-    _Block,
+from analysis.models.multiverse_fit import _Block, fit_specification, fit_specifications
+from analysis.models.multiverse_permutation import (
     _FixedVarianceGls,
-    combine_multiverse,
-    fit_specification,
-    fit_specifications,
     group_detrend,
+    permutation_keys,
     permutation_null,
-    permutation_test,
     permute_within_groups,
     row_hashes,
-    permutation_keys,
+)
+from analysis.models.multiverse_summary import (
+    combine_multiverse,
+    permutation_test,
     summarise_multiverse,
 )
 from analysis.models.specs import ResolvedFit

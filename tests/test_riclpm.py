@@ -364,7 +364,7 @@ def test_pattern_objective_equals_semopys_fiml():
     with SDs near 0.5, so both variables are on that scale here)."""
     import semopy
 
-    from analysis.models import riclpm
+    from analysis.models import fiml, riclpm
 
     panel, _ = simulate_riclpm(80, 3, seed=2, missing_rate=0.2, alliance_scale=(14.0, 4.0),
                                symptom_scale=(14.0, 4.0))
@@ -374,9 +374,9 @@ def test_pattern_objective_equals_semopys_fiml():
     data = data[:, [names.index(name) for name in order]]
     model.load(pd.DataFrame(data, columns=order))
     model.prepare_fiml()
-    objective = riclpm._FimlObjective(model, riclpm._pattern_statistics(data))
+    objective = fiml.FimlObjective(model, fiml.pattern_statistics(data))
     start = riclpm._starting_values(model, data)
-    for theta in (start, riclpm._minimise(objective, start).theta):
+    for theta in (start, fiml.minimise(objective, start).theta):
         assert objective.value(theta) == pytest.approx(model.obj_fiml(theta) / 80, rel=1e-12)
         np.testing.assert_allclose(objective.gradient(theta), model.grad_fiml(theta) / 80,
                                    rtol=1e-9, atol=1e-12)

@@ -1,7 +1,7 @@
 """The specification curve of the multiverse (Simonsohn, Simmons & Nelson 2020).
 
 :func:`specification_curve_figure` takes ``multiverse.csv`` (:mod:`analysis.models.
-multiverse_fit`) and draws the two-panel figure of the specification-curve analysis: on top,
+multiverse_summary`) and draws the two-panel figure of the specification-curve analysis: on top,
 every specification's estimate of M2's within-client alliance term, sorted, with its 95% CI; below,
 one row per option of each choice that varies, with a mark under every specification that takes
 that option. Estimates are standardised (beta x SD(within alliance) / SD(next symptoms)) so that

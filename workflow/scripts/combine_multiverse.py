@@ -1,6 +1,6 @@
-"""Snakemake script: the multiverse table, its summary and joint test (multiverse_fit)."""
+"""Snakemake script: the multiverse table, its summary and joint test (multiverse_summary)."""
 from analysis.io import read_json, write_table
-from analysis.models.multiverse_fit import (
+from analysis.models.multiverse_summary import (
     combine_multiverse,
     permutation_test,
     publish_multiverse,

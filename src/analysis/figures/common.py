@@ -14,20 +14,16 @@ import numpy as np
 import pandas as pd
 from scipy.special import stdtrit
 
-from analysis.errors import DataError
+from analysis import errors
 from analysis.figures.style import NEUTRAL_GREY
 
 log = logging.getLogger(__name__)
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    """A DataError naming the table and the missing columns."""
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{name}: required column(s) {', '.join(missing)} not found (columns present: "
-            f"{', '.join(map(str, frame.columns))}); rerun the stage that writes it."
-        )
+    """A DataError naming the table and the missing columns (:func:`analysis.errors.require_columns`
+    for a figure)."""
+    errors.require_columns(frame, columns, name, "the figure")
 
 
 def outcome_rows(derived: pd.DataFrame, outcome: str) -> pd.DataFrame:

@@ -9,7 +9,7 @@ Two section builders for :data:`analysis.report.render.SECTIONS`:
   fit, the free-paths sensitivity analysis, M2's estimate beside it, or why the model could not
   be fitted;
 - :func:`multiverse_context` reads ``multiverse.csv`` and ``multiverse_summary.csv``
-  (:mod:`analysis.models.multiverse_fit`): how many specifications, what share is significant in
+  (:mod:`analysis.models.multiverse_summary`): how many specifications, what share is significant in
   the expected direction, the median and range of the estimates, which choices move them, and
   the permutation-based joint test (or that it was not run).
 
@@ -438,7 +438,7 @@ def _by_option_table(table: pd.DataFrame, settings: Any, view: ReportView) -> Ta
 
 
 def _joint_table(summary: pd.DataFrame) -> Table:
-    from analysis.models.multiverse_fit import JOINT_STATISTICS
+    from analysis.models.multiverse_summary import JOINT_STATISTICS
 
     rows = []
     for name, description in JOINT_STATISTICS.items():
