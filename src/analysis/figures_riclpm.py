@@ -30,6 +30,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from analysis.figures import FIGURE_STYLE, OKABE_ITO
 from analysis.models.riclpm_stage import LAGGED_PATHS, lagged_paths
+from analysis.report.formatting import format_number
 
 ALLIANCE_COLOUR = OKABE_ITO["blue"]
 SYMPTOM_COLOUR = OKABE_ITO["vermillion"]
@@ -78,18 +79,9 @@ def path_summary(paths: pd.DataFrame, outcome: str, version: str = "constrained"
     return summary
 
 
-def _number(value: float) -> str:
-    # two decimals, or three significant digits below 0.1 (as the report prints statistics)
-    if not np.isfinite(value):
-        return "–"
-    if value == 0 or abs(value) >= 0.1:
-        return f"{value:.2f}"
-    return f"{value:.{min(6, 2 - int(np.floor(np.log10(abs(value)))))}f}"
-
-
 def _label(values: dict[str, float]) -> str:
-    return (f"b = {_number(values['estimate'])} [{_number(values['ci_lower'])}, "
-            f"{_number(values['ci_upper'])}]\nβ = {_number(values['std_estimate'])}")
+    return (f"b = {format_number(values['estimate'])} [{format_number(values['ci_lower'])}, "
+            f"{format_number(values['ci_upper'])}]\nβ = {format_number(values['std_estimate'])}")
 
 
 def _excludes_zero(values: dict[str, float]) -> bool:
