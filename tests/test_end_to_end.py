@@ -220,16 +220,20 @@ def test_killed_run_resumes_to_identical_outputs(pipeline_run, tmp_path, kill_si
         time.sleep(1.0)
         # The whole process group: Snakemake and the jobs it started, as a scheduler would.
         os.killpg(process.pid, kill_signal)
-        # On SIGTERM Snakemake lets the jobs that are running finish (a per-model fit job takes
-        # a minute or more on a loaded machine); on SIGKILL it stops at once.
-        process.wait(timeout=600)
+        # On SIGTERM Snakemake lets the jobs that are running finish; like a scheduler at the end
+        # of its grace period (SLURM's KillWait), send SIGKILL when it has not stopped by then.
+        try:
+            process.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert not (project.root / TABLES / "models.csv").exists()
     leftovers = [p for p in (project.root / "results").rglob("*.tmp")]
-    if kill_signal == signal.SIGKILL:
+    if process.returncode == -signal.SIGKILL:
         # A killed Snakemake cannot release its lock; the README tells users to run --unlock.
         project.snakemake("--unlock")
     project.snakemake()
