@@ -6,7 +6,8 @@ derive: timed but not counted), then runs, as subprocesses,
 
     snakemake --profile workflow/profiles/default --cores 2 <multiverse and RI-CLPM targets>
 
-once per value of --permutations (the permutation-based joint test reruns only the multiverse's
+once per value of --permutations (the number of resamples of the bootstrap joint test, 0 = off,
+multiverse.joint_test; it reruns only the multiverse's
 fit jobs and the combined table). For each run it prints the wall time, the CPU time of every
 process (Snakemake and its jobs, from the kernel's accounting of the children), and each job's
 wall and CPU seconds from its benchmark file (benchmarks/rules/**.tsv).
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = TARGETS + [f"results/figures/riclpm_{outcome}.png" for outcome in ("phq9", "gad7")]
     for permutations in args.permutations:
         override = workdir / "config" / f"bench_multiverse_{permutations}.yaml"
-        lines = ["multiverse:", f"  permutations: {permutations}"]
+        lines = ["multiverse:", "  joint_test:", f"    run: {'true' if permutations else 'false'}",
+                 f"    resamples: {max(permutations, 199)}"]
         if args.specifications_per_job:
             lines.append(f"  specifications_per_job: {args.specifications_per_job}")
         override.write_text("\n".join(lines) + "\n")

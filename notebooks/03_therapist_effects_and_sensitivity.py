@@ -86,13 +86,14 @@ terms.pivot_table(index=["outcome", "model", "term"], columns="analysis", values
                   sort=True).round(3)
 
 # %% [markdown]
-# The same with 95% confidence intervals, for the primary lagged model M2 only.
+# The same with 95% confidence intervals, for the lagged models: the primary dynamic panel model
+# DPM and the conventional M2.
 
 # %%
-m2 = terms.query("model == 'M2'").assign(
+lagged = terms.query("model in ['DPM', 'M2']").assign(
     ci=lambda frame: frame["ci_low"].round(2).astype(str) + " to "
     + frame["ci_high"].round(2).astype(str))
-m2[["outcome", "term", "analysis", "estimate", "ci", "p"]].round(3)
+lagged[["outcome", "model", "term", "analysis", "estimate", "ci", "p"]].round(3)
 
 # %% [markdown]
 # ## Engine agreement

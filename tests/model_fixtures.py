@@ -291,7 +291,7 @@ def make_config(alliance: str = "wai_sr", outcomes: tuple[str, ...] = ("phq9", "
         "analysis": {"alliance": alliance, "outcomes": list(outcomes),
                      "completers_min_sessions": 8},
         "models": {
-            "run": ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"],
+            "run": ["M0", "M1", "M2", "DPM", "M3", "DPM-reverse", "M4", "R1", "R2", "R3"],
             "sensitivity": {"detrended": True, "completers": True, "ml": True,
                             "subscales": True},
             "custom": [],

@@ -97,6 +97,12 @@ EDITS = [
      {"fit_model", "fit_multiverse", "reviewer_report"},
      {"fit_model", "engine_cross_check", "figure_residuals", *AFTER_MODEL_TABLES,
       "fit_multiverse", "combine_multiverse", "figure_specification_curve"}),
+    # the waves of the panel models: the dynamic panel fits, the RI-CLPM and the multiverse's
+    # dynamic panel specifications (not the mixed models, their cross-check or their figures)
+    ("panel waves", lambda c: _set(c, "models.panel.min_share", 0.6),
+     {"fit_model", "fit_riclpm", "fit_multiverse", "reviewer_report"},
+     {"fit_model", *AFTER_MODEL_TABLES, *RICLPM, "fit_multiverse", "combine_multiverse",
+      "figure_specification_curve"}),
     ("cross-check setting", lambda c: _set(c, "models.agreement_tolerance", 0.01),
      {"engine_cross_check", "reviewer_report"}, {"engine_cross_check", *AFTER_MODEL_TABLES}),
     ("episode rule", lambda c: _set(c, "episodes.rci_criterion", 2.58),

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.config import check_config, load_config, suggest
+from analysis.config import check_config, load_config, load_schema, suggest
 from analysis.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,8 @@ def test_shipped_config_is_valid_and_defaults_are_filled(shipped):
     config = load_config(ROOT / "config" / "config.yaml")
     assert config["analysis"]["max_lag_gap"] == 1
     minimal = check_config({"inputs": shipped["inputs"], "analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]}})
-    assert minimal["models"]["run"] == ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"]
+    assert minimal["models"]["run"] == ["M0", "M1", "M2", "DPM", "M3", "DPM-reverse", "M4", "R1",
+                                        "R2", "R3"]
     assert minimal["privacy"]["min_cell_count"] == 10
     assert minimal["inputs"]["sessions"]["layout"] == "long"
 
@@ -66,3 +67,90 @@ def test_readme_example_config_is_valid():
     study = study_from_dict(config)
     assert study.alliance.key == config["analysis"]["alliance"]
     assert list(study.outcome_keys) == config["analysis"]["outcomes"]
+
+
+# ---------------------------------------------------------------------------------------------
+# optional means optional: a config with only inputs and analysis
+
+
+OPTIONAL_SECTIONS = ("study", "privacy", "linking", "quality", "instruments", "episodes",
+                     "models", "multiverse", "figures", "report")
+
+
+@pytest.fixture
+def minimal(shipped):
+    return {"inputs": shipped["inputs"], "analysis": {"alliance": "wai_sr", "outcomes": ["phq9"]}}
+
+
+def test_only_inputs_and_analysis_are_required():
+    schema = load_schema()
+    assert sorted(schema["required"]) == ["analysis", "inputs"]
+    for name, section in schema["properties"].items():
+        if name not in schema["required"]:
+            assert "default" in section, f"the optional section {name} has no default"
+    assert set(OPTIONAL_SECTIONS) <= set(schema["properties"])
+
+
+def _documented_defaults(section: str) -> dict[str, str]:
+    """The ``| key | default | meaning |`` table of ``## `section` `` in config/README.md."""
+    import re
+
+    text = (ROOT / "config" / "README.md").read_text()
+    part = text.split(f"\n## `{section}`", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", part, re.M)
+    return {key: value.strip().strip("`").strip('"') for key, value in rows}
+
+
+@pytest.mark.parametrize("section", ["study", "privacy", "linking", "quality", "figures", "report"])
+def test_minimal_config_resolves_to_the_documented_defaults(minimal, section):
+    checked = check_config(minimal)
+    documented = _documented_defaults(section)
+    assert documented, f"config/README.md documents no defaults of {section}"
+    assert set(documented) == set(checked[section])
+    for key, value in checked[section].items():
+        assert str(value).lower() == documented[key].lower(), f"{section}.{key}"
+
+
+def test_minimal_config_resolves_the_whole_study(minimal):
+    from analysis.study import study_from_dict
+
+    study = study_from_dict(minimal)
+    schema = load_schema()["properties"]
+    privacy = schema["privacy"]["properties"]
+    assert study.privacy.min_cell_count == privacy["min_cell_count"]["default"]
+    assert study.report.privacy == study.privacy == study.figures.privacy
+    assert study.key_env == privacy["key_env"]["default"]
+    assert study.report.title == schema["study"]["properties"]["name"]["default"]
+    assert study.seed == schema["study"]["properties"]["seed"]["default"]
+    assert study.quality.max_reject_share == schema["quality"]["properties"][
+        "max_reject_share"]["default"]
+    assert study.figures.png_dpi == schema["figures"]["properties"]["png_dpi"]["default"]
+    assert study.alpha == schema["report"]["properties"]["alpha"]["default"]
+    assert study.linking.by == "session" and study.linking.orphan_outcomes == "reject"
+    assert all(table.missing_values == () for table in study.inputs)
+
+
+def test_report_templates_read_only_what_the_checked_config_holds(minimal):
+    """The Snakemake report's templates read ``snakemake.config``: with only inputs and analysis
+    in the config file, every value they read must still be there (no "UndefinedError: 'dict
+    object' has no attribute 'privacy'")."""
+    import re
+    from types import SimpleNamespace
+
+    import jinja2
+
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    # the Snakefile's config is completed in place with the checked config's defaults
+    assert re.search(r"^config\.update\(_CHECKED\)", common, re.M)
+    checked = check_config(minimal)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for template in sorted((ROOT / "workflow" / "report").glob("*.rst")):
+        environment.from_string(template.read_text()).render(
+            snakemake=SimpleNamespace(config=checked))
+    # the reviewer report's own templates and render code never read the raw config
+    sources = [*(ROOT / "src" / "analysis" / "templates").rglob("*.j2"),
+               *(ROOT / "src" / "analysis" / "report").glob("*.py")]
+    pattern = re.compile(r"config(\.|\[[\"'])(" + "|".join(OPTIONAL_SECTIONS) + r")\b")
+    offenders = [f"{path.name}: {match.group(0)}" for path in sources
+                 for match in pattern.finditer(path.read_text())]
+    assert offenders == []

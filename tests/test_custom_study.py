@@ -52,7 +52,7 @@ CONFIG = {
                  "item_max": 3, "scoring": "mean", "direction": "higher_worse"},
     },
     "analysis": {"alliance": "wai9", "outcomes": ["bai3"]},
-    "models": {"run": ["M1", "M2", "R1"],
+    "models": {"run": ["M1", "M2", "DPM", "R1"],
                "sensitivity": {"detrended": False, "completers": False, "ml": False,
                                "subscales": False}},
 }
@@ -156,7 +156,8 @@ def test_report_counts_questionnaires_without_a_session_record_as_kept(report_te
 
 
 def test_report_has_one_outcome_and_no_ceiling_limitation(report_text):
-    assert report_text.count("Precedes (M2, the primary test)") == 1
+    assert report_text.count("Precedes (DPM, the dynamic panel model, the primary test)") == 1
+    assert report_text.count("The conventional multilevel model (M2") == 1
     assert "Ceiling of the alliance scale" not in report_text
 
 

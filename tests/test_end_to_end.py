@@ -48,15 +48,22 @@ def test_outputs_exist(pipeline_run):
         assert any(name.endswith("report.html") for name in report.namelist())
 
 
-def test_primary_within_alliance_ci_contains_truth(pipeline_run):
+def test_primary_lagged_alliance_ci_contains_truth(pipeline_run):
+    """The demo's symptoms follow a lagged model without reverse paths, so the primary dynamic
+    panel model and the conventional M2 both target the generating within-client effect."""
     root = pipeline_run.root
     truth = yaml.safe_load((root / "data/raw/truth.yaml").read_text())
     models = pd.read_csv(root / TABLES / "models.csv")
-    primary = models[(models["model"] == "M2") & (models["analysis"] == "primary") & (models["term"] == "alliance_within")]
-    assert set(primary["outcome"]) == {"phq9", "gad7"}
-    for row in primary.itertuples():
-        true_value = truth["outcomes"][row.outcome]["within"]
-        assert row.ci_low <= true_value <= row.ci_high, (row.outcome, row.ci_low, true_value, row.ci_high)
+    for model, term in (("DPM", "alliance_lagged"), ("M2", "alliance_within")):
+        rows = models[(models["model"] == model) & (models["analysis"] == "primary")
+                      & (models["term"] == term)]
+        assert set(rows["outcome"]) == {"phq9", "gad7"}
+        for row in rows.itertuples():
+            true_value = truth["outcomes"][row.outcome]["within"]
+            assert row.ci_low <= true_value <= row.ci_high, (model, row.outcome, row.ci_low,
+                                                             true_value, row.ci_high)
+    primary = models[models["primary_test"].astype(str) == "True"]
+    assert set(zip(primary["model"], primary["term"])) == {("DPM", "alliance_lagged")}
 
 
 def test_reviewer_report_states_the_published_numbers(pipeline_run):
@@ -68,7 +75,8 @@ def test_reviewer_report_states_the_published_numbers(pipeline_run):
     root = pipeline_run.root
     page = html_module.unescape((root / "results/report/index.html").read_text(encoding="utf-8"))
     models = pd.read_csv(root / TABLES / "models.csv")
-    primary = models[(models["model"] == "M2") & (models["analysis"] == "primary") & (models["term"] == "alliance_within")]
+    primary = models[(models["model"] == "DPM") & (models["analysis"] == "primary") & (models["term"] == "alliance_lagged")]
+    assert len(primary) == 2
     for row in primary.itertuples():
         quoted = (f"b = {format_number(row.estimate)}, 95% CI {format_ci(row.ci_low, row.ci_high)}, "
                   f"Holm-adjusted {format_p_clause(row.p_holm)}")

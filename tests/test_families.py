@@ -33,22 +33,27 @@ def test_descriptive_terms_enter_no_family_and_do_not_shift_the_others():
         fit("M0", "phq9", {"(Intercept)": 1e-30, "session": 1e-12}, study),
         fit("M1", "phq9", {"(Intercept)": 1e-20, "session": 1e-9, "alliance_within": 0.03,
                            "alliance_between_c": 0.04}, study),
-        fit("M2", "phq9", {"(Intercept)": 0.5, "symptom_score": 1e-40, "alliance_within": 0.01,
+        fit("M2", "phq9", {"(Intercept)": 0.5, "symptom_score": 1e-40, "alliance_within": 0.035,
                            "alliance_between_c": 0.045, "session": 0.2}, study),
+        fit("DPM", "phq9", {"alliance_lagged": 0.01, "symptom_lagged": 1e-50}, study),
     ]
     models = models_table(fits)
     descriptive = models[models["family"].fillna("") == ""]
     assert set(zip(descriptive["model"], descriptive["term"])) >= {
-        ("M0", "session"), ("M0", "(Intercept)"), ("M1", "session"), ("M2", "symptom_score")}
+        ("M0", "session"), ("M0", "(Intercept)"), ("M1", "session"), ("M2", "symptom_score"),
+        ("DPM", "symptom_lagged")}
     assert descriptive["p_bh"].isna().all() and descriptive["p_holm"].isna().all()
     secondary = models[models["family"] == "secondary"].sort_values(["model", "term"])
-    # BH over exactly the three secondary alliance terms: the near-zero growth slope (M0) and
-    # the covariates would have lowered every adjusted p had they entered the family
-    expected = multipletests([0.04, 0.03, 0.045], method="fdr_bh")[1]
+    # BH over exactly the four secondary alliance terms (M1's two, the conventional M2's two):
+    # the near-zero growth slope (M0), the autoregression and the covariates would have lowered
+    # every adjusted p had they entered the family
+    expected = multipletests([0.04, 0.03, 0.045, 0.035], method="fdr_bh")[1]
     assert np.allclose(secondary["p_bh"].to_numpy(), expected)
     assert (secondary["p_bh"] > 0.04).all()  # not significant: they stay so
     primary = models[models["family"] == "primary"]
-    assert list(primary["term"]) == ["alliance_within"] and primary["p_holm"].iloc[0] == 0.01
+    # the primary test is the dynamic panel model's lagged alliance (METHODS 4a)
+    assert list(primary["model"]) == ["DPM"]
+    assert list(primary["term"]) == ["alliance_lagged"] and primary["p_holm"].iloc[0] == 0.01
 
 
 def test_a_biased_family_would_be_caught():

@@ -163,3 +163,38 @@ def test_date_format_from_config_is_used_for_linking_and_day_offsets():
     assert result["rejects"].empty
     assert result["sessions"]["day"].tolist() == [0, 7, 14, 0, 7, 14]
     assert result["administrations"].query("instrument == 'phq9'")["session"].tolist() == [2]
+
+
+def test_wide_row_without_any_answer_is_kept_with_no_measure():
+    wide = pd.DataFrame({
+        "ID": ["CL-1", "CL-2", "CL-3"], "phq9_s1": ["20", "15", pd.NA], "phq9_s2": ["18", pd.NA, pd.NA],
+    }).astype("string")
+    config = config_for({
+        "visits": SESSIONS_TABLE,
+        "scores": {"path": "scores.csv", "layout": "wide", "columns": {"client": "ID"},
+                   "instruments": {"phq9": {"total": "phq9_s{session}"}}},
+    })
+    result = run({"visits": sessions_frame(), "scores": wide}, config)
+    flow = result["flow"]
+    assert check_balance(flow) == []
+    rows = flow[(flow["source"] == "scores") & (flow["unit"] == "rows")]
+    assert rows.groupby("stage")["count"].sum().to_dict() == {"read": 3, "kept": 3, "no_measure": 1}
+
+
+def test_empty_row_beside_a_filled_one_is_set_aside_but_two_filled_ones_conflict():
+    frame = sessions_frame()
+    empty = frame.iloc[[0]].copy()
+    empty[[f"W{i}" for i in range(1, 13)]] = pd.NA
+    conflicting = frame.iloc[[3]].copy()
+    conflicting["W1"] = "5"
+    frame = pd.concat([empty, frame, conflicting], ignore_index=True)
+    result = run({"visits": frame}, config_for({"visits": SESSIONS_TABLE}))
+    rejects = result["rejects"]
+    assert rejects["rule"].tolist() == ["conflicting_duplicate"] * 2
+    assert sorted(rejects["row"]) == [6, 9]  # CL-2's first session twice, with different answers
+    flow = result["flow"]
+    assert check_balance(flow) == []
+    no_measure = flow[flow["stage"] == "no_measure"]
+    assert no_measure["count"].tolist() == [1]
+    assert no_measure["reason"].str.startswith("session records with no measure").all()
+    assert len(result["sessions"]) == 5  # CL-1's session 1 is kept, from its filled row

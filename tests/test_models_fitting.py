@@ -168,7 +168,9 @@ def test_m2_result_is_json_ready_and_complete(derived):
     assert within["std_estimate"] < 0
     assert result["fit"]["fallback_steps"] == []
     assert result["fit"]["n_clients"] == 100 and result["fit"]["n_therapists"] == 10
-    assert result["spec"]["primary_term"] == "alliance_within"
+    # the conventional model: its alliance terms are secondary tests (the primary is DPM's)
+    assert result["spec"]["primary_term"] is None
+    assert "alliance_within" in result["spec"]["tested_terms"]
 
 
 def test_ml_analysis_fits_by_maximum_likelihood(derived):
@@ -244,3 +246,66 @@ def test_missing_columns_are_named_with_their_file(derived):
         job(derived, "phq9", "M4", episodes=episodes)
     with pytest.raises(DataError, match=r"column\(s\) alliance_within_detrended"):
         job(derived.drop(columns="alliance_within_detrended"), "phq9", "M2", "detrended")
+
+
+# ---------------------------------------------------------------------------------------------
+# The dynamic panel models (primary) and designs without therapists
+
+
+def test_dpm_job_reports_the_lagged_alliance_as_the_primary_test(derived):
+    result = job(derived, "phq9", "DPM")
+    json.dumps(result, allow_nan=False)
+    terms = [row["term"] for row in result["fixed"]]
+    assert terms == ["alliance_lagged", "symptom_lagged"]
+    lagged = result["fixed"][0]
+    assert lagged["ci_low"] < lagged["estimate"] < lagged["ci_high"]
+    assert lagged["df"] is None  # large-sample ML inference: z, not t
+    assert result["spec"]["primary_term"] == "alliance_lagged"
+    info = result["fit"]
+    assert info["status"] == "fitted" and info["converged"] is True
+    assert info["n_waves"] >= 3 and "sessions" in info["waves"]
+    # 10 therapists: fewer than the threshold for cluster-robust SEs
+    assert info["se_type"] == "observed information"
+
+
+def test_dpm_reverse_swaps_the_roles(derived):
+    result = job(derived, "phq9", "DPM-reverse")
+    assert [row["term"] for row in result["fixed"]] == ["symptom_lagged", "alliance_lagged"]
+    assert result["fit"]["formula"].startswith("alliance[t] ~ alliance[t-1] + symptoms[t-1]")
+
+
+def test_dpm_free_paths_is_the_mean_over_waves(derived):
+    equal = job(derived, "phq9", "DPM")
+    free = job(derived, "phq9", "DPM", "free_paths")
+    assert "free per wave" in free["fit"]["formula"]
+    assert free["fixed"][0]["estimate"] != equal["fixed"][0]["estimate"]
+
+
+def test_dpm_too_few_clients_is_not_estimated_not_an_error(derived):
+    few = derived[derived["client_id"].isin(sorted(derived["client_id"].unique())[:4])]
+    result = job(few, "phq9", "DPM")
+    assert result["fixed"] == []
+    assert result["fit"]["status"] == "not_identified" and result["fit"]["reason"]
+
+
+@pytest.mark.parametrize("therapists", ["none", "one", "three"])
+def test_designs_with_too_few_therapists_drop_the_term_by_design(derived, therapists):
+    frame = derived.copy()
+    if therapists == "none":
+        frame["therapist_id"] = pd.NA
+    elif therapists == "one":
+        frame["therapist_id"] = "t1"
+    else:
+        frame["therapist_id"] = "t" + (frame["client_id"].astype(str).str[-1:]
+                                       .map(lambda c: str(ord(c) % 3)))
+    result = job(frame, "phq9", "M2")
+    assert "therapist_id" not in result["fit"]["formula"]
+    assert result["fit"]["fallback_steps"] == []  # by design, not a fallback step
+    assert result["fit"]["design"].startswith("no therapist term: the data have")
+    assert result["fit"]["n_clients"] == 100  # no client lost for a missing therapist id
+    icc = job(frame, "phq9", "R3")
+    assert icc["fit"]["status"] == "not_estimated" and "therapist" in icc["fit"]["reason"]
+    assert "icc" not in icc
+    episodes = episodes_from_derived(frame)
+    early = job(frame, "phq9", "M4", episodes=episodes)
+    assert "client" in early["fit"]["engine"] and early["fit"]["design"]

@@ -21,7 +21,7 @@ from model_fixtures import make_study, planned_jobs
 
 def test_spec_table_holds_every_model_once_with_methods_formulas():
     table = model_specs()
-    assert list(table) == ["M0", "M1", "M2", "M3", "M4", "R1", "R2", "R3"]
+    assert list(table) == ["M0", "M1", "M2", "DPM", "M3", "DPM-reverse", "M4", "R1", "R2", "R3"]
     assert table["M2"].formula == (
         "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session"
         " + (1 | client_id) + (1 | therapist_id)"
@@ -30,11 +30,15 @@ def test_spec_table_holds_every_model_once_with_methods_formulas():
         "symptom_score ~ session + (1 + session | client_id) + (1 | therapist_id)"
     )
     assert table["M3"].terms_of_interest == ("symptom_within", "symptom_between_c")
-    assert {spec.kind for spec in table.values()} == {"lmm", "ols", "rm_corr", "alpha", "icc"}
-    # exactly one primary test: the within-client alliance term of M2
+    assert {spec.kind for spec in table.values()} == {"lmm", "ols", "rm_corr", "alpha", "icc",
+                                                       "dpm"}
+    # exactly one primary test: the lagged alliance term of the dynamic panel model (METHODS
+    # 4a); the conventional M2 is a secondary test
     primary = [spec for spec in table.values() if spec.primary_term is not None]
-    assert [spec.id for spec in primary] == ["M2"]
-    assert [spec.primary_term for spec in primary] == ["alliance_within"]
+    assert [spec.id for spec in primary] == ["DPM"]
+    assert [spec.primary_term for spec in primary] == ["alliance_lagged"]
+    assert table["M2"].tested and "alliance_within" in table["M2"].terms_of_interest
+    assert table["DPM-reverse"].terms_of_interest == ("symptom_lagged",)
 
 
 def test_sensitivity_table_covers_each_switch_and_m1_m2():
@@ -81,8 +85,9 @@ def test_planned_fits_expand_models_outcomes_and_analyses():
     assert ("wai_sr", "R2", "primary") in jobs
     assert ("wai_sr", "M2", "primary") not in jobs
     per_outcome = [job for job in jobs if job[0] == "phq9"]
-    # M0 3, M1 7, M2 7, M3 3, M4 2, R1 1, R2 1, R3 1
-    assert len(per_outcome) == 25
+    # M0 3, M1 7, M2 7, DPM 3, M3 3, DPM-reverse 3, M4 2, R1 1, R2 1, R3 1
+    assert len(per_outcome) == 31
+    assert ("phq9", "DPM", "free_paths") in jobs and ("phq9", "DPM", "ml") not in jobs
 
 
 def test_switches_turn_sensitivity_analyses_off():
@@ -95,7 +100,7 @@ def test_resolve_fit_applies_substitutions_and_restrictions():
     study = make_study()
     task = study.fit("phq9", "M2", "subscale_task")
     assert "alliance_task_within + alliance_task_between_c" in task.formula
-    assert task.primary_term == "alliance_task_within"
+    assert task.primary_term is None  # M2 is conventional: its terms are secondary tests
     assert task.terms_of_interest == ("alliance_task_within", "alliance_task_between_c")
     assert study.fit("phq9", "M1", "ml").reml is False
     completers = study.fit("gad7", "M2", "completers")

@@ -1,14 +1,15 @@
 """The multiverse (analysis.models.multiverse and its multiverse_* modules) and its stage.
 
-- The enumeration is exactly the product of the declared options (count and content), in a fixed
-  order, with the primary specification marked; config mistakes name their key.
-- The primary specification reproduces the pipeline's M2 (alliance_within, primary analysis) to
-  1e-8, in process and end to end (multiverse.csv against models.csv); the detrended and
-  completers specifications reproduce M2's sensitivity analyses.
-- The numpy helpers agree with analysis.derive; the fixed-variance GLS reproduces the fitted
-  estimate at the observed data and stays close to REML refits under permutation.
-- The permutation test is reproducible with the seed, changes with it, and is sensible: no
-  signal on null data, the smallest possible p-value on strong data.
+- The enumeration is exactly the applicable product of the declared options (count and
+  content), in a fixed order: the estimator is a choice, the choices that do not apply to an
+  estimator are left out; config mistakes name their key.
+- The conventional-model specification with the pipeline's options reproduces the pipeline's M2
+  to 1e-8 and the dynamic-panel one the pipeline's DPM, in process and end to end; the detrended
+  and completers specifications reproduce M2's sensitivity analyses.
+- Specifications that end in the same final model on the same data are counted once; each
+  outcome and lag is its own block of the summary.
+- The bootstrap joint test is reproducible with the seed, imposes the null (resampled estimates
+  average about 0) and gives p-values in (0, 1].
 - Reruns give byte-identical multiverse.csv.
 """
 
@@ -31,18 +32,19 @@ from analysis.models.multiverse import (
     primary_choices,
     resolve_choices,
 )
-from analysis.models.multiverse_fit import _Block, fit_specification, fit_specifications
-from analysis.models.multiverse_permutation import (
-    _FixedVarianceGls,
-    group_detrend,
-    permutation_keys,
-    permutation_null,
-    permute_within_groups,
-    row_hashes,
+from analysis.models.multiverse_bootstrap import (
+    bootstrap_null,
+    client_counts,
+    impose_null_dpm,
+    null_state,
+    resample_rows,
 )
+from analysis.models.multiverse_fit import _Block, fit_specification, fit_specifications
+from analysis.models.multiverse_permutation import _FixedVarianceGls, group_detrend
 from analysis.models.multiverse_summary import (
     combine_multiverse,
-    permutation_test,
+    joint_test,
+    mark_duplicates,
     summarise_multiverse,
 )
 from analysis.models.specs import ResolvedFit
@@ -52,9 +54,12 @@ from model_fixtures import make_config, simulate_derived
 
 DEFAULT_OPTIONS = {
     "prorating": ["lenient", "strict"], "lag_gap": [1, 2], "outcome": ["phq9", "gad7"],
+    "estimator": ["dpm", "mlm", "riclpm"],
     "centring": ["all_sessions", "model_rows"], "detrended": [False, True],
     "random": ["full", "minimal"], "sample": ["all", "completers"],
 }
+#: Specifications per estimator and estimand (prorating x applicable choices).
+PER_ESTIMAND = {"mlm": 2 * 2 * 2 * 2 * 2, "dpm": 2 * 2 * 2, "riclpm": 2 * 2}
 
 
 def _study(**multiverse):
@@ -67,41 +72,55 @@ def _study(**multiverse):
 # Enumeration
 
 
-def test_default_multiverse_is_the_full_product_of_the_declared_options():
+def test_default_multiverse_is_the_applicable_product_of_the_declared_options():
     study = _study()
     assert study.multiverse.choices == DEFAULT_OPTIONS
     specs = study.multiverse_specifications
-    assert len(specs) == 128
-    expected = list(itertools.product(*(DEFAULT_OPTIONS[name] for name in CHOICE_NAMES)))
-    assert [tuple(spec.choices.values()) for spec in specs] == expected
-    assert [spec.index for spec in specs] == list(range(1, 129))
-    assert len({spec.id for spec in specs}) == 128
+    assert len(specs) == 2 * 2 * sum(PER_ESTIMAND.values()) == 176
+    assert [spec.index for spec in specs] == list(range(1, 177))
+    assert len({spec.id for spec in specs}) == 176
+    for estimator, count in PER_ESTIMAND.items():
+        members = [spec for spec in specs if spec.estimator == estimator]
+        assert len(members) == 4 * count
+    # choices that do not apply to an estimator hold no option
+    assert all(spec.centring is None and spec.detrended is None for spec in specs
+               if spec.estimator != "mlm")
+    assert all(spec.random is None for spec in specs if spec.estimator == "riclpm")
+    assert all(spec.random is not None for spec in specs if spec.estimator == "dpm")
+    mlm = [tuple(spec.choices.values()) for spec in specs if spec.estimator == "mlm"]
+    expected = [values for values in itertools.product(
+        *(DEFAULT_OPTIONS[name] for name in CHOICE_NAMES)) if values[3] == "mlm"]
+    assert mlm == expected
     primary = [spec for spec in specs if spec.primary]
-    assert [spec.outcome for spec in primary] == ["phq9", "gad7"]
-    assert all(spec.choices | {"outcome": None} == primary_choices(1) | {"outcome": None}
-               for spec in primary)
+    assert [(spec.outcome, spec.estimator, spec.lag_gap) for spec in primary] == [
+        ("phq9", "dpm", 1), ("gad7", "dpm", 1)]
+    reproduces_m2 = [spec for spec in specs if spec.reproduces == "M2"]
+    assert [spec.outcome for spec in reproduces_m2] == ["phq9", "gad7"]
+    assert all(spec.choices | {"outcome": None, "estimator": None}
+               == primary_choices(1) | {"outcome": None, "estimator": None}
+               for spec in reproduces_m2)
 
 
 def test_declared_options_are_exactly_what_is_enumerated():
     study = _study(choices={"lag_gap": [2, 1, 3], "outcome": ["gad7"], "random": ["minimal"],
-                            "detrended": [True]})
+                            "detrended": [True], "estimator": ["mlm"]})
     specs = study.multiverse_specifications
     assert len(specs) == 2 * 3 * 1 * 2 * 1 * 1 * 2
     assert [spec.lag_gap for spec in specs[::4]] == [2, 1, 3, 2, 1, 3]  # declared order
     assert {spec.outcome for spec in specs} == {"gad7"}
     assert {(spec.random, spec.detrended) for spec in specs} == {("minimal", True)}
-    assert not any(spec.primary for spec in specs)  # no specification has every primary option
+    assert not any(spec.primary or spec.reproduces for spec in specs)
 
 
 def test_a_specification_round_trips_through_plain_params():
-    spec = _study().multiverse_specifications[77]
-    assert Specification.from_dict(spec.as_dict()) == spec
+    for spec in _study().multiverse_specifications[::7]:
+        assert Specification.from_dict(spec.as_dict()) == spec
 
 
 def test_chunks_keep_order_and_read_few_data_variants():
     specs = _study().multiverse_specifications
-    chunks = chunk_specifications(list(specs), 64)
-    assert [len(chunk) for chunk in chunks] == [64, 64]
+    chunks = chunk_specifications(list(specs), 88)
+    assert [len(chunk) for chunk in chunks] == [88, 88]
     assert [data_variants(chunk) for chunk in chunks] == [["lenient"], ["strict"]]
     assert [spec for chunk in chunk_specifications(list(specs), 5) for spec in chunk] == list(specs)
     with pytest.raises(ConfigError, match="specifications_per_job"):
@@ -125,11 +144,12 @@ def test_resolve_choices_names_an_unknown_choice():
         resolve_choices({"centering": ["model_rows"]}, ["phq9"])
 
 
-def test_permutations_are_off_or_at_least_200():
-    assert _study(permutations=0).multiverse.permutations == 0
-    assert _study(permutations=250).multiverse.permutations == 250
-    with pytest.raises(ConfigError, match=r"multiverse\.permutations is 50"):
-        _study(permutations=50)
+def test_joint_test_is_off_by_default_and_needs_199_resamples():
+    assert _study().multiverse.resamples == 0
+    assert _study(joint_test={"run": True, "resamples": 399}).multiverse.resamples == 399
+    assert _study(joint_test={"run": False, "resamples": 399}).multiverse.resamples == 0
+    with pytest.raises(ConfigError, match=r"joint_test\.resamples.*50"):
+        _study(joint_test={"run": True, "resamples": 50})
 
 
 def test_multiverse_and_riclpm_can_be_switched_off():
@@ -162,7 +182,18 @@ def simulated():
 
 @pytest.fixture(scope="module")
 def study():
-    return _study(choices={"lag_gap": [1], "prorating": ["lenient"], "outcome": ["phq9"]})
+    return _study(choices={"lag_gap": [1], "prorating": ["lenient"], "outcome": ["phq9"],
+                           "estimator": ["mlm"]})
+
+
+@pytest.fixture(scope="module")
+def panel_study():
+    return _study(choices={"lag_gap": [1, 2], "prorating": ["lenient"], "outcome": ["phq9"],
+                           "estimator": ["dpm", "riclpm"]})
+
+
+def _dpm(study, outcome: str = "phq9") -> ResolvedFit:
+    return ResolvedFit.from_dict(study.multiverse_fit_settings(0).fits[f"{outcome}/DPM"])
 
 
 def test_primary_specification_equals_the_pipelines_m2(simulated, study):
@@ -171,11 +202,39 @@ def test_primary_specification_equals_the_pipelines_m2(simulated, study):
     m2 = study.fit("phq9", "M2", "primary")
     expected = {row["term"]: row for row in fit_planned_model(simulated, m2)["fixed"]}
     block = _Block.of(_variant(simulated), "phq9")
-    primary = next(spec for spec in study.multiverse_specifications if spec.primary)
-    record, _ = fit_specification(block, primary, m2, 8)
+    primary = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
+    record, _ = fit_specification(block, primary, _m2(study), 8)
     for name in ("estimate", "se", "df", "p", "ci_low", "ci_high", "std_estimate"):
         assert record[name] == pytest.approx(expected["alliance_within"][name], rel=1e-8,
                                              abs=1e-12), name
+
+
+def test_primary_specification_equals_the_pipelines_dpm(simulated, panel_study):
+    from analysis.models.dpm_stage import fit_dynamic_panel
+
+    dpm = panel_study.fit("phq9", "DPM", "primary")
+    expected = fit_dynamic_panel(simulated, dpm)["fixed"][0]
+    primary = next(spec for spec in panel_study.multiverse_specifications if spec.primary)
+    assert (primary.estimator, primary.lag_gap, primary.random) == ("dpm", 1, "full")
+    record, state = fit_specification(_Block.of(_variant(simulated), "phq9"), primary,
+                                      _m2(panel_study), 8, _dpm(panel_study))
+    assert record["status"] == "fitted" and state is not None
+    for name in ("estimate", "se", "p", "ci_low", "ci_high", "std_estimate"):
+        assert record[name] == pytest.approx(expected[name], rel=1e-10), name
+
+
+def test_panel_specifications_of_lag_2_use_every_second_wave(simulated, panel_study):
+    block = _Block.of(_variant(simulated), "phq9")
+    records = {spec.id: fit_specification(block, spec, _m2(panel_study), 8,
+                                          _dpm(panel_study))[0]
+               for spec in panel_study.multiverse_specifications if spec.sample == "all"}
+    lag1 = records["phq9-lag1-dpm-lenient-full-all"]
+    lag2 = records["phq9-lag2-dpm-lenient-full-all"]
+    assert lag2["n_waves"] == (lag1["n_waves"] + 1) // 2
+    assert lag1["estimate"] != lag2["estimate"]
+    riclpm = records["phq9-lag1-riclpm-lenient-all"]
+    assert riclpm["status"] in ("fitted", "inadmissible", "not_estimable")
+    assert riclpm["term"] == "alliance_lagged"
 
 
 @pytest.mark.parametrize("analysis, options", [
@@ -187,9 +246,9 @@ def test_sensitivity_specifications_equal_the_pipelines_sensitivity_fits(simulat
     from analysis.models.fitting import fit_planned_model
 
     fit = study.fit("phq9", "M2", analysis)
-    term = fit.primary_term
+    term = "alliance_within_detrended" if analysis == "detrended" else "alliance_within"
     expected = {row["term"]: row for row in fit_planned_model(simulated, fit)["fixed"]}[term]
-    primary = next(spec for spec in study.multiverse_specifications if spec.primary)
+    primary = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
     spec = dataclasses.replace(primary, **options)
     record, _ = fit_specification(_Block.of(_variant(simulated), "phq9"), spec, _m2(study), 8)
     assert record["term"] == term
@@ -197,10 +256,10 @@ def test_sensitivity_specifications_equal_the_pipelines_sensitivity_fits(simulat
 
 
 def test_model_rows_centring_recomputes_the_split_on_the_rows_used(simulated, study):
-    primary = next(spec for spec in study.multiverse_specifications if spec.primary)
+    primary = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
     spec = dataclasses.replace(primary, centring="model_rows")
     block = _Block.of(_variant(simulated), "phq9")
-    _, (design, _, data) = fit_specification(block, spec, _m2(study), 8)
+    _, (_, design, _, data) = fit_specification(block, spec, _m2(study), 8)
     within = data.groupby("client_id")["alliance_within"].mean()
     assert np.abs(within).max() < 1e-12  # centred on the model's rows
     between = data.groupby("client_id")["alliance_between_c"].first()
@@ -222,81 +281,102 @@ def test_group_detrend_equals_derive(simulated):
     assert np.allclose(ours, theirs, equal_nan=True, atol=1e-12)
 
 
-def test_within_group_permutation_keeps_each_clients_values():
-    values = np.array([1.0, 2.0, np.nan, 3.0, 10.0, 20.0, 30.0, 40.0])
-    codes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    hashes = row_hashes(np.array(["a"] * 4 + ["b"] * 4, dtype=object), np.array([1, 2, 3, 4] * 2))
-    shuffled = permute_within_groups(values, codes, permutation_keys(hashes, 1, 0))
-    assert np.isnan(shuffled[2])
-    assert sorted(shuffled[[0, 1, 3]]) == [1.0, 2.0, 3.0]
-    assert sorted(shuffled[4:]) == [10.0, 20.0, 30.0, 40.0]
-    again = permute_within_groups(values, codes, permutation_keys(hashes, 1, 0))
-    assert np.array_equal(shuffled, again, equal_nan=True)
-
-
-def test_fixed_variance_gls_reproduces_the_fit_and_approximates_refits(simulated, study):
+def test_fixed_variance_gls_reproduces_the_fit(simulated, study):
     block = _Block.of(_variant(simulated), "phq9")
-    states = []
     for spec in study.multiverse_specifications[:4]:
-        record, state = fit_specification(block, spec, _m2(study), 8)
-        design, final, data = state
+        record, (_, design, final, data) = fit_specification(block, spec, _m2(study), 8)
         solver = _FixedVarianceGls(design, final, data)
         columns = design.alliance_columns(block.observed())
         estimate, se = solver.estimate(np.column_stack([columns[n] for n in solver.dynamic]))
         assert estimate == pytest.approx(record["estimate"], rel=1e-8)
         assert se == pytest.approx(record["se"], rel=1e-6)
-        states.append(state)
-    fast = permutation_null(block, states[:2], 8, seed=3, method="fixed_variance")
-    exact = permutation_null(block, states[:2], 8, seed=3, method="refit")
-    for approximate, refitted in zip(fast, exact):
-        a, b = np.array(approximate["estimate"]), np.array(refitted["estimate"])
-        # measured: within 2-3% of the null's spread on the demo data
-        assert np.abs(a - b).max() < 0.1 * b.std()
 
 
-def _run(derived, study, permutations, seed):
-    settings = dataclasses.replace(study.multiverse_fit_settings(0), permutations=permutations,
+def test_client_resampling_is_seeded_and_keeps_clients_whole():
+    clients = [f"c{i}" for i in range(30)]
+    first = client_counts(clients, 7, 0, "phq9")
+    assert first.sum() == 30 and first.equals(client_counts(list(reversed(clients)), 7, 0, "phq9"))
+    assert not first.equals(client_counts(clients, 7, 1, "phq9"))
+    frame = pd.DataFrame({"client_id": ["a", "a", "b", "c", "c", "c"], "x": range(6)})
+    out = resample_rows(frame, pd.Series([2, 0, 1], index=["a", "b", "c"]))
+    assert list(out["client_id"]) == ["a#0", "a#0", "a#1", "a#1", "c#0", "c#0", "c#0"]
+    assert list(out["x"]) == [0, 1, 0, 1, 3, 4, 5]
+
+
+def test_dpm_null_is_imposed_through_the_dynamics():
+    panel = pd.DataFrame({"a1": [1.0, 2.0], "a2": [3.0, np.nan], "a3": [0.0, 1.0],
+                          "y1": [5.0, 6.0], "y2": [5.0, 6.0], "y3": [5.0, 6.0]})
+    out = impose_null_dpm(panel, 3, estimate=0.5, rho=0.4)
+    assert list(out["y1"]) == [5.0, 6.0]
+    assert out["y2"].tolist() == pytest.approx([5.0 - 0.5 * 1.0, 6.0 - 0.5 * 2.0])
+    # wave 3: d3 = rho d2 + b a2 (a missing a2 enters as the client's mean alliance, 1.5)
+    assert out["y3"].tolist() == pytest.approx([5.0 - (0.4 * 0.5 + 0.5 * 3.0),
+                                                6.0 - (0.4 * 1.0 + 0.5 * 1.5)])
+
+
+def _run(derived, study, resamples, seed):
+    settings = dataclasses.replace(study.multiverse_fit_settings(0), resamples=resamples,
                                    seed=seed)
     return fit_specifications({"lenient": _variant(derived)}, settings)
 
 
-def _summary_settings(study, permutations):
-    return dataclasses.replace(study.multiverse_summary_settings(), permutations=permutations)
+def _summary_settings(study, resamples):
+    return dataclasses.replace(study.multiverse_summary_settings(), resamples=resamples)
 
 
-def test_permutation_test_is_reproducible_with_the_seed(simulated, study):
-    first = _run(simulated, study, 20, seed=11)
-    second = _run(simulated, study, 20, seed=11)
-    other = _run(simulated, study, 20, seed=12)
+def test_bootstrap_joint_test_mechanics(simulated, study):
+    first = _run(simulated, study, 12, seed=11)
+    second = _run(simulated, study, 12, seed=11)
+    other = _run(simulated, study, 12, seed=12)
     assert [r["null"] for r in first] == [r["null"] for r in second]
     assert [r["null"]["estimate"] for r in first] != [r["null"]["estimate"] for r in other]
-    settings = _summary_settings(study, 20)
-    assert permutation_test(first, settings).equals(permutation_test(second, settings))
+    settings = _summary_settings(study, 12)
+    test = joint_test(first, settings)
+    assert test.equals(joint_test(second, settings))
+    assert set(test["statistic"]) == {"share_significant_expected",
+                                      "median_signed_std_estimate", "mean_signed_z"}
+    assert test["p_bootstrap"].between(0, 1).all() and (test["resamples"] == 12).all()
+    # the null is imposed: the full-sample estimate of the null data is 0 and the resampled
+    # estimates average about 0 (the observed estimate is about -1.5)
+    block = _Block.of(_variant(simulated), "phq9")
+    spec = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
+    record, state = fit_specification(block, spec, _m2(study), 8)
+    null = null_state(state)
+    ones = pd.Series(1, index=sorted(block.frame["client_id"].astype(str).unique()))
+    assert abs(null.estimate(ones)[0]) < 1e-8
+    estimates = np.array(bootstrap_null(block, [null], 40, 3, "phq9")[0]["estimate"])
+    assert abs(estimates.mean()) < 3 * estimates.std() / np.sqrt(len(estimates))
+    assert abs(estimates.mean()) < 0.1 * abs(record["estimate"])
 
 
-def test_permutation_test_is_sensible_on_null_and_on_strong_data(study):
-    settings = _summary_settings(study, 40)
-    p_values, null_medians = [], []
-    for seed in (21, 22, 23, 24):  # four null datasets: no within-client effect
-        data, _ = simulate_derived(n_clients=150, n_therapists=15, seed=seed, within=0.0)
-        test = permutation_test(_run(data, study, 40, seed=1), settings).set_index("statistic")
-        p_values.append(test["p_permutation"])
-        null_medians.append(test.loc["median_signed_std_estimate", "null_median"])
-    p_values = pd.DataFrame(p_values)
-    # under the null a p below .05 is rare (expected 0.2 of 4 per statistic)
-    assert ((p_values < 0.05).sum() <= 1).all(), p_values
-    assert p_values.max().max() > 0.3, p_values
-    # the permutation distribution of the median estimate is centred on 0
-    assert np.abs(null_medians).max() < 0.02, null_medians
-    strong, _ = simulate_derived(n_clients=150, n_therapists=15, seed=8, within=-2.5)
-    strong_test = permutation_test(_run(strong, study, 40, seed=1), settings)
-    by_name = strong_test.set_index("statistic")["p_permutation"]
-    # the share is bounded by 1, which a permutation can tie (a client with two sessions keeps
-    # its order half the time), so it gets the small p it can; the others the smallest there is
-    assert by_name["share_significant_expected"] <= 0.05, strong_test
-    assert by_name[["median_signed_std_estimate", "mean_signed_z"]].tolist() == pytest.approx(
-        [1 / 41, 1 / 41]), strong_test
-    assert (strong_test["permutations"] == 40).all()
+def test_duplicates_are_counted_once():
+    table = pd.DataFrame({
+        "index": [1, 2, 3, 4, 5], "id": list("abcde"), "outcome": "phq9",
+        "lag_gap": [1, 1, 1, 2, 1],
+        "status": ["fitted", "fitted", "fitted", "fitted", "not_estimable"],
+        "fingerprint": ["x", "x", "y", "x", ""]})
+    marked = mark_duplicates(table)
+    assert marked["distinct"].tolist() == [True, False, True, True, False]
+    assert marked["duplicate_of"].tolist() == ["", "a", "", "", ""]
+
+
+def test_fallback_duplicates_are_detected_and_summarised_per_estimand(study):
+    # no therapist variance: every "client + therapist" specification falls back to client-only
+    data, _ = simulate_derived(n_clients=120, n_therapists=12, seed=4, sd_therapist=0.0)
+    results = _run(data, study, 0, seed=1)
+    settings = study.multiverse_summary_settings()
+    table = combine_multiverse(results, settings)
+    full = table.loc[table["random"] == "full"]
+    assert full["simplified"].all()
+    # the first of each pair in enumeration order (client + therapist) is kept
+    assert full["distinct"].all()
+    minimal = table.loc[table["random"] == "minimal"]
+    assert minimal["duplicate_of"].tolist() == full["id"].tolist()
+    summary = summarise_multiverse(table, joint_test(results, settings), settings)
+    values = summary.set_index(["outcome", "lag_gap", "estimator", "statistic"])["value"]
+    assert values[("phq9", 1, "all", "n_planned")] == 16
+    assert values[("phq9", 1, "all", "n_distinct")] == 8
+    assert values[("phq9", 1, "mlm", "n_duplicates")] == 8
 
 
 def test_combined_table_and_summary(simulated, study):
@@ -306,15 +386,15 @@ def test_combined_table_and_summary(simulated, study):
     assert list(table["index"]) == list(range(1, 17))
     assert set(table["status"]) == {"fitted"}
     assert table["significant_expected"].all()  # the simulated within effect is -1.5
-    summary = summarise_multiverse(table, permutation_test(results, study
-                                                           .multiverse_summary_settings()),
+    summary = summarise_multiverse(table, joint_test(results, study.multiverse_summary_settings()),
                                    study.multiverse_summary_settings())
-    values = summary.set_index(["scope", "statistic"])["value"]
-    assert values[("all", "n_specifications")] == 16
-    assert values[("all", "share_significant_expected")] == 1.0
-    assert values[("phq9", "primary_estimate")] == pytest.approx(
-        table.loc[table["primary"], "estimate"].iloc[0])
-    assert not summary["statistic"].str.startswith("joint_").any()  # no permutations asked
+    assert set(summary["outcome"]) == {"phq9"} and "all" not in set(summary["outcome"])
+    values = summary.set_index(["outcome", "lag_gap", "estimator", "statistic"])["value"]
+    assert values[("phq9", 1, "all", "n_planned")] == 16
+    assert values[("phq9", 1, "all", "share_significant_expected")] == 1.0
+    assert values[("phq9", 1, "mlm", "primary_estimate")] == pytest.approx(
+        table.loc[table["reproduces"] == "M2", "estimate"].iloc[0])
+    assert not summary["statistic"].str.startswith("joint_").any()  # joint test off
 
 
 def test_an_unestimable_specification_is_recorded_not_fatal(simulated, study):
@@ -335,14 +415,16 @@ def test_pipeline_primary_specification_equals_models_csv(pipeline_run):
     root = pipeline_run.root
     multiverse = pd.read_csv(root / "results/tables/multiverse.csv")
     models = pd.read_csv(root / "results/tables/models.csv")
-    assert len(multiverse) == 128
+    assert len(multiverse) == 176
     for outcome in ("phq9", "gad7"):
-        spec = multiverse.loc[multiverse["primary"] & (multiverse["outcome"] == outcome)].iloc[0]
-        m2 = models.loc[(models["outcome"] == outcome) & (models["model"] == "M2")
-                        & (models["analysis"] == "primary")
-                        & (models["term"] == "alliance_within")].iloc[0]
-        for name in ("estimate", "se", "ci_low", "ci_high"):
-            assert spec[name] == pytest.approx(m2[name], rel=1e-8), (outcome, name)
+        for model, term in (("M2", "alliance_within"), ("DPM", "alliance_lagged")):
+            spec = multiverse.loc[(multiverse["reproduces"] == model)
+                                  & (multiverse["outcome"] == outcome)].iloc[0]
+            row = models.loc[(models["outcome"] == outcome) & (models["model"] == model)
+                             & (models["analysis"] == "primary")
+                             & (models["term"] == term)].iloc[0]
+            for name in ("estimate", "se", "ci_low", "ci_high"):
+                assert spec[name] == pytest.approx(row[name], rel=1e-8), (outcome, model, name)
 
 
 def test_pipeline_multiverse_reruns_byte_identically(pipeline_run, tmp_path):
@@ -361,4 +443,5 @@ def test_pipeline_report_has_the_multiverse_section(pipeline_run):
     html = (pipeline_run.root / "results/report/index.html").read_text(encoding="utf-8")
     assert 'id="multiverse"' in html and "Multiverse of specifications" in html
     assert "specifications" in html and "figure-specification_curve" in html
-    assert "The permutation-based joint test was not run" in html
+    assert "The joint test of this curve was not run" in html
+    assert "distinct" in html

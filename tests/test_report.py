@@ -76,22 +76,28 @@ def make_models() -> pd.DataFrame:
         "M1": ["session", "alliance_within", "alliance_between_c"],
         "M2": ["symptom_score", "alliance_within", "alliance_between_c", "session"],
         "M3": ["alliance_score", "symptom_within", "symptom_between_c", "session"],
+        "DPM": ["alliance_lagged", "symptom_lagged"],
     }
-    estimates = {("phq9", "M2", "alliance_within"): (-1.23456, 0.39871, 0.0023),
-                 ("gad7", "M2", "alliance_within"): (0.0412, 0.35, 0.81),
+    # The primary test is DPM's lagged alliance; the conventional M2 agrees for PHQ-9 and
+    # disagrees for GAD-7 (significant where the primary is not).
+    estimates = {("phq9", "DPM", "alliance_lagged"): (-1.23456, 0.39871, 0.0023),
+                 ("gad7", "DPM", "alliance_lagged"): (0.0412, 0.35, 0.81),
+                 ("phq9", "M2", "alliance_within"): (-0.9123, 0.3, 0.003),
+                 ("gad7", "M2", "alliance_within"): (-0.8123, 0.3, 0.008),
                  ("phq9", "M1", "alliance_within"): (-0.8765, 0.3, 0.01),
                  ("phq9", "M3", "symptom_within"): (-0.0123, 0.004, 0.004)}
     for outcome in ("phq9", "gad7"):
         for model, terms in spec.items():
-            for analysis in (("primary", "ml") if model != "M3" else ("primary",)):
-                for term in ["(Intercept)", *terms]:
+            for analysis in (("primary", "ml") if model not in ("M3", "DPM") else ("primary",)):
+                for term in (["(Intercept)"] if model != "DPM" else []) + terms:
                     estimate, se, p = estimates.get((outcome, model, term), (0.5, 0.25, 0.3))
                     if analysis == "ml":
                         estimate = estimate * 0.98
-                    primary = model == "M2" and term == "alliance_within" and analysis == "primary"
+                    primary = (model == "DPM" and term == "alliance_lagged"
+                               and analysis == "primary")
                     interest = term.startswith("alliance_w") or term.startswith(
                         "alliance_b") or term.startswith("symptom_w") or term.startswith(
-                        "symptom_b")
+                        "symptom_b") or term == "alliance_lagged"
                     rows.append({
                         "outcome": outcome, "model": model, "analysis": analysis, "term": term,
                         "estimate": estimate, "se": se, "df": 151.234, "t": estimate / se, "p": p,
@@ -194,14 +200,14 @@ def test_formatting_functions():
 
 def test_primary_numbers_equal_the_models_table(html):
     text = visible_text(html)
-    row = make_models().query("outcome == 'phq9' and model == 'M2' and analysis == 'primary' "
-                              "and term == 'alliance_within'").iloc[0]
+    row = make_models().query("outcome == 'phq9' and model == 'DPM' and analysis == 'primary' "
+                              "and term == 'alliance_lagged'").iloc[0]
     expected = (f"b = {format_number(row.estimate)}, 95% CI "
                 f"{format_ci(row.ci_low, row.ci_high)}, Holm-adjusted "
                 f"{format_p_clause(row.p_holm)}")
     assert expected == "b = -1.23, 95% CI [-2.02, -0.45], Holm-adjusted p = .005"
     assert expected in text
-    # and the same digits in the APA table of M2
+    # and the same digits in the APA table of the primary model
     assert "-1.23" in text and "[-2.02, -0.45]" in text and ".005 (Holm)" in text
 
 
@@ -221,7 +227,40 @@ def test_verdicts(html, view):
     assert phq9["goes_with_within"] == "yes"      # M1 within BH p = .015
     assert phq9["goes_with_between"] == "unclear"  # M1 between BH p = .45
     assert "1.23 points lower" in phq9["sentences"][0]
-    assert "Precedes: yes" in html and "Precedes: unclear" in html
+    assert phq9["sentences"][0].startswith("Precedes (DPM, the dynamic panel model")
+    assert "Precedes (primary): yes" in html and "Precedes (primary): unclear" in html
+
+
+def test_conventional_model_beside_the_primary_and_disagreement_in_words(view):
+    tables = make_tables()
+    phq9 = outcome_answer(tables, "phq9", view)
+    gad7 = outcome_answer(tables, "gad7", view)
+    assert phq9["precedes_conventional"] == "yes" and gad7["precedes_conventional"] == "yes"
+    text = " ".join(phq9["sentences"])
+    assert "The conventional multilevel model (M2" in text
+    assert "The conventional model agrees with the primary test" in text
+    disagreement = " ".join(gad7["sentences"])
+    assert gad7["precedes"] == "unclear"
+    assert ("The two disagree: the conventional model says a stronger alliance precedes better "
+            "scores, the dynamic panel model that the data do not show it either way.") \
+        in disagreement
+    assert "bias M2" in disagreement and "the answer to rely on" in disagreement
+
+
+def test_primary_not_estimated_says_why(view):
+    tables = make_tables()
+    models = tables.models[~((tables.models["model"] == "DPM")
+                             & (tables.models["outcome"] == "gad7"))]
+    others = tables.model_fit[~((tables.model_fit["model"] == "DPM")
+                                & (tables.model_fit["outcome"] == "gad7"))]
+    fit = pd.concat([others, pd.DataFrame([{
+        "outcome": "gad7", "model": "DPM", "analysis": "primary", "status": "not_identified",
+        "reason": "too few clients with two or more waves."}])], ignore_index=True)
+    answer = outcome_answer(dataclasses.replace(tables, models=models, model_fit=fit), "gad7",
+                            view)
+    assert answer["precedes"] == "not estimated"
+    assert ("Precedes: the primary dynamic panel model was not estimated (too few clients with "
+            "two or more waves).") in answer["sentences"][0]
 
 
 def test_verdict_direction_aware(registry):
@@ -272,7 +311,7 @@ def test_engine_agreement_flagged(html):
 
 def test_limitations_from_the_data(html, settings):
     text = visible_text(html)
-    for title in ("Reverse causation", "Nickell", "Shared time trends", "Missing data",
+    for title in ("Reverse causation", "Dynamic-panel bias", "Shared time trends", "Missing data",
                   "Ceiling", "Overlapping recall windows"):
         assert title in text
     # days 0, 7, 14, 22 and 0, 6, 13: gaps 7, 7, 8, 6, 7 -> median 7 < 14-day recall window
@@ -366,3 +405,56 @@ def test_read_report_tables(tmp_path):
                                  "figures": ["ignored.png"]})
     assert tables.models.shape == (1, 2)
     assert tables.rm_corr.empty
+
+
+def test_sentences_follow_the_run(settings):
+    """Nothing about a feature the run did not use; values, never key names."""
+    from analysis.report.formatting import article
+
+    assert (article("ECBI score"), article("PHQ-9 score"), article("ORS")) == ("an", "a", "an")
+    tables = make_tables()
+    text = visible_text(render_report(tables, settings, {}, PROVENANCE))
+    # the shipped config: dates, prorating and the PHQ-9 risk flag are used
+    assert "dates became day offsets" in text and "PHQ-9 item 9 above 0 sets a risk flag" in text
+    assert "Prorated scores (" in text
+    assert "analysis.completers_min_sessions" not in text
+    assert (f"at least {settings.models.completers_min_sessions} sessions" in text
+            or "completers" not in settings.models.sensitivity
+            or not settings.models.sensitivity.get("completers"))
+    # without dates, without a PHQ-9 and with pre-scored totals nothing says otherwise
+    no_dates = tables.sessions.assign(day=pd.array([None] * len(tables.sessions), dtype="Int64"))
+    pre_scored = pd.DataFrame({"instrument": ["phq9", "gad7", "wai_sr"], "n": [0, 0, 0]})
+    changed = dataclasses.replace(tables, sessions=no_dates, reliability=pre_scored)
+    text = visible_text(render_report(changed, settings, {}, PROVENANCE))
+    assert "day offsets" not in text and "carried no session dates" in text
+    assert "risk flag" not in text and "Prorated scores" not in text
+    assert "pre-scored totals without item answers" in text
+
+
+def test_process_measure_named_in_title_and_text(settings):
+    custom = dict(settings.instruments)
+    view = ReportView(settings)
+    assert view.is_alliance and "a stronger working alliance" in render_report(
+        make_tables(), settings, {}, PROVENANCE)
+    registry = view.registry
+    process = dataclasses.replace(registry[settings.alliance], construct="parenting process",
+                                  label="DPICS")
+    other = ReportView(settings)
+    other.__dict__["registry"] = {**registry, settings.alliance: process}
+    assert other.process_label == "DPICS" and not other.is_alliance
+    assert other.stronger_process == "a higher DPICS"
+    answer = outcome_answer(make_tables(), "phq9", other)
+    assert "DPICS" in answer["sentences"][0] and "alliance at a session" not in answer["sentences"][0]
+    assert custom == dict(settings.instruments)
+
+
+def test_counts_are_suppressed_against_the_study_total(view):
+    """Complementary suppression: 139 of 140 clients would reveal the 1 left out."""
+    tables = make_tables()
+    sessions = pd.DataFrame({"client_id": [f"c{i}" for i in range(140)],
+                             "therapist_id": ["t"] * 140, "session": [1] * 140,
+                             "day": pd.array([0] * 140, dtype="Int64")})
+    rm_corr = tables.rm_corr.assign(n=[139, 7])
+    changed = dataclasses.replace(tables, sessions=sessions, rm_corr=rm_corr)
+    sentences = " ".join(outcome_answer(changed, "phq9", view)["benchmark"])
+    assert "(>130 clients)" in sentences and "139" not in sentences

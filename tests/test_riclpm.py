@@ -3,17 +3,20 @@
 - Parity with R's lavaan 0.6.14, live through Rscript (tests/r/fit_lavaan.R): one simulated panel
   (500 clients, 5 waves, symptom-driven dropout, some measurement error so that the model misfits
   and RMSEA/CFI/TLI sit away from their bounds) is fitted with constrained and with free lagged
-  paths by both. lavaan runs ``missing = "ml"``, ``estimator = "ML"`` with standard errors from
-  the observed information (``information = "observed"``, ``observed.information = "hessian"``:
-  its default under missing = "ml"), which is what fit_riclpm computes. Estimates and SEs agree
-  to 1e-3 relative (relative to the larger of |estimate| and its SE, so that an estimate near 0
-  is judged on the scale of its uncertainty), standardised estimates (lavaan std.all) to 1e-3
-  relative or 1e-4 absolute, fit indices to 1e-3 relative. Measured on this fixture: estimates
-  and SEs within 1e-4, standardised estimates within 4e-5 absolute, chi-square, CFI, TLI, RMSEA,
-  AIC, BIC within 1e-7 and SRMR within 3e-5 (lavaan's EM for the saturated moments stops
-  earlier than ours); the remaining differences are lavaan's stopping rule (its log-likelihood is
-  1e-7 below ours). Skipped, with the reason shown, only when Rscript or lavaan is missing; CI
-  sets ALLIANCE_REQUIRE_R=1, which turns that skip into a failure.
+  paths by both, each with innovation (co)variances free per wave and held equal over waves
+  (lavaan equality labels ``iv_a``, ``iv_y``, ``ic_ay``: ``models.riclpm.equal_innovations``).
+  lavaan runs ``missing = "ml"``, ``estimator = "ML"`` with standard errors from the observed
+  information (``information = "observed"``, ``observed.information = "hessian"``: its default
+  under missing = "ml"), which is what fit_riclpm computes. Estimates and SEs agree to 1e-3
+  relative (relative to the larger of |estimate| and its SE, so that an estimate near 0 is judged
+  on the scale of its uncertainty), standardised estimates (lavaan std.all) to 1e-3 relative or
+  1e-4 absolute, fit indices to 1e-3 relative. Measured on this fixture: estimates and SEs within
+  1e-4, standardised estimates within 4e-5 absolute, chi-square, CFI, TLI, RMSEA, AIC, BIC within
+  1e-7 and SRMR within 3e-5 (lavaan's EM for the saturated moments stops earlier than ours); the
+  remaining differences are lavaan's stopping rule (its log-likelihood is 1e-7 below ours). With
+  innovations equal over waves: estimates within 4e-6, SEs within 5e-7, SRMR within 5e-6.
+  Skipped, with the reason shown, only when Rscript or lavaan is missing; CI sets
+  ALLIANCE_REQUIRE_R=1, which turns that skip into a failure.
 - Parameter recovery over 20 simulated datasets (Monte Carlo reasoning at the test).
 - Input errors, determinism, constrained versus free paths, the derived -> panel round trip, and
   the equivalence of the pattern-wise FIML objective with semopy's own.
@@ -35,6 +38,7 @@ from analysis.models.riclpm import (
     CONVERGENCE_KEYS,
     FIT_KEYS,
     PATH_COLUMNS,
+    PanelIdentificationError,
     fit_riclpm,
     n_free_parameters,
     panel_from_derived,
@@ -86,12 +90,11 @@ def parity(tmp_path_factory):
     data = folder / "panel.csv"
     panel.drop(columns="client_id").to_csv(data, index=False, float_format="%.17g")
     jobs, ours = [], {}
-    for constrained in (True, False):
-        job = "constrained" if constrained else "free"
+    for job, (constrained, equal) in PARITY_JOBS.items():
         model = folder / f"{job}.lav"
-        model.write_text(riclpm_description(5, constrained))
+        model.write_text(riclpm_description(5, constrained, equal))
         jobs.append({"id": job, "data": str(data), "model": str(model)})
-        ours[job] = fit_riclpm(panel, 5, constrained)
+        ours[job] = fit_riclpm(panel, 5, constrained, equal)
     pd.DataFrame(jobs).to_csv(folder / "jobs.csv", index=False)
     run = subprocess.run(["Rscript", str(R_SCRIPT), str(folder / "jobs.csv"), str(folder)],
                          capture_output=True, text=True, timeout=300)
@@ -114,7 +117,13 @@ def _merged(ours: dict, theirs: dict) -> pd.DataFrame:
                       on=["lhs", "op", "rhs"], how="left", validate="one_to_one")
 
 
-@pytest.mark.parametrize("job", ["constrained", "free"])
+#: The parity fits: (lagged paths equal over waves, innovation (co)variances equal over waves).
+PARITY_JOBS = {"constrained": (True, False), "free": (False, False),
+               "constrained_equal_innovations": (True, True),
+               "free_equal_innovations": (False, True)}
+
+
+@pytest.mark.parametrize("job", list(PARITY_JOBS))
 class TestLavaanParity:
     pytestmark = needs_lavaan
 
@@ -154,6 +163,22 @@ class TestLavaanParity:
                                      ("cfi", "cfi"), ("tli", "tli"), ("rmsea", "rmsea"),
                                      ("srmr", "srmr"), ("aic", "aic"), ("bic", "bic")]:
             assert fit[ours_key] == pytest.approx(lavaan[lavaan_key], rel=1e-3), ours_key
+
+    def test_equal_innovations_are_one_parameter_in_both(self, parity, job):
+        ours, theirs = parity
+        merged = _merged(ours[job], theirs[job])
+        innovations = merged[merged["label"].str.startswith("innovation")]
+        lavaan_labels = theirs[job]["paths"].set_index(["lhs", "op", "rhs"])["label"]
+        labels = [lavaan_labels.get((lhs, "~~", rhs), "") for lhs, rhs in
+                  zip(innovations["lhs"], innovations["rhs"])]
+        if PARITY_JOBS[job][1]:
+            assert innovations["parameter"].nunique() == 3
+            assert set(labels) == {"iv_a", "iv_y", "ic_ay"}
+            for _, group in innovations.groupby("parameter"):
+                assert np.ptp(group["lavaan_est"]) <= 1e-12 * group["lavaan_est"].abs().max()
+                assert group["estimate"].nunique() == 1
+        else:
+            assert innovations["parameter"].nunique() == 3 * (5 - 1)
 
 
 # --- parameter recovery ------------------------------------------------------------------------
@@ -259,23 +284,73 @@ def test_description_is_the_hamaker_specification():
         assert statement in text.splitlines()
 
 
+def test_equal_innovations_description_and_parameters():
+    text = riclpm_description(4, equal_innovations=True).splitlines()
+    # wave 1 is the start, not an innovation: its (co)variances stay free
+    assert {"wa1 ~~ wa1", "wy1 ~~ wy1", "wa1 ~~ wy1"} <= set(text)
+    for t in (2, 3, 4):
+        assert {f"wa{t} ~~ iv_a*wa{t}", f"wy{t} ~~ iv_y*wy{t}", f"wa{t} ~~ ic_ay*wy{t}"} \
+            <= set(text)
+    assert "iv_a" not in riclpm_description(4)
+    for waves in (3, 6, 10):
+        for constrained in (True, False):
+            assert (n_free_parameters(waves, constrained)
+                    - n_free_parameters(waves, constrained, equal_innovations=True)
+                    == 3 * (waves - 1) - 3)
+
+
+def test_equal_innovations_fit(standard_panel):
+    panel, _ = standard_panel
+    result = fit_riclpm(panel, 5, equal_innovations=True)
+    paths = result["paths"]
+    innovations = paths[paths["label"].str.startswith("innovation")]
+    assert innovations["parameter"].nunique() == 3
+    assert list(innovations.loc[innovations["label"] == "innovation variance alliance", "wave"]) \
+        == [2, 3, 4, 5]
+    assert innovations.groupby("parameter")["estimate"].nunique().eq(1).all()
+    # the standardised value of an equal variance still differs by wave (the SDs do)
+    assert result["fit"]["n_parameters"] == n_free_parameters(5, True, True) == 23
+    assert result["convergence"]["converged"] and result["convergence"]["admissible"]
+    assert result["convergence"]["problems"] == []
+
+
+def test_inadmissible_fit_says_why():
+    """A true within-client alliance variance near 0 on 80 clients: the fit converges to a
+    negative variance (seed 1, measured), which the result names in words."""
+    panel, _ = simulate_riclpm(80, 4, seed=1, innovation_var_alliance=0.01,
+                               w1_var_alliance=0.02, innovation_cov=0.0, w1_cov=0.0)
+    result = fit_riclpm(panel, 4, constrained=False)
+    convergence = result["convergence"]
+    assert convergence["converged"] and not convergence["admissible"]
+    assert convergence["nonpositive_variances"]
+    assert any("estimated at -" in problem and "not above zero" in problem
+               for problem in convergence["problems"])
+
+
 # --- input errors ------------------------------------------------------------------------------
 
-def test_too_few_clients_names_counts_and_the_fix():
+def test_too_few_clients_names_counts_and_the_kind():
     panel, _ = simulate_riclpm(30, 6, seed=3, missing_rate=0.3, **SCALES)
-    with pytest.raises(DataError) as error:
+    with pytest.raises(PanelIdentificationError) as error:
         fit_riclpm(panel, 6)
     message = str(error.value)
     assert "30 clients have data" in message and "37 free parameters" in message
     assert re.search(r"\(\d waves: \d+(, \d waves: \d+)*\)", message)
-    assert "models.riclpm.sessions" in message
+    assert (error.value.kind, error.value.needed, error.value.available) == (
+        "too_few_clients", 37, 30)
+    assert isinstance(error.value, DataError)
+    # the advice (which key would help) is the stage's, worked out from the data
+    assert "models." not in message
+    # with innovations equal over waves the same data identify the model (25 parameters)
+    assert fit_riclpm(panel, 6, equal_innovations=True)["fit"]["n_parameters"] == 25
 
 
 @pytest.mark.parametrize("waves", [2, 1])
 def test_too_few_waves(standard_panel, waves):
     panel, _ = standard_panel
-    with pytest.raises(DataError, match="models.riclpm.sessions"):
+    with pytest.raises(PanelIdentificationError, match="at least 3 waves") as error:
         fit_riclpm(panel, waves)
+    assert error.value.kind == "too_few_waves"
     with pytest.raises(DataError, match="at least 3 waves"):
         riclpm_description(waves)
 
@@ -283,9 +358,11 @@ def test_too_few_waves(standard_panel, waves):
 def test_column_without_variance_is_named(standard_panel):
     panel = standard_panel[0].copy()
     panel.loc[panel["a3"].notna(), "a3"] = 4.0
-    with pytest.raises(DataError, match=r"column 'a3' \(alliance_score at session 3\).*no "
+    with pytest.raises(DataError, match=r"column 'a3' \(alliance_score at wave 3\).*no "
                                         r"variance"):
         fit_riclpm(panel, 5)
+    with pytest.raises(DataError, match=r"alliance_score at wave 3 \(session 5\)"):
+        fit_riclpm(panel, 5, wave_labels=[f"session {s}" for s in range(3, 8)])
 
 
 def test_missing_and_non_numeric_columns_are_named(standard_panel):
@@ -308,8 +385,9 @@ def test_consecutive_waves_never_both_observed():
     half = panel.index < 60
     panel.loc[half, ["a3", "y3"]] = np.nan
     panel.loc[~half, ["a2", "y2"]] = np.nan
-    with pytest.raises(DataError, match="both session 2 and session 3"):
+    with pytest.raises(DataError, match="both wave 2 and wave 3") as error:
         fit_riclpm(panel, 3)
+    assert (error.value.kind, error.value.wave) == ("no_consecutive", 2)
 
 
 # --- the panel from the derived frame ----------------------------------------------------------
@@ -321,7 +399,9 @@ def test_panel_round_trips_from_the_derived_layout():
     assert list(derived.columns) == ["outcome", "client_id", "therapist_id", "session",
                                      "alliance_score", "symptom_score"]
     panel, counts = panel_from_derived(derived, "phq9", sessions=5)
-    pd.testing.assert_frame_equal(panel, wide)
+    assert list(panel.columns[:2]) == ["client_id", "therapist_id"]
+    assert panel["therapist_id"].notna().all()
+    pd.testing.assert_frame_equal(panel.drop(columns="therapist_id"), wide)
     assert counts["clients"] == counts["clients_with_data"] == 150
     assert sum(counts["clients_by_waves"].values()) == 150
     assert counts["clients_2plus_waves"] == 150 - counts["clients_by_waves"][1]
@@ -341,6 +421,22 @@ def test_panel_from_the_pipeline_fixture():
     row = panel.set_index("client_id").loc[first["client_id"]]
     assert row[f"a{first['session']}"] == first["alliance_score"]
     assert row[f"y{first['session']}"] == first["symptom_score"]
+
+
+def test_panel_from_sessions_numbered_from_3():
+    from analysis.models.waves import choose_waves
+
+    derived, _ = simulate_riclpm(120, 5, seed=6, output="derived", missing_rate=0.2, **SCALES)
+    shifted = derived.assign(session=derived["session"] + 2)
+    choice = choose_waves(shifted, "phq9", min_share=0.5, max_waves=None, origin="study")
+    assert choice.sessions[0] == 3
+    panel, counts = panel_from_derived(shifted, "phq9", choice)
+    same, _ = panel_from_derived(derived, "phq9", choice.n_waves)
+    pd.testing.assert_frame_equal(panel, same)
+    assert counts["waves"]["sessions"] == list(choice.sessions)
+    # an int counts from the study's first session number too
+    by_number, _ = panel_from_derived(shifted, "phq9", 3)
+    assert by_number["y1"].notna().sum() == counts["symptoms_per_wave"][1]
 
 
 def test_panel_from_derived_errors():

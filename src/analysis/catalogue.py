@@ -54,6 +54,10 @@ _FILES = (
               "one row per questionnaire administration kept at ingest (items, pseudonymised)"),
     StageFile("sessions", f"{PROCESSED}/sessions.parquet", "ingest",
               "the session registry: client, therapist, session, day"),
+    StageFile("offered_sessions", f"{PROCESSED}/offered_sessions.parquet", "ingest",
+              "every session record with its status: attended, did not attend, cancelled by "
+              "client or service (from the status column), or no_measure (a placeholder record "
+              "without any measure); the attendance rates read it"),
     StageFile("rejects", f"{PROCESSED}/rejects.csv", "ingest",
               "every rejected row or administration: file, row, column, instrument, rule, reason"),
     StageFile("ingest_flags", f"{PROCESSED}/ingest_flags.csv", "ingest",
@@ -121,10 +125,11 @@ _FILES = (
               "RI-CLPM: fit indices, sizes and convergence (or why it was not identified)",
               "models", "riclpm_fit.rst", "RI-CLPM fit"),
     StageFile("multiverse", f"{TABLES}/multiverse.csv", "combine_multiverse",
-              "the multiverse: M2's within-client alliance term under every specification",
+              "the multiverse: the alliance -> symptoms effect under every specification "
+              "(estimator a choice; duplicates marked)",
               "sensitivity", "multiverse.rst", "multiverse of specifications"),
     StageFile("multiverse_summary", f"{TABLES}/multiverse_summary.csv", "combine_multiverse",
-              "the multiverse in numbers and its permutation-based joint test",
+              "the multiverse in numbers per outcome and lag, with its bootstrap joint test",
               "sensitivity", "multiverse_summary.rst", "multiverse summary"),
     StageFile("report", "results/report/index.html", "reviewer_report",
               "the standalone reviewer report", "report", "report_index.rst",

@@ -7,7 +7,11 @@ exact counts of every fit (``fit_counts.csv``: the published model tables hide s
 count``:
 
 - per input file: ``read``/``rejected``/``kept`` rows (read = kept + rejected, always), dropped
-  columns (by name, with the number of non-empty cells, never their values);
+  columns (by name, with the number of non-empty cells, never their values); and, where not 0,
+  blank rows ``skipped`` (not rows: the file's lines = read + skipped), cells set missing by the
+  table's ``missing_values`` (stage ``missing_values``, unit ``cells``) and kept rows with
+  ``no_measure`` (in a sessions table: "session records with no measure", not counted as
+  attended sessions; see :data:`analysis.ingest.tables.NOTES`);
 - per input file and instrument: administrations ``read``, ``rejected`` (by rule) and ``kept``
   (by route: in a session record, linked by session number or date, at a session number with no
   session record, of a client without session records); read = kept + rejected, always;
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.privacy import format_count, format_part
+from analysis.privacy import format_count
 
 FLOW_COLUMNS = ["stage", "source", "instrument", "unit", "reason", "count"]
 PEOPLE_UNITS = {"clients", "episodes", "episodes_with_outcome", "therapists"}
@@ -84,20 +88,29 @@ def build_data_flow(
 
 
 def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """The published copy: counts of people below ``min_cell`` shown as "<min_cell".
+    """The published copy: counts of people through :func:`analysis.privacy.format_count`.
 
-    Episodes with an outcome are published beside all episodes of the outcome: when the
-    difference (episodes without an outcome) is a small cell, it is hidden too (secondary
-    suppression). Row counts are not counts of people and stay exact, so every file's rows
-    still visibly balance.
+    Each count of people is published with the total it is part of, so that no published total
+    reveals a hidden complement by subtraction (complementary suppression): episodes with an
+    outcome beside all episodes of the outcome; every other count of clients (episodes are one
+    per client and outcome) beside the registry's clients, and counts of therapists beside the
+    registry's therapists. Row counts are not counts of people and stay exact, so every file's
+    rows still visibly balance.
     """
     published = flow.copy()
     totals = flow[flow["unit"] == "episodes"].set_index("source")["count"].to_dict()
+    registry = {unit: int(count) for stage, unit, count in
+                zip(flow["stage"], flow["unit"], flow["count"]) if stage == "registry"}
+    population = {"clients": registry.get("clients"), "episodes": registry.get("clients"),
+                  "therapists": registry.get("therapists")}
     published["count"] = [
-        format_part(count, totals[source], min_cell) if unit == "episodes_with_outcome" and source in totals
-        else format_count(count, min_cell) if unit in PEOPLE_UNITS
+        format_count(count, min_cell, totals[source])
+        if unit == "episodes_with_outcome" and source in totals
+        else format_count(count, min_cell, None if stage == "registry" else population.get(unit))
+        if unit in PEOPLE_UNITS
         else str(int(count))
-        for unit, source, count in zip(flow["unit"], flow["source"], flow["count"])
+        for stage, unit, source, count in zip(flow["stage"], flow["unit"], flow["source"],
+                                              flow["count"])
     ]
     return published
 

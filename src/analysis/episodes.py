@@ -40,7 +40,7 @@ import pandas as pd
 
 from analysis.errors import DataError
 from analysis.instruments import Instrument
-from analysis.privacy import format_count, format_part, is_suppressed
+from analysis.privacy import format_count, publish_rate
 from analysis.jacobson_truax import estimate_sample_reliability, jacobson_truax_parameters
 from analysis.settings import EpisodeSettings
 
@@ -465,8 +465,9 @@ def summarise_episodes(
         is defined: all for ``has_outcome``; those with a first score for ``case_start``; those
         with an outcome for the change measures; those a case / on the dysfunctional side at start
         for recovery and clinical significance), ``count`` (True) - these four as text from
-        :func:`analysis.privacy.format_count` - and ``rate`` = count / n_denominator (NaN when the
-        count or the denominator is suppressed or the denominator is 0). A measure whose
+        :func:`analysis.privacy.format_count`, each with the total it is part of - and ``rate`` =
+        count / n_denominator (:func:`analysis.privacy.publish_rate`: NaN when the count or the
+        denominator is suppressed or the denominator is 0). A measure whose
         definition is missing (no caseness cut-off, no reliable-change threshold, no r_xx) says
         "not defined" instead of counting zero.
     """
@@ -474,7 +475,7 @@ def summarise_episodes(
     for outcome in pd.unique(episodes["outcome"].astype("string")):
         part = episodes[episodes["outcome"] == outcome]
         rows.extend(_summary_rows(str(outcome), part, OUTCOME_MEASURES, min_cell,
-                                  _undefined(part, OUTCOME_MEASURES)))
+                                  _undefined(part, OUTCOME_MEASURES), clients=len(combined)))
     rows.extend(_summary_rows("combined", combined, COMBINED_MEASURES, min_cell,
                               _undefined(episodes, COMBINED_MEASURES)))
     summary = pd.DataFrame(
@@ -492,7 +493,8 @@ MEASURE_NEEDS = {
     "case_start": "caseness_cutoff",
     "case_end": "caseness_cutoff",
     "recovery": "caseness_cutoff",
-    "reliable_recovery": "caseness_cutoff",
+    # reliable recovery is reliable improvement and recovery: it needs both definitions
+    "reliable_recovery": ("caseness_cutoff", "reliable_change_threshold"),
     "reliable_improvement": "reliable_change_threshold",
     "reliable_deterioration": "reliable_change_threshold",
     "jt_reliable_improvement": "rci",
@@ -505,20 +507,26 @@ MEASURE_NEEDS = {
 def _undefined(episodes: pd.DataFrame, measures: list[str]) -> set[str]:
     # A measure is undefined when what it needs is missing for every episode (e.g. an outcome
     # without a caseness cut-off has no caseness and no recovery): "not defined", not zero.
-    return {measure for measure in measures
-            if measure in MEASURE_NEEDS and MEASURE_NEEDS[measure] in episodes.columns
-            and pd.to_numeric(episodes[MEASURE_NEEDS[measure]], errors="coerce").isna().all()}
+    def missing(column: str) -> bool:
+        return column in episodes.columns and bool(
+            pd.to_numeric(episodes[column], errors="coerce").isna().all())
+
+    return {measure for measure in measures if measure in MEASURE_NEEDS and any(
+        missing(column) for column in np.atleast_1d(MEASURE_NEEDS[measure]))}
 
 
 def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_cell: int,
-                  undefined: set[str]) -> list:
+                  undefined: set[str], clients: int | None = None) -> list:
+    # Every count goes through analysis.privacy.format_count with the total it is part of
+    # (complementary suppression), and a rate is published only when neither its count nor its
+    # denominator is hidden (publish_rate): a rate beside a hidden count would reveal it.
     n_episodes = len(frame)
     n_with_outcome = int(frame["has_outcome"].astype(bool).sum())
     rows = []
     for measure in measures:
         base = {"outcome": outcome, "measure": measure,
-                "n_episodes": format_count(n_episodes, min_cell),
-                "n_with_outcome": format_part(n_with_outcome, n_episodes, min_cell)}
+                "n_episodes": format_count(n_episodes, min_cell, clients),
+                "n_with_outcome": format_count(n_with_outcome, min_cell, n_episodes)}
         if measure in undefined:
             rows.append({**base, "n_denominator": NOT_DEFINED, "count": NOT_DEFINED,
                          "rate": math.nan})
@@ -529,12 +537,13 @@ def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_ce
             flags = frame[measure].astype("boolean")
             denominator = int(flags.notna().sum())
             count = int(flags.fillna(False).astype(bool).sum())
-        # Secondary suppression: a count whose complement in its denominator is a small cell
-        # would reveal that cell by subtraction, so it is hidden too.
-        hidden = is_suppressed(count, denominator, min_cell) or _suppressed(denominator, min_cell)
-        rate = count / denominator if denominator and not hidden else math.nan
-        rows.append({**base, "n_denominator": format_part(denominator, n_episodes, min_cell),
-                     "count": format_part(count, denominator, min_cell), "rate": rate})
+        rate = publish_rate(count, denominator, min_cell, total=n_episodes)
+        count_shown = format_count(count, min_cell, denominator)
+        if math.isnan(rate) and denominator and count_shown == str(count):
+            # the denominator is hidden: the count beside it must not give it back either
+            count_shown = format_count(count, min_cell, n_episodes)
+        rows.append({**base, "n_denominator": format_count(denominator, min_cell, n_episodes),
+                     "count": count_shown, "rate": rate})
     return rows
 
 
@@ -543,11 +552,12 @@ def publish_episodes(episodes: pd.DataFrame, combined: pd.DataFrame,
     """The published episode tables: the summary and the Jacobson-Truax parameters, with counts
     of people below ``min_cell`` hidden (``privacy.min_cell_count``)."""
     published = parameters.copy()
+    # beside the outcome's episodes (published in the summary): complementary suppression
+    totals = episodes.groupby("outcome").size().to_dict() if "outcome" in episodes else {}
     published["n_with_outcome"] = pd.array(
-        [format_count(int(n), min_cell) for n in parameters["n_with_outcome"]], dtype="string")
+        [format_count(int(n), min_cell, totals.get(outcome))
+         for outcome, n in zip(parameters["outcome"], parameters["n_with_outcome"])],
+        dtype="string")
     return {"summary": summarise_episodes(episodes, combined, min_cell),
             "jacobson_truax": published}
 
-
-def _suppressed(n: int, min_cell: int) -> bool:
-    return 0 < n < min_cell

@@ -6,8 +6,9 @@
 - left: the path diagram of the model with lagged paths equal over waves (Hamaker, Kuiper &
   Grasman 2015): the within-client components of alliance and symptoms at a session and the
   next, the two carry-over (autoregressive) and the two cross-lagged paths, each labelled with its
-  estimate, 95% CI and standardised estimate; a path whose CI excludes 0 is drawn solid, the
-  others dashed;
+  estimate, 95% CI and standardised estimate (a path held equal over waves has one estimate
+  but a standardised value per wave: the label gives their mean, marked "mean over waves"); a
+  path whose CI excludes 0 is drawn solid, the others dashed;
 - right: the cross-lagged paths with paths free per wave (the sensitivity analysis): one point
   and 95% CI per wave beside the constrained estimate (line and band).
 
@@ -81,7 +82,8 @@ def path_summary(paths: pd.DataFrame, outcome: str, version: str = "constrained"
 
 def _label(values: dict[str, float]) -> str:
     return (f"b = {format_number(values['estimate'])} [{format_number(values['ci_lower'])}, "
-            f"{format_number(values['ci_upper'])}]\nβ = {format_number(values['std_estimate'])}")
+            f"{format_number(values['ci_upper'])}]\nβ (mean over waves) = "
+            f"{format_number(values['std_estimate'])}")
 
 
 def _excludes_zero(values: dict[str, float]) -> bool:
@@ -123,12 +125,13 @@ def _diagram(ax: Axes, summary: dict[str, dict[str, float]], alliance: str, outc
         ax.text(x, y, _label(values), ha="center", va="center", fontsize=7, color=colour,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
     ax.text(0.5, -0.42, "Stable differences between clients (random intercepts)\nare "
-            "separated out. Solid: 95% CI excludes 0;\nβ: standardised (mean over waves)",
+            "separated out. Solid: 95% CI excludes 0;\nβ: mean of the wave-specific "
+            "standardised estimates",
             ha="center", va="center", fontsize=6.5, color=MUTED)
 
 
 def _per_wave(ax: Axes, paths: pd.DataFrame, outcome: str, name: str, title: str,
-              constrained: dict[str, float] | None, free_ok: bool) -> None:
+              constrained: dict[str, float] | None, free_ok: bool, note: str = "") -> None:
     colour = PATH_COLOURS[name]
     ax.axhline(0.0, color=MUTED, linewidth=0.6)
     if constrained is not None:
@@ -149,6 +152,9 @@ def _per_wave(ax: Axes, paths: pd.DataFrame, outcome: str, name: str, title: str
     elif not free_ok:
         ax.text(0.5, 0.85, "free-path version not fitted", transform=ax.transAxes,
                 ha="center", fontsize=7, color=MUTED)
+    if note:
+        ax.text(0.5, 0.04, note, transform=ax.transAxes, ha="center", va="bottom", fontsize=6,
+                color=MUTED)
     ax.set_title(title, fontsize=8, loc="left")
     ax.set_ylabel("estimate (score units)")
 
@@ -191,16 +197,22 @@ def riclpm_figure(paths: pd.DataFrame, fit: pd.DataFrame, outcome_instrument: An
             diagram.text(0.5, 1.25, "did not converge: estimates not trustworthy",
                          ha="center", color=OKABE_ITO["vermillion"], fontsize=8)
         free_ok = free.get("status") == "fitted"
+        # the free version's wave-by-wave paths are not interpreted when it is inadmissible
+        note = ("free-paths fit inadmissible: not interpreted"
+                if free_ok and str(free.get("admissible")).lower() not in ("true", "1", "1.0")
+                else "")
+        sessions = constrained.get("wave_sessions")
         for row, name, title in ((0, "alliance_to_symptoms",
                                   f"{alliance_label} → next {outcome_label}"),
                                  (1, "symptoms_to_alliance",
                                   f"{outcome_label} → next {alliance_label}")):
             ax = figure.add_subplot(grid[row, 1])
-            _per_wave(ax, paths, outcome, name, title, summary.get(name), free_ok)
+            _per_wave(ax, paths, outcome, name, title, summary.get(name), free_ok, note)
             if row == 0:
                 ax.legend(loc="best", fontsize=6.5)
             else:
-                ax.set_xlabel("sessions")
+                ax.set_xlabel(f"waves ({sessions})" if isinstance(sessions, str) and sessions
+                              else "waves")
     return figure
 
 

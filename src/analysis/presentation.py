@@ -25,6 +25,7 @@ ANALYSIS_LABELS = {
     "detrended": "detrended",
     "completers": "completers",
     "ml": "ML",
+    "free_paths": "paths free per wave",
 }
 TERM_LABELS = {
     "alliance_within": "within-client alliance",
@@ -33,11 +34,14 @@ TERM_LABELS = {
     "alliance_early": "early alliance",
     "symptom_within": "within-client symptoms",
     "symptom_between_c": "between-client symptoms",
+    "alliance_lagged": "alliance at the previous session",
+    "symptom_lagged": "symptoms at the previous session",
 }
 # Alliance predictors: the within/between parts, their subscale versions and early alliance.
 # The alliance score itself is not among them: in the reverse model it is the lagged control.
 ALLIANCE_TERM_PATTERN = re.compile(
-    r"^alliance_(within|between_c|within_detrended|early|[a-z0-9]+_within|[a-z0-9]+_between_c)$"
+    r"^alliance_(within|between_c|within_detrended|early|lagged|[a-z0-9]+_within"
+    r"|[a-z0-9]+_between_c)$"
 )
 
 #: The adjusted p-value of each test family, in the column of ``models.csv`` that holds it.
@@ -88,7 +92,13 @@ def term_family(term: str) -> int:
 def select_alliance_terms(models: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``models.csv`` whose term is an alliance predictor (:data:`ALLIANCE_TERM_PATTERN`),
     sorted by outcome, model, analysis and term."""
-    selected = models.loc[models["term"].astype(str).str.match(ALLIANCE_TERM_PATTERN)]
+    terms = models["term"].astype(str)
+    selected = terms.str.match(ALLIANCE_TERM_PATTERN)
+    if "of_interest" in models:
+        # In the reverse dynamic panel model the lagged alliance is the autoregression (a
+        # control), not a predictor of symptoms.
+        selected &= ~((terms == "alliance_lagged") & ~models["of_interest"].astype(bool))
+    selected = models.loc[selected]
     return selected.sort_values(["outcome", "model", "analysis", "term"],
                                 kind="stable").reset_index(drop=True)
 

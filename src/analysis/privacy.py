@@ -4,6 +4,13 @@ Clinical data is sensitive. Identifiers are replaced at ingest by keyed hashes (
 a secret key from an environment variable, so the same client gets the same pseudonym across runs
 and files, but nobody without the key can link a pseudonym back. Published tables and figures
 show counts of people below a threshold as "<N".
+
+One path for every published count of people (tables, figure titles and labels, report sentences,
+logs): :func:`format_count`. Given the total the count is part of (the study's clients, the
+episodes of an outcome, the therapists), it also applies complementary suppression, so that a
+count is never published when the rest of its total is a small cell (62 of 64 clients would reveal
+the 2 left out). A rate is published only when neither its count nor its denominator is hidden
+(:func:`publish_rate`): 22/62 = 35.5% beside a hidden 62 would reveal it.
 """
 
 from __future__ import annotations
@@ -71,8 +78,16 @@ def resolve_key(variable: str, is_demo_data: bool) -> str:
     )
 
 
-def format_count(n: int, min_cell: int) -> str:
-    """A count of people as published: ``"<min_cell"`` when 0 < n < min_cell, else the number."""
+def format_count(n: int, min_cell: int, total: int | None = None) -> str:
+    """A count of people as published: the one path for every output.
+
+    ``"<min_cell"`` when 0 < n < min_cell. With ``total`` (what the count is part of: the
+    study's clients, an outcome's episodes, ...), a count whose complement ``total - n`` is a
+    small cell is shown as ``">{total - min_cell}"`` too (:func:`format_part`), because the
+    published total would reveal the complement by subtraction.
+    """
+    if total is not None:
+        return format_part(n, total, min_cell)
     n = int(n)
     if 0 < n < min_cell:
         return f"<{min_cell}"
@@ -87,6 +102,8 @@ def format_part(count: int, total: int, min_cell: int) -> str:
     count is shown as ">{total - min_cell}" instead.
     """
     count, total = int(count), int(total)
+    if count > total:  # not a part of this total (e.g. a different population): primary only
+        return format_count(count, min_cell)
     if 0 < count < min_cell:
         return f"<{min_cell}"
     if 0 < total - count < min_cell:
@@ -98,3 +115,30 @@ def is_suppressed(count: int, total: int | None, min_cell: int) -> bool:
     """Whether :func:`format_part` (or :func:`format_count` without a total) hides ``count``."""
     shown = format_count(count, min_cell) if total is None else format_part(count, total, min_cell)
     return shown != str(int(count))
+
+
+def publish_rate(count: int, denominator: int, min_cell: int, total: int | None = None
+                 ) -> float:
+    """``count / denominator`` as published, or NaN when it would reveal a hidden count.
+
+    A rate is suppressed when the count is hidden within its denominator (primary or
+    complementary), when the denominator is itself hidden (a small cell, or, given ``total``, the
+    complement of a small cell in it), or when the denominator is 0: the rate and the published
+    count give the denominator back, and vice versa. A rate of 0 reveals nothing and is kept.
+    """
+    count, denominator = int(count), int(denominator)
+    if count == 0 and denominator > 0:
+        return 0.0  # 0 of any denominator: reveals nothing
+    if denominator <= 0 or is_suppressed(count, denominator, min_cell) or is_suppressed(
+            denominator, total, min_cell):
+        return float("nan")
+    return count / denominator
+
+
+def hidden_counts(total: int, min_cell: int) -> set[int]:
+    """Every count of people that must not appear as a number among the parts of ``total``:
+    the small cells (1 to min_cell - 1) and the counts whose complement is one."""
+    total = int(total)
+    small = set(range(1, min_cell))
+    complements = {total - k for k in small if total - k > 0}
+    return (small | complements) - ({total} if total >= min_cell else set())

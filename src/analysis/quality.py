@@ -30,14 +30,22 @@ SUMMARY_COLUMNS = [
 FIXES = {
     "item_not_whole": "instruments.{instrument}.integer_items: false (if its items are means or "
                       "ratings on a continuous scale)",
-    "item_out_of_range": "instruments.{instrument}.item_min / item_max (if the scale's range "
+    "item_out_of_range": "inputs.{table}.missing_values (if values such as -99 or 999 are "
+                         "missing-value codes, e.g. missing_values: [-99, 999]), "
+                         "instruments.{instrument}.item_min / item_max (if the scale's range "
                          "differs), or inputs.{table}.instruments.{instrument}.items (if other "
                          "columns are mapped)",
-    "item_not_numeric": "inputs.{table}.instruments.{instrument}.items (if other columns are "
+    "item_not_numeric": "inputs.{table}.missing_values (if the export writes missing answers as "
+                        "codes, e.g. missing_values: [\"#NULL!\"]), or "
+                        "inputs.{table}.instruments.{instrument}.items (if other columns are "
                         "mapped)",
-    "total_out_of_range": "inputs.{table}.instruments.{instrument}.total (if another column is "
+    "total_out_of_range": "inputs.{table}.missing_values (if values such as -99 or 999 are "
+                          "missing-value codes, e.g. missing_values: [-99, 999]), or "
+                          "inputs.{table}.instruments.{instrument}.total (if another column is "
                           "mapped)",
-    "total_not_numeric": "inputs.{table}.instruments.{instrument}.total (if another column is "
+    "total_not_numeric": "inputs.{table}.missing_values (if the export writes missing totals as "
+                         "codes, e.g. missing_values: [\"#NULL!\"]), or "
+                         "inputs.{table}.instruments.{instrument}.total (if another column is "
                          "mapped)",
     "orphan_outcome": "linking.orphan_outcomes: keep (to keep questionnaires of clients without "
                       "session records)",

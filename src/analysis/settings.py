@@ -77,6 +77,13 @@ class InputTable(Settings):
     date_format: str | None
     columns: dict[str, str]
     instruments: dict[str, dict[str, Any]]
+    # Codes that mean "missing" in this export (e.g. "#NULL!", -99, 999), and whether SPSS or
+    # Stata value labels replace the codes of the client and therapist columns.
+    missing_values: tuple[str | float, ...] = ()
+    value_labels: bool = True
+    # The values of the session-status column (role ``status``) for each kind of session record:
+    # attended, did_not_attend, cancelled_by_client, cancelled_by_service.
+    status_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def config_key(self, *parts: str) -> str:
         """The dotted config key of this table, or of a key inside it, for messages."""
@@ -176,11 +183,34 @@ class FigureSettings(Settings):
 
 
 @dataclass(frozen=True)
-class RiclpmSettings(Settings):
-    """The RI-CLPM check (``models.riclpm`` in config): waves and the free-paths version."""
+class PanelWaveSettings(Settings):
+    """Which sessions are the waves of the panel models (``models.panel`` in config).
 
-    sessions: int = 6
+    Read by :func:`analysis.models.waves.choose_waves` for the dynamic panel model and the
+    RI-CLPM alike: the consecutive sessions from ``origin`` (``"client"``: each client's first
+    observed session; ``"study"``: the study's first session number) that at least ``min_share``
+    of clients reach, at most ``max_waves`` (None: no cap). The defaults and why they were chosen:
+    the docstring of :mod:`analysis.models.waves`.
+    """
+
+    min_share: float = 0.5
+    max_waves: int | None = 10
+    origin: str = "client"
+
+
+@dataclass(frozen=True)
+class RiclpmSettings(Settings):
+    """The RI-CLPM check (``models.riclpm`` in config): waves, innovations, free-paths version.
+
+    ``sessions``: an explicit number of waves (the first K sessions from the origin) or None,
+    the waves chosen from the data by ``waves`` (``models.panel``). ``equal_innovations``: the
+    innovation variances and covariance held equal over waves.
+    """
+
+    sessions: int | None = None
     free_paths_sensitivity: bool = True
+    equal_innovations: bool = True
+    waves: PanelWaveSettings = field(default_factory=PanelWaveSettings)
 
 
 @dataclass(frozen=True)
@@ -195,8 +225,8 @@ class MultiverseSettings(Settings):
     choices: dict[str, list[Any]]
     primary: dict[str, Any]
     specifications_per_job: int = 64
-    permutations: int = 0
-    permutation_method: str = "fixed_variance"
+    #: Resamples of the joint test (null-imposed cluster bootstrap); 0 = off.
+    resamples: int = 0
 
 
 @dataclass(frozen=True)
@@ -211,13 +241,15 @@ class MultiverseDataSettings(Settings):
 
 @dataclass(frozen=True)
 class MultiverseFitSettings(Settings):
-    """One multiverse job: its specifications, the M2 fit per outcome, the permutations."""
+    """One multiverse job: its specifications, the M2 and DPM fits per outcome, the resamples.
+
+    ``fits`` maps an outcome to its M2 and ``"<outcome>/DPM"`` to its DPM (the wave settings).
+    """
 
     specifications: tuple[dict[str, Any], ...]
     fits: dict[str, dict[str, Any]]
     completers_min_sessions: int
-    permutations: int = 0
-    permutation_method: str = "fixed_variance"
+    resamples: int = 0
     seed: int = 0
 
 
@@ -228,7 +260,7 @@ class MultiverseSummarySettings(Settings):
     alpha: float
     min_cell_count: int
     expected_signs: dict[str, int]
-    permutations: int = 0
+    resamples: int = 0
 
 
 __all__ = [
@@ -236,6 +268,7 @@ __all__ = [
     "MultiverseFitSettings",
     "MultiverseSettings",
     "MultiverseSummarySettings",
+    "PanelWaveSettings",
     "RiclpmSettings",
     "CrossCheckSettings",
     "DeriveSettings",

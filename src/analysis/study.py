@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from analysis.config import check_config, load_config, suggest
 from analysis.errors import ConfigError
+from analysis.ingest.tables import status_text
 from analysis.instruments import Instrument, build_registry, get_instrument
 from analysis.models.specs import (
     BUILTIN_MODELS,
@@ -54,9 +56,11 @@ from analysis.settings import (  # the RI-CLPM check and the multiverse
     MultiverseFitSettings,
     MultiverseSettings,
     MultiverseSummarySettings,
+    PanelWaveSettings,
     RiclpmSettings,
 )
 from analysis.models.multiverse import (
+    MIN_RESAMPLES,
     Specification,
     chunk_specifications,
     enumerate_specifications,
@@ -131,8 +135,24 @@ class Study:
     multiverse_specifications: tuple[Specification, ...] = ()
     seed: int = 0
     alpha: float = 0.05
+    panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
 
     # -- lookups ------------------------------------------------------------------------------
+
+    @property
+    def has_therapist_ids(self) -> bool:
+        """Whether a sessions table maps the therapist role (the data may still have too few)."""
+        return any(table.kind == "sessions" and "therapist" in table.columns
+                   for table in self.inputs)
+
+    def design_notes(self) -> list[str]:
+        """What this design will not estimate, said before anything runs."""
+        if self.has_therapist_ids:
+            return []
+        return ["No therapist column is mapped (inputs.<sessions table>.columns.therapist): "
+                "every model is specified without a therapist term, the therapist ICC (R3) and "
+                "the therapist figures are not estimated, M4's standard errors are clustered by "
+                "client, and the dynamic panel model uses observed-information standard errors."]
 
     @property
     def outcome_keys(self) -> tuple[str, ...]:
@@ -193,7 +213,8 @@ class Study:
         for fit in self.fits:
             key = (fit.outcome, fit.model) if self.models.fit_jobs == "per_model" else (
                 fit.outcome, fit.model, fit.analysis)
-            jobs.setdefault("_".join(key), []).append(fit)
+            # rule names must be identifiers: "DPM-reverse" -> "DPM_reverse"
+            jobs.setdefault(re.sub(r"\W", "_", "_".join(key)), []).append(fit)
         return jobs
 
     def cross_check_jobs(self) -> dict[str, list[str]]:
@@ -231,17 +252,20 @@ class Study:
         """A multiverse job's params (``chunk`` counts from 0 in :attr:`multiverse_chunks`)."""
         specifications = self.multiverse_chunks[chunk]
         outcomes = sorted({spec.outcome for spec in specifications})
-        primary_m2 = plan_fits(ModelSettings(run=("M2",), sensitivity={},
-                                             completers_min_sessions=self.models.completers_min_sessions),
-                               self.alliance, [self.registry[key] for key in outcomes])
+        # the pipeline's M2 (the conventional model) and DPM (its wave settings) per outcome
+        planned = plan_fits(ModelSettings(run=("M2", "DPM"), sensitivity={},
+                                          completers_min_sessions=self.models.completers_min_sessions,
+                                          panel=self.models.panel),
+                            self.alliance, [self.registry[key] for key in outcomes])
+        fits = {(fit.outcome if fit.model == "M2" else f"{fit.outcome}/{fit.model}"): fit.as_dict()
+                for fit in planned if fit.analysis == "primary"}
         return MultiverseFitSettings(
             specifications=tuple(spec.as_dict() for spec in specifications),
-            fits={fit.outcome: fit.as_dict() for fit in primary_m2},
+            fits=fits,
             completers_min_sessions=self.models.completers_min_sessions,
-            permutations=self.multiverse.permutations,
-            permutation_method=self.multiverse.permutation_method,
-            # the seed matters only to the permutations: without them a new seed reruns nothing
-            seed=self.seed if self.multiverse.permutations else 0)
+            resamples=self.multiverse.resamples,
+            # the seed matters only to the joint test: without it a new seed reruns nothing
+            seed=self.seed if self.multiverse.resamples else 0)
 
     def multiverse_summary_settings(self) -> MultiverseSummarySettings:
         """What combining the multiverse reads: the level, the privacy threshold, the signs."""
@@ -252,7 +276,7 @@ class Study:
             signs[key] = 1 if same else -1
         return MultiverseSummarySettings(
             alpha=self.alpha, min_cell_count=self.privacy.min_cell_count, expected_signs=signs,
-            permutations=self.multiverse.permutations if self.multiverse else 0)
+            resamples=self.multiverse.resamples if self.multiverse else 0)
 
 
 
@@ -302,6 +326,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         early_min_observed=int(analysis["early_min_observed"]),
     )
     models_config = config["models"]
+    panel_waves = panel_wave_settings(models_config["panel"])
     models = ModelSettings(
         run=tuple(models_config["run"]),
         sensitivity=dict(models_config["sensitivity"]),
@@ -310,6 +335,8 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         cross_check_max_clients=int(models_config["cross_check_max_clients"]),
         agreement_tolerance=float(models_config["agreement_tolerance"]),
         fit_jobs=str(models_config["fit_jobs"]),
+        # the wave choice of the dynamic panel models: models.panel, resolved once
+        panel=panel_waves.params(),
     )
     outcome_keys = [outcome.key for outcome in outcomes]
     linking = LinkingSettings(**config["linking"])
@@ -366,6 +393,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         multiverse_specifications=specifications,
         seed=int(config["study"]["seed"]),
         alpha=float(config["report"]["alpha"]),
+        panel_waves=panel_waves,
     )
 
 
@@ -409,30 +437,39 @@ def _riclpm_and_multiverse(config: Mapping[str, Any], outcomes: list[str], deriv
                                       tuple[Specification, ...]]:
     # models.riclpm and multiverse (see config/README.md); None where switched off.
     section = config["models"]["riclpm"]
-    riclpm = (RiclpmSettings(sessions=int(section["sessions"]),
-                             free_paths_sensitivity=bool(section["free_paths_sensitivity"]))
-              if section["run"] else None)
+    riclpm = (RiclpmSettings(
+        sessions=None if section["sessions"] is None else int(section["sessions"]),
+        free_paths_sensitivity=bool(section["free_paths_sensitivity"]),
+        equal_innovations=bool(section["equal_innovations"]),
+        waves=panel_wave_settings(config["models"]["panel"]))
+        if section["run"] else None)
     declared = config["multiverse"]
     if not declared["run"]:
         return riclpm, None, ()
-    permutations = int(declared["permutations"])
-    if 0 < permutations < MIN_PERMUTATIONS:
+    joint = declared["joint_test"]
+    resamples = int(joint["resamples"]) if joint["run"] else 0
+    if joint["run"] and resamples < MIN_RESAMPLES:
         raise ConfigError(
-            f"multiverse.permutations is {permutations}: use 0 (no permutation test) or at least "
-            f"{MIN_PERMUTATIONS}, so that the smallest p-value the test can give "
-            f"(1 / (permutations + 1)) is well below the usual levels."
+            f"multiverse.joint_test.resamples is {resamples}: use at least {MIN_RESAMPLES}, so "
+            f"that the smallest p-value the test can give (1 / (resamples + 1)) is well below the "
+            f"usual levels."
         )
     choices = resolve_choices(declared["choices"], outcomes)
     primary = primary_choices(derive.max_lag_gap)
     multiverse = MultiverseSettings(
         choices=choices, primary=primary,
         specifications_per_job=int(declared["specifications_per_job"]),
-        permutations=permutations, permutation_method=str(declared["permutation_method"]))
+        resamples=resamples)
     return riclpm, multiverse, tuple(enumerate_specifications(choices, primary))
 
 
-#: Fewest permutations of the multiverse's joint test when it is switched on.
-MIN_PERMUTATIONS = 200
+def panel_wave_settings(section: Mapping[str, Any]) -> PanelWaveSettings:
+    """``models.panel``: which sessions are the waves of the panel models."""
+    max_waves = section["max_waves"]
+    return PanelWaveSettings(min_share=float(section["min_share"]),
+                             max_waves=None if max_waves is None else int(max_waves),
+                             origin=str(section["origin"]))
+
 
 
 def input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Instrument]
@@ -454,7 +491,46 @@ def input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Inst
         date_format=table.get("date_format"),
         columns={role: str(column) for role, column in table["columns"].items() if column},
         instruments=instruments,
+        missing_values=tuple(table.get("missing_values") or ()),
+        value_labels=bool(table.get("value_labels", True)),
+        status_values=status_values(name, table),
     )
+
+
+def status_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``inputs.<name>.status_values`` as text codes, checked against the status column.
+
+    Numbers are written as text the way the export shows them (1 and 1.0 both as "1"), since
+    the status column is read as text.
+    """
+    values = table.get("status_values") or {}
+    has_status = "status" in (table.get("columns") or {})
+    if values and not has_status:
+        raise ConfigError(f"inputs.{name}.status_values is set but inputs.{name}.columns.status "
+                          "is not: name the column that holds the session status.")
+    if has_status:
+        if str(table.get("kind")) != "sessions":
+            raise ConfigError(f"inputs.{name}.columns.status: a status column belongs to a "
+                              "table with kind: sessions.")
+        if not values.get("attended"):
+            raise ConfigError(f"inputs.{name}.status_values.attended: list the values of the "
+                              "status column that mean the session was attended.")
+    seen: dict[str, str] = {}
+    out = {}
+    for category, codes in values.items():
+        texts = []
+        for code in codes:
+            text = status_text(code)
+            if text in seen:
+                raise ConfigError(f"inputs.{name}.status_values: {code!r} is listed under both "
+                                  f"{seen[text]} and {category}.")
+            seen[text] = category
+            texts.append(text)
+        out[str(category)] = tuple(texts)
+    return out
+
+
+
 
 
 def _episode_settings(section: Mapping[str, Any], registry: Mapping[str, Instrument],

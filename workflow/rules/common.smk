@@ -13,16 +13,22 @@ from analysis.study import ingest_settings, resolve_study, score_settings
 
 try:
     # Our own check first: its messages name the key and suggest the closest valid name.
-    STUDY = resolve_study(
-        check_config(
-            config,
-            load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
-            source="config/config.yaml (or --config)",
-        )
+    _CHECKED = check_config(
+        config,
+        load_schema(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"),
+        source="config/config.yaml (or --config)",
     )
+    STUDY = resolve_study(_CHECKED)
 except UserError as _error:
     sys.stderr.write(f"\nERROR: {_error}\n\n")
     sys.exit(1)
+
+# The Snakemake report's templates (workflow/report/*.rst) read snakemake.config: every optional
+# section (privacy, study, ...) left out of the config file takes its schema default there too.
+config.update(_CHECKED)
+
+for _note in STUDY.design_notes():
+    sys.stderr.write(f"Note: {_note}\n")
 
 OUTCOMES = list(STUDY.outcome_keys)
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"

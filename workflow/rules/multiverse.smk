@@ -1,8 +1,10 @@
 # The multiverse (analysis.models.multiverse, multiverse_fit): one data variant per prorating
-# option (scored and derived by the pipeline's own functions), then every specification of M2's
-# within-client alliance term, multiverse.specifications_per_job to a job (one rule per job,
-# each specification its own file, so a cluster spreads them), the combined table with its
-# summary and permutation-based joint test, and the specification curve. Off: multiverse.run.
+# option (scored and derived by the pipeline's own functions), then every specification of the
+# alliance -> symptoms effect (estimator a choice: dynamic panel, conventional multilevel,
+# RI-CLPM; outcome and lag separate estimands), multiverse.specifications_per_job to a job (one
+# rule per job, each specification its own file, so a cluster spreads them), the combined table
+# with duplicates marked, its per-estimand summary and bootstrap joint test (off by default:
+# multiverse.joint_test.run), and the specification curves. Off: multiverse.run.
 
 
 if STUDY.multiverse is not None:

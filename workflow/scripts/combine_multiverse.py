@@ -2,7 +2,7 @@
 from analysis.io import read_json, write_table
 from analysis.models.multiverse_summary import (
     combine_multiverse,
-    permutation_test,
+    joint_test,
     publish_multiverse,
     summarise_multiverse,
 )
@@ -14,7 +14,8 @@ def main() -> None:
     settings = MultiverseSummarySettings.from_params(snakemake.params.settings)
     results = [read_json(path) for path in snakemake.input.specifications]
     table = combine_multiverse(results, settings)
-    summary = summarise_multiverse(table, permutation_test(results, settings), settings)
+    distinct = set(table.loc[table["distinct"], "id"]) if not table.empty else set()
+    summary = summarise_multiverse(table, joint_test(results, settings, distinct), settings)
     write_table(publish_multiverse(table, settings.min_cell_count), snakemake.output.multiverse)
     write_table(summary, snakemake.output.multiverse_summary)
 

@@ -1,9 +1,12 @@
 """Snakemake script: refit primary-analysis mixed models with statsmodels and compare each with
 the primary engine's fit (see analysis.models.crosscheck)."""
+from dataclasses import replace
+
 from analysis.io import read_json, read_table, write_json
+from analysis.models.design import without_group
 from analysis.models.crosscheck import cross_check_fit
 from analysis.models.fitting import select_model_rows
-from analysis.models.specs import ResolvedFit
+from analysis.models.specs import THERAPIST, ResolvedFit
 from analysis.runner import run_job
 from analysis.settings import CrossCheckSettings
 
@@ -14,6 +17,17 @@ def main() -> None:
     for fit_path, output in zip(snakemake.input.fits, snakemake.output.checks):
         fit = read_json(fit_path)
         resolved = ResolvedFit.from_dict(fit["spec"])
+        info = fit.get("fit") or {}
+        if info.get("status") == "not_estimated":
+            # nothing was fitted (R3 without therapists): nothing to compare
+            write_json({"outcome": fit["outcome"], "model": fit["model"],
+                        "analysis": fit["analysis"], "engine": "statsmodels",
+                        "formula": info.get("formula"), "expressible": False,
+                        "reason": f"not estimated: {info.get('reason')}", "terms": []}, output)
+            continue
+        if info.get("design"):
+            # the therapist term was left out by design: the rows are those the fit used
+            resolved = replace(resolved, formula=without_group(resolved.formula or "", THERAPIST))
         rows, _ = select_model_rows(derived, resolved)
         check = cross_check_fit(rows, fit, reml=resolved.reml,
                                 tolerance=settings.agreement_tolerance,

@@ -8,6 +8,7 @@ rows (sorts and group-bys, never a pairwise table).
 from __future__ import annotations
 
 import logging
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -58,6 +59,31 @@ def instrument_title(instrument: Any) -> str:
     label = getattr(instrument, "label", str(instrument))
     construct = getattr(instrument, "construct", None)
     return f"{label} ({construct})" if construct else str(label)
+
+
+#: Average width of a DejaVu Sans character, in ems: how many characters fit a width.
+CHARACTER_WIDTH_EM = 0.6
+
+
+def wrap_text(text: str, width: int) -> str:
+    """``text`` wrapped at ``width`` characters per line, keeping its own line breaks."""
+    return "\n".join(textwrap.fill(line, width, break_long_words=False) or line
+                     for line in str(text).split("\n"))
+
+
+def wrap_title(text: str, width_inches: float, fontsize: float = 10.0) -> str:
+    """A title wrapped to fit ``width_inches`` at ``fontsize`` points, so that a long label
+    (e.g. "ECBI Intensity (child disruptive behaviour)") is wrapped instead of clipped."""
+    characters = int(width_inches * 72 / (fontsize * CHARACTER_WIDTH_EM))
+    return wrap_text(text, max(characters, 16))
+
+
+def process_name(instrument: Any) -> str:
+    """How a figure names the process measure: "alliance" for an alliance instrument (the
+    default), else its label (e.g. "PCIT coding")."""
+    construct = str(getattr(instrument, "construct", "") or "").lower()
+    return "alliance" if "alliance" in construct else str(getattr(instrument, "label",
+                                                                  instrument))
 
 
 def message_panel(ax: Any, message: str) -> None:
@@ -142,6 +168,9 @@ __all__ = [
     "number",
     "outcome_row",
     "outcome_rows",
+    "process_name",
     "registry_entries",
     "require_columns",
+    "wrap_text",
+    "wrap_title",
 ]

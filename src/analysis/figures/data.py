@@ -22,6 +22,7 @@ from analysis.figures.common import (
     message_panel,
     registry_entries,
     require_columns,
+    wrap_title,
 )
 from analysis.figures.style import OKABE_ITO, SERIES_COLOURS, styled
 from analysis.privacy import format_count
@@ -48,7 +49,8 @@ def data_flow_rows(flow: pd.DataFrame) -> pd.DataFrame:
 
 
 @styled
-def data_flow_figure(flow: pd.DataFrame, *, min_cell: int) -> Figure:
+def data_flow_figure(flow: pd.DataFrame, *, min_cell: int,
+                     instrument_names: Mapping[str, str] | None = None) -> Figure:
     """Horizontal bars: rows read, rejected (by reason) and kept, then people per analysis.
 
     Parameters
@@ -61,10 +63,13 @@ def data_flow_figure(flow: pd.DataFrame, *, min_cell: int) -> Figure:
         a hatched bar reaching the bound it states.
     min_cell : int
         ``privacy.min_cell_count``.
+    instrument_names : mapping, optional
+        Instrument key -> label (e.g. ``{"phq9": "PHQ-9"}``): a bar of an instrument's
+        administrations names it (by its key when it has no label here).
     """
     rows = data_flow_rows(flow)
     counts = pd.to_numeric(rows["count"], errors="coerce")
-    labels = [_flow_label(row) for row in rows.itertuples(index=False)]
+    labels = [_flow_label(row, instrument_names or {}) for row in rows.itertuples(index=False)]
     fig = Figure(figsize=(8.5, max(2.5, 0.24 * len(rows) + 1.3)), layout="constrained")
     ax = fig.subplots()
     if rows.empty:
@@ -100,11 +105,23 @@ def _stated_bound(text: Any, min_cell: int) -> float:
     return float(match.group(0)) if match else float(min_cell)
 
 
-def _flow_label(row: Any) -> str:
+def _flow_label(row: Any, instrument_names: Mapping[str, str] | None = None) -> str:
+    """A bar's label: where (the input table, and the instrument of administrations), what
+    (stage and unit) and why (the reason), e.g. "weekly, PHQ-9: read administrations"."""
+    names = instrument_names or {}
     stage, unit = str(row.stage), str(row.unit)
     # "gad7: episodes with outcome", not "gad7: episodes episodes with outcome"
     what = unit if unit.startswith(stage) or stage == "analysis" else f"{stage} {unit}"
-    label = f"{row.source}: {what.replace('_', ' ')}"
+    instrument = getattr(row, "instrument", None)
+    instrument = str(instrument) if isinstance(instrument, str) and instrument else ""
+    source = str(row.source)
+    # sources that are an instrument's key (derived, episodes, analyses) are named by its label
+    key, _, rest = source.partition(" ")
+    if key in names:
+        source = " ".join(part for part in (names[key], rest) if part)
+    if instrument and instrument != key:
+        source += f", {names.get(instrument, instrument)}"
+    label = f"{source}: {what.replace('_', ' ')}"
     reason = getattr(row, "reason", None)
     if isinstance(reason, str) and reason:
         label += f" ({reason.replace('_', ' ')})"
@@ -173,18 +190,26 @@ def missingness_figure(sessions: pd.DataFrame, scores: pd.DataFrame,
     retention_ax.xaxis.get_major_locator().set_params(integer=True)
 
     per_session = attended.groupby("session").size()
-    shown_sessions = per_session.index[per_session >= min_cell]
+    # every session number from the first to the last: a session with fewer attenders than
+    # min_cell (or none) is NaN, so the lines break there instead of joining across it
+    if len(per_session):
+        per_session = per_session.reindex(np.arange(int(per_session.index.min()),
+                                                    int(per_session.index.max()) + 1),
+                                          fill_value=0)
+    shown_sessions = per_session.index
+    hidden = per_session < min_cell
     for i, instrument in enumerate(instruments):
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
         administered = scores.loc[scores["instrument"] == instrument.key]
         n_given = (administered[["client_id", "session"]].drop_duplicates()
                    .groupby("session").size().reindex(per_session.index, fill_value=0))
-        share_absent = (1 - n_given / per_session).loc[shown_sessions]
+        share_absent = (1 - n_given / per_session.replace(0, np.nan)).mask(hidden)
         missing_ax.plot(share_absent.index, 100 * share_absent, marker="o", markersize=3,
                         color=colour, label=instrument.label)
         n_items = float(getattr(instrument, "n_items", np.nan))
         item_share = (administered.groupby("session")["n_items_missing"].sum()
-                      / (n_given.replace(0, np.nan) * n_items)).reindex(shown_sessions)
+                      / (n_given.replace(0, np.nan) * n_items)).reindex(shown_sessions
+                                                                         ).mask(hidden)
         items_ax.plot(item_share.index, 100 * item_share, marker="o", markersize=3,
                       color=colour, label=instrument.label)
     missing_ax.set_xlabel("Session")
@@ -243,7 +268,11 @@ def alliance_distribution_figure(scores: pd.DataFrame, alliance_instrument: Any,
                       f"maximum,\n{100 * near_ceiling.mean():.1f}% in the top tenth of the range")
     by_session = rows.assign(at_ceiling=at_ceiling.astype(float)).groupby("session")[
         "at_ceiling"].agg(["mean", "count"])
-    by_session = by_session.loc[by_session["count"] >= min_cell]
+    if len(by_session):
+        by_session = by_session.reindex(np.arange(int(by_session.index.min()),
+                                                  int(by_session.index.max()) + 1))
+    # sessions with fewer scores than min_cell (or none) are gaps in the line
+    by_session["mean"] = by_session["mean"].where(by_session["count"] >= min_cell)
     ceiling_ax.plot(by_session.index, 100 * by_session["mean"], marker="o", markersize=3,
                     color=SERIES_COLOURS[1])
     ceiling_ax.set_xlabel("Session")
@@ -251,7 +280,8 @@ def alliance_distribution_figure(scores: pd.DataFrame, alliance_instrument: Any,
     ceiling_ax.set_title(f"Ceiling over sessions\n(sessions with {min_cell} or more scores)")
     ceiling_ax.set_ylim(bottom=0)
     ceiling_ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"{alliance_instrument.label}: distribution and ceiling", fontsize=10)
+    fig.suptitle(wrap_title(f"{alliance_instrument.label}: distribution and ceiling", 8.0),
+                 fontsize=10)
     return fig
 
 
@@ -260,7 +290,9 @@ def alliance_distribution_figure(scores: pd.DataFrame, alliance_instrument: Any,
 
 
 def draw_data_flow(inputs: Mapping[str, Any], settings: Any, outcome: str | None) -> Figure:
-    return data_flow_figure(inputs["flow"], min_cell=settings.privacy.min_cell_count)
+    names = {key: str(instrument.label) for key, instrument in settings.registry().items()}
+    return data_flow_figure(inputs["flow"], min_cell=settings.privacy.min_cell_count,
+                            instrument_names=names)
 
 
 def draw_missingness(inputs: Mapping[str, Any], settings: Any, outcome: str | None) -> Figure:

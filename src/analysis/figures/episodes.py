@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from analysis.figures.common import (
     instrument_axis_label,
     instrument_title,
+    wrap_title,
     message_panel,
     number,
     outcome_row,
@@ -179,9 +180,9 @@ def jacobson_truax_figure(episodes: pd.DataFrame, parameters: Mapping[str, Any],
     ax.set_aspect("equal")
     ax.set_xlabel(f"First {label}")
     ax.set_ylabel(f"Last {label}")
-    ax.set_title(f"{instrument_title(outcome_instrument)}: Jacobson-Truax plot\n"
-                 f"{format_count(len(pairs), min_cell)} clients with two or more scores "
-                 f"({format_count(n_short, min_cell)} with fewer)")
+    ax.set_title(wrap_title(f"{instrument_title(outcome_instrument)}: Jacobson-Truax plot\n"
+                            f"{format_count(len(pairs), min_cell)} clients with two or more "
+                            f"scores ({format_count(n_short, min_cell)} with fewer)", 5.2))
     ax.legend(loc="upper left", fontsize=7)
     # each note wrapped to the figure's width (about 100 characters at this size)
     fig.supxlabel("\n".join(textwrap.fill(line, NOTE_WIDTH) for note in notes if note

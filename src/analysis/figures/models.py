@@ -23,7 +23,10 @@ from analysis.figures.common import (
     instrument_axis_label,
     instrument_title,
     message_panel,
+    process_name,
     require_columns,
+    wrap_text,
+    wrap_title,
 )
 from analysis.figures.style import NEUTRAL_GREY, OKABE_ITO, SERIES_COLOURS, styled
 from analysis.presentation import (
@@ -38,6 +41,10 @@ from analysis.presentation import (
 
 #: Width (characters) an axis label is wrapped to, so a long instrument name stays on the canvas.
 LABEL_WIDTH = 38
+#: Width of a forest plot's panel and of the caterpillar plot's axes (inches, about): titles
+#: are wrapped to it.
+FOREST_PANEL_INCHES = 3.2
+CATERPILLAR_AXIS_INCHES = 5.6
 
 # --------------------------------------------------------------------------------------------
 # forest plot of the alliance terms
@@ -112,7 +119,8 @@ def forest_alliance_figure(models: pd.DataFrame, outcome_instruments: Mapping[st
                         markerfacecolor=colour[key[2]] if significant else "white")
         ax.axvline(0, color=NEUTRAL_GREY, linewidth=0.8, linestyle="--")
         instrument = outcome_instruments.get(outcome)
-        ax.set_title(instrument_title(instrument) if instrument is not None else outcome)
+        ax.set_title(wrap_title(instrument_title(instrument) if instrument is not None
+                                else outcome, FOREST_PANEL_INCHES))
         units = instrument_axis_label(instrument) if instrument is not None else outcome
         ax.set_xlabel(textwrap.fill(f"Difference in {units} per 1 point of "
                                     f"{alliance_instrument.label} (95% CI)", LABEL_WIDTH))
@@ -123,7 +131,9 @@ def forest_alliance_figure(models: pd.DataFrame, outcome_instruments: Mapping[st
     handles.append(Line2D([], [], color=NEUTRAL_GREY, marker="o", markerfacecolor="white",
                           linestyle="none", label="hollow: adjusted p >= .05"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
-    fig.suptitle("Alliance terms across outcomes, models and sensitivity analyses", fontsize=10)
+    process = process_name(alliance_instrument)
+    fig.suptitle(f"{process[:1].upper()}{process[1:]} terms across outcomes, models and "
+                 "sensitivity analyses", fontsize=10)
     return fig
 
 
@@ -184,9 +194,10 @@ def therapist_caterpillar_figure(effects: pd.DataFrame, outcome_instrument: Any,
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
     if effects.empty:
-        message_panel(ax, why_empty or "The fitted model has no therapist term (it was dropped "
-                                       "in the\nrandom-effects fallback or the data have one "
-                                       "therapist).")
+        message_panel(ax, wrap_text(why_empty or "Not estimated: the fitted model has no "
+                                                 "therapist term.", 60))
+        ax.set_title(wrap_title(f"{instrument_title(outcome_instrument)}: therapist random "
+                                "intercepts", CATERPILLAR_AXIS_INCHES))
         return fig
     rank = np.arange(1, len(effects) + 1)
     ax.errorbar(rank, effects["estimate"],
@@ -203,7 +214,7 @@ def therapist_caterpillar_figure(effects: pd.DataFrame, outcome_instrument: Any,
         title += f"\nShare of variance between therapists (ICC) = {variance_share:.3f}"
     if np.allclose(effects["estimate"], 0) and np.allclose(effects["se"], 0):
         title += "\n(therapist variance estimated at zero: every intercept is 0)"
-    ax.set_title(title)
+    ax.set_title(wrap_title(title, CATERPILLAR_AXIS_INCHES))
     return fig
 
 
@@ -237,7 +248,8 @@ def residual_diagnostics_figure(diagnostics: Mapping[str, Any], outcome_instrume
     (binned_ax, qq_ax), (hist_ax, client_ax) = fig.subplots(2, 2)
     residuals = (diagnostics or {}).get("residuals") or {}
     units = instrument_axis_label(outcome_instrument)
-    title = f"{instrument_title(outcome_instrument)}: diagnostics of {model_title}"
+    title = wrap_text(f"{instrument_title(outcome_instrument)}: diagnostics of {model_title}",
+                      110)
     fig.suptitle(title + (f"\n{textwrap.fill(formula, 110)}" if formula else ""), fontsize=9)
     if not residuals.get("n"):
         for ax in (binned_ax, qq_ax, hist_ax, client_ax):
@@ -342,10 +354,27 @@ def draw_therapist_caterpillar(inputs: Mapping[str, Any], settings: Any,
                                outcome: str | None) -> Figure:
     fit = inputs["fit"]
     icc = (fit.get("icc") or [{}])[0].get("icc_therapist")
-    missing = "" if "diagnostics" in fit else "The fit file holds no diagnostics: rerun the fit job."
     return therapist_caterpillar_figure(
         therapist_effects(fit), settings.registry()[outcome],
-        variance_share=None if icc is None else float(icc), why_empty=missing)
+        variance_share=None if icc is None else float(icc), why_empty=why_no_therapists(fit))
+
+
+def why_no_therapists(fit: Mapping[str, Any]) -> str:
+    """What a therapist figure says when a fit has no therapists' intercepts to draw ("" when
+    it has them): not estimated by design (with the reason the fit recorded), the therapist
+    term dropped by the simplification protocol, or a fit file without diagnostics."""
+    info = fit.get("fit") or {}
+    if info.get("status") in ("not_estimated", "not_identified"):
+        reason = str(info.get("reason") or info.get("design") or "no estimate in this run")
+        return f"Not estimated: {reason.rstrip('.')}."
+    if str(info.get("design") or ""):
+        return f"Not estimated: {str(info['design']).rstrip('.')}."
+    if "drop_therapist" in (info.get("fallback_steps") or []):
+        return ("Not estimated: the therapist term was dropped by the simplification of the "
+                "random part (see the fitted models' fallback steps).")
+    if "diagnostics" not in fit:
+        return "The fit file holds no diagnostics: rerun the fit job."
+    return ""
 
 
 def draw_residuals(inputs: Mapping[str, Any], settings: Any, outcome: str | None) -> Figure:
@@ -364,4 +393,5 @@ __all__ = [
     "residual_diagnostics_figure",
     "therapist_caterpillar_figure",
     "therapist_effects",
+    "why_no_therapists",
 ]

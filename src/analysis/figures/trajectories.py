@@ -23,7 +23,9 @@ from analysis.figures.common import (
     mean_confidence_intervals,
     message_panel,
     outcome_rows,
+    process_name,
     require_columns,
+    wrap_title,
 )
 from analysis.figures.style import NEUTRAL_GREY, SERIES_COLOURS, styled
 from analysis.privacy import format_count
@@ -114,12 +116,11 @@ def trajectories_figure(derived: pd.DataFrame, outcome_instrument: Any, alliance
                                          zorder=1, label="_clients"))
         ax.autoscale_view()
     summary = mean_confidence_intervals(data, ["group", "session"], "symptom_score")
-    summary = summary.loc[summary["n"] >= min_cell]
     n_shown = groups["group"].nunique()
     names = _group_names(n_shown)
     offsets = np.linspace(-0.12, 0.12, n_shown)
     for group, group_info in groups.groupby("group", sort=True):
-        points = summary.loc[summary["group"] == group]
+        points = with_gaps(summary.loc[summary["group"] == group], "session", min_cell)
         colour = SERIES_COLOURS[int(group) % len(SERIES_COLOURS)]
         n_clients = format_count(len(group_info), min_cell)
         label = (f"{names[int(group)]} early {alliance_instrument.label} "
@@ -132,12 +133,37 @@ def trajectories_figure(derived: pd.DataFrame, outcome_instrument: Any, alliance
                     label=label, zorder=3)
     ax.set_xlabel("Session")
     ax.set_ylabel(instrument_axis_label(outcome_instrument))
-    ax.set_title(f"{instrument_title(outcome_instrument)} over sessions by early alliance")
+    ax.set_title(wrap_title(f"{instrument_title(outcome_instrument)} over sessions by early "
+                            f"{process_name(alliance_instrument)}", 5.3))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="best")
     fig.supxlabel(f"Means with 95% CI; sessions with fewer than {min_cell} clients in a group "
-                  "are not shown.", fontsize=7, color=NEUTRAL_GREY)
+                  "are not shown (the line breaks there).", fontsize=7, color=NEUTRAL_GREY)
     return fig
+
+
+def with_gaps(points: pd.DataFrame, x: str, min_cell: int) -> pd.DataFrame:
+    """``points`` (one row per ``x``, with ``n``, ``mean``, ``ci_low``, ``ci_high``) with the
+    means over fewer than ``min_cell`` set to NaN and a NaN row at every whole ``x`` between the
+    first and last that has none, so that a line breaks at a suppressed or absent point instead
+    of joining its neighbours across it.
+
+    >>> frame = pd.DataFrame({"session": [1, 2, 4], "n": [12, 3, 15], "mean": [1.0, 2.0, 3.0],
+    ...                       "ci_low": [0.0, 1.0, 2.0], "ci_high": [2.0, 3.0, 4.0]})
+    >>> with_gaps(frame, "session", 10)["mean"].tolist()
+    [1.0, nan, nan, 3.0]
+    """
+    values = ["mean", "ci_low", "ci_high"]
+    points = points.sort_values(x, kind="stable")
+    if points.empty:
+        return points
+    shown = points.assign(**{name: points[name].where(points["n"] >= min_cell)
+                             for name in values})
+    shown = shown.loc[shown["mean"].notna()]
+    if shown.empty:
+        return shown
+    span = np.arange(int(shown[x].min()), int(shown[x].max()) + 1)
+    return shown.set_index(x).reindex(span).rename_axis(x).reset_index()
 
 
 def _group_names(n_groups: int) -> list[str]:
@@ -195,7 +221,9 @@ def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
     ]
     for ax, (column, y_label, title) in zip(axes, panels):
         summary = binned_means(pairs, "alliance_within", column, bins)
-        summary = summary.loc[summary["n"] >= min_cell]
+        # a bin over fewer pairs than min_cell is not drawn, and the line breaks there
+        summary = summary.assign(**{name: summary[name].where(summary["n"] >= min_cell)
+                                    for name in ("mean", "ci_low", "ci_high")})
         ax.errorbar(summary["x_mean"], summary["mean"],
                     yerr=[summary["mean"] - summary["ci_low"],
                           summary["ci_high"] - summary["mean"]],
@@ -208,9 +236,10 @@ def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
         ax.set_ylabel(y_label)
         ax.set_title(title)
     n_clients = format_count(pairs["client_id"].nunique(), min_cell)
-    fig.suptitle(f"{instrument_title(outcome_instrument)}: alliance at a session and symptoms "
-                 f"at the next\n({len(pairs)} session pairs of {n_clients} clients; means of "
-                 f"equal-count bins with 95% CI)", fontsize=10)
+    fig.suptitle(wrap_title(f"{instrument_title(outcome_instrument)}: "
+                            f"{process_name(alliance_instrument)} at a session and symptoms at "
+                            f"the next\n({len(pairs)} session pairs of {n_clients} clients; "
+                            "means of equal-count bins with 95% CI)", 7.6), fontsize=10)
     return fig
 
 
@@ -240,4 +269,5 @@ __all__ = [
     "draw_trajectories",
     "early_alliance_groups",
     "trajectories_figure",
+    "with_gaps",
 ]

@@ -1,9 +1,12 @@
 """Ingest: read any declared export, keep only what is needed, validate every row, pseudonymise.
 
 Inputs are the tables declared under ``inputs:`` in the config (CSV with any delimiter and
-encoding, Parquet or Excel; long or wide layout). For each table the stage
+encoding, Parquet, Excel, SPSS ``.sav`` or Stata ``.dta``; long or wide layout). For each table
+the stage
 
-1. reads it with every cell as text (so that nothing is guessed or silently converted);
+1. reads it with every cell as text (so that nothing is guessed or silently converted; SPSS
+   user-defined missing values arrive as missing), skips blank rows (every cell empty or a
+   missing-value code) and sets the table's ``missing_values`` codes missing, counting both;
 2. maps its columns to the roles client, therapist, session and date, and to instrument items or
    pre-scored totals; every other column is dropped at once (an allowlist: names, contact details,
    free text never pass) and reported by column name and count, never by value;
@@ -11,10 +14,12 @@ encoding, Parquet or Excel; long or wide layout). For each table the stage
    id or with an invalid session number or date is rejected; an item that is not a number, not a
    whole number, or outside its range rejects that administration (never clipped); exact
    duplicate rows are dropped, conflicting duplicates (same client and session, different
-   answers) are all rejected;
+   answers) are all rejected; a row without a value in any measure is no administration, and
+   beside a filled row of the same client and session it is set aside, not a conflict;
 4. links questionnaires to sessions (by session number, or by date within a window) and rejects
    or keeps, per config, questionnaires of clients without session records (``orphan_outcomes``)
    and questionnaires at a session number that has no session record (``unmatched_sessions``);
+   session records without any measure (placeholder weeks) are not sessions;
 5. replaces client and therapist ids by keyed pseudonyms and dates by day offsets from each
    client's first session.
 
@@ -23,7 +28,9 @@ questionnaire administration), ``sessions`` (the session registry), ``rejects`` 
 column, instrument, rule, reason: never an identifier's value), ``flags`` (kept rows with a
 warning) and the ``flow`` accounting (columns :data:`FLOW_COLUMNS`; for each file, rows read =
 rows kept + rows rejected; for each file and instrument, administrations read = administrations
-kept, by the route that linked them (:data:`ROUTES`), + administrations rejected, by rule).
+kept, by the route that linked them (:data:`ROUTES`), + administrations rejected, by rule;
+blank rows skipped, cells set missing and rows without any measure in lines of their own,
+:data:`NOTES`).
 
 The modules: :mod:`~analysis.ingest.reading` (files as text), :mod:`~analysis.ingest.planning`
 (columns to roles and items), :mod:`~analysis.ingest.validation` (one table's rows),
@@ -36,7 +43,7 @@ The modules: :mod:`~analysis.ingest.reading` (files as text), :mod:`~analysis.in
 _EXPORTS = {
     "ingest_all": "linking", "input_paths": "linking", "run_ingest": "linking",
     "read_export": "reading",
-    "FLOW_COLUMNS": "tables", "REJECT_COLUMNS": "tables", "ROUTES": "tables",
+    "FLOW_COLUMNS": "tables", "NOTES": "tables", "REJECT_COLUMNS": "tables", "ROUTES": "tables",
 }
 
 

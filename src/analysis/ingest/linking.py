@@ -6,6 +6,12 @@ of a client without any session record, and of a known client at a session numbe
 session record, are rejected or kept per ``linking.orphan_outcomes`` and
 ``linking.unmatched_sessions``; every route is counted. Client and therapist ids become keyed
 pseudonyms, dates day offsets from each client's first session.
+
+A session record without a value in any measure (a placeholder week of an export), of a
+sessions table that declares instruments, is not an attended session unless a questionnaire of
+another table links to it: it leaves the session registry and is counted in the flow ("session
+records with no measure"). A sessions table without instruments is an attendance log: every
+record of it is a session.
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ from analysis.ingest.planning import plan_table
 from analysis.ingest.reading import read_export
 from analysis.ingest.tables import (
     FLOW_COLUMNS,
+    status_text,
     REJECT_COLUMNS,
     ROUTES,
     TablePlan,
     TableResult,
     empty_rejects,
     flow_entry,
+    note_entry,
 )
 from analysis.ingest.validation import ingest_table
 from analysis.privacy import is_demo_data, pseudonymise, resolve_key
@@ -69,7 +77,7 @@ def ingest_all(
     if not any(plan.kind == "sessions" for plan in plans.values()):
         raise ConfigError("inputs: declare one table with kind: sessions (the session records with therapist ids).")
 
-    registry_frame, flags = _session_registry(results, plans)
+    registry_frame = _session_registry(results, plans, declared)
     link_rejects: list[pd.DataFrame] = []
     link_flow: list[dict] = []
     administrations = []
@@ -99,14 +107,37 @@ def ingest_all(
 
     admin_frame = pd.concat(administrations, ignore_index=True)
     rejects = pd.concat([r.rejects for r in results.values()] + link_rejects, ignore_index=True)
+    # Records with a status other than attended are offered sessions only; of the attended
+    # ones, those without any measure are placeholders, not sessions.
+    registry_frame, offered_frame, status_notes = _apply_status(registry_frame, admin_frame,
+                                                                plans)
+    registry_frame = _drop_unmeasured(registry_frame, admin_frame, plans)
+    registry_frame, flags = _finish_registry(registry_frame, plans)
+    kept = pd.MultiIndex.from_frame(registry_frame[["_table", "_row"]])
+    placeholder = ((offered_frame["_status"] == "attended")
+                   & ~pd.MultiIndex.from_frame(offered_frame[["_table", "_row"]]).isin(kept))
+    offered_frame = _day_offsets(offered_frame.assign(
+        _status=offered_frame["_status"].mask(placeholder, "no_measure")))
     registry_frame = pd.concat([registry_frame] + extra_sessions, ignore_index=True)
-    flow = _finish_flow(results, link_rejects, plans, link_flow)
+    # rows counted under a status (not attended) are not counted again as rows without a measure
+    by_status = offered_frame[~offered_frame["_status"].isin(["attended", "no_measure"])]
+    notes = _no_measure_notes(results, plans, pd.concat([registry_frame, by_status]))
+    for name, entries in status_notes.items():
+        notes.setdefault(name, []).extend(entries)
+    flow = _finish_flow(results, link_rejects, plans, link_flow, notes)
 
     sessions = pd.DataFrame({
         "client_id": pseudonymise(registry_frame["client"], key, "c_"),
         "therapist_id": pseudonymise(registry_frame["therapist"], key, "t_"),
         "session": registry_frame["session"].astype("int64"),
         "day": registry_frame["day"].astype("Int64"),
+    }).sort_values(["client_id", "session"], kind="stable").drop_duplicates(["client_id", "session"])
+    offered_sessions = pd.DataFrame({
+        "client_id": pseudonymise(offered_frame["client"], key, "c_"),
+        "therapist_id": pseudonymise(offered_frame["therapist"], key, "t_"),
+        "session": offered_frame["session"].astype("int64"),
+        "day": offered_frame["day"].astype("Int64"),
+        "status": offered_frame["_status"].astype("string"),
     }).sort_values(["client_id", "session"], kind="stable").drop_duplicates(["client_id", "session"])
     item_columns = sorted([c for c in admin_frame.columns if c.startswith("item_")], key=lambda c: int(c[5:]))
     # source_file/source_row point back at the export (not identifying): flags name the row.
@@ -122,20 +153,33 @@ def ingest_all(
     return {
         "administrations": administrations.reset_index(drop=True),
         "sessions": sessions.reset_index(drop=True),
+        "offered_sessions": offered_sessions.reset_index(drop=True),
         "rejects": _tidy_rejects(rejects),
         "flags": flags,
         "flow": flow,
     }
 
 
-def _session_registry(results, plans):
-    """Session records from the sessions tables: client, therapist, session, date, day."""
+def _session_registry(results, plans, declared=None):
+    """Session records from the sessions tables: client, therapist, session, date, whether the
+    record holds a measure (``_measured``; always true in a table without instruments) and its
+    status (``_status``: from the status column mapped by ``status_values``, else attended)."""
     parts = []
     for name, result in results.items():
         if plans[name].kind != "sessions":
             continue
         records = result.records.copy()
         records["_table"] = name
+        if not plans[name].instruments or "_measured" not in records:
+            records["_measured"] = True
+        table = (declared or {}).get(name)
+        if "status" in records and table is not None and table.status_values:
+            category = {code: kind for kind, codes in table.status_values.items()
+                        for code in codes}
+            records["_status"] = records["status"].map(
+                lambda value: category.get(status_text(value)) if pd.notna(value) else None)
+        else:
+            records["_status"] = "attended"
         parts.append(records)
     registry = pd.concat(parts, ignore_index=True)
     if "session" not in registry or registry["session"].isna().all():
@@ -145,15 +189,106 @@ def _session_registry(results, plans):
         registry["session"] = pd.to_numeric(registry["session"]).astype("int64")
     if "therapist" not in registry:
         registry["therapist"] = pd.NA
-    if "date" in registry and registry["date"].notna().any():
+    if "date" not in registry:
+        registry["date"] = pd.NaT
+    registry = registry.sort_values(["client", "session", "_row"], kind="stable")
+    return registry[["client", "therapist", "session", "date", "_row", "_table", "_measured",
+                     "_status"]]
+
+
+def _apply_status(registry: pd.DataFrame, admins: pd.DataFrame, plans):
+    """Split session records by their status: attended ones are the sessions; the others (did
+    not attend, cancelled) are kept only as offered sessions, for attendance rates. A record
+    with a non-attended status that carries a measure (in its own row or a questionnaire linked
+    to its client and session) was attended in fact and counts as a session; each case is
+    counted in the data flow.
+
+    Returns the attended registry, every record with its status (offered sessions) and the flow
+    notes per table.
+    """
+    status = registry["_status"].fillna("attended").astype(str)
+    registry = registry.assign(_status=status)
+    not_attended = status != "attended"
+    notes: dict[str, list[dict]] = {}
+    if not not_attended.any():
+        return registry, registry, notes
+    here = pd.MultiIndex.from_frame(registry[["client", "session"]].astype({"session": "int64"}))
+    measured_rows = registry["_measured"].astype(bool) & registry["_table"].map(
+        lambda t: bool(plans[t].instruments))
+    if len(admins):
+        linked = pd.MultiIndex.from_frame(admins[["client", "session"]].astype(
+            {"session": "int64"}))
+        measured_rows |= here.isin(linked)
+    attended_in_fact = not_attended & measured_rows
+    registry.loc[attended_in_fact, "_status"] = "attended"
+    dropped = not_attended & ~attended_in_fact
+    for (name, kind), count in registry.loc[dropped].groupby(["_table", "_status"]).size().items():
+        notes.setdefault(name, []).append(flow_entry(
+            name, "not_attended", "rows",
+            f"session records {kind.replace('_', ' ')} (not sessions; offered sessions only)",
+            int(count)))
+    for name, count in registry.loc[attended_in_fact].groupby("_table").size().items():
+        notes.setdefault(name, []).append(flow_entry(
+            name, "not_attended", "rows",
+            "session records with a non-attended status but a measure (counted as attended)",
+            int(count)))
+    return registry.loc[~dropped], registry, notes
+
+
+def _drop_unmeasured(registry: pd.DataFrame, admins: pd.DataFrame, plans) -> pd.DataFrame:
+    """The registry without session records that carry no measure, neither in their own row nor
+    in a questionnaire of another table linked to their client and session."""
+    unmeasured = ~registry["_measured"].astype(bool)
+    if not unmeasured.any():
+        return registry
+    questionnaires = admins[admins["_table"].map(lambda t: plans[t].kind != "sessions")]
+    linked = pd.MultiIndex.from_frame(questionnaires[["client", "session"]].astype(
+        {"session": "int64"})) if len(questionnaires) else None
+    if linked is not None:
+        here = pd.MultiIndex.from_frame(registry[["client", "session"]].astype({"session": "int64"}))
+        unmeasured &= ~here.isin(linked)
+    return registry.loc[~unmeasured]
+
+
+def _day_offsets(registry: pd.DataFrame) -> pd.DataFrame:
+    """``day``: days from each client's first record (missing without dates)."""
+    registry = registry.copy()
+    if registry["date"].notna().any():
+        first = registry.groupby("client")["date"].transform("min")
+        registry["day"] = (registry["date"] - first).dt.days.astype("Int64")
+    else:
+        registry["day"] = pd.array([pd.NA] * len(registry), dtype="Int64")
+    return registry
+
+
+def _finish_registry(registry: pd.DataFrame, plans):
+    """Day offsets from each client's first session, and the date-order flags."""
+    registry = registry.copy()
+    if registry["date"].notna().any():
         first = registry.groupby("client")["date"].transform("min")
         registry["day"] = (registry["date"] - first).dt.days.astype("Int64")
     else:
         registry["date"] = pd.NaT
         registry["day"] = pd.array([pd.NA] * len(registry), dtype="Int64")
-    registry = registry.sort_values(["client", "session", "_row"], kind="stable")
     flags = _date_order_flags(registry, plans)
-    return registry[["client", "therapist", "session", "date", "day", "_row", "_table"]], flags
+    return registry[["client", "therapist", "session", "date", "day", "_row", "_table",
+                     "_measured", "_status"]], flags
+
+
+def _no_measure_notes(results, plans, registry: pd.DataFrame) -> dict[str, list[dict]]:
+    """Per table, the flow line of its kept rows without any measure: in a sessions table the
+    session records that are not counted as sessions, elsewhere rows without an administration."""
+    notes: dict[str, list[dict]] = {}
+    for name, result in results.items():
+        rows = set(result.no_measure_rows)
+        if plans[name].kind == "sessions":
+            rows -= set(registry.loc[registry["_table"] == name, "_row"])
+            note = "session_no_measure"
+        else:
+            note = "row_no_measure"
+        if rows:
+            notes[name] = [note_entry(name, note, len(rows))]
+    return notes
 
 
 def _date_order_flags(registry: pd.DataFrame, plans) -> pd.DataFrame:
@@ -259,9 +394,9 @@ def _link_reject(frame: pd.DataFrame, plan: TablePlan, role: str, rule: str, rea
     })
 
 
-def _finish_flow(results, link_rejects, plans, link_flow) -> pd.DataFrame:
-    """Table flows with rows rejected at linking moved from kept to rejected, and the
-    administrations kept, by how they found their session."""
+def _finish_flow(results, link_rejects, plans, link_flow, notes=None) -> pd.DataFrame:
+    """Table flows with rows rejected at linking moved from kept to rejected, the rows kept
+    without any measure, and the administrations kept, by how they found their session."""
     rows = []
     for name, result in results.items():
         linked_out = [r for r in link_rejects if not r.empty and r["file"].iloc[0] == plans[name].path]
@@ -272,6 +407,7 @@ def _finish_flow(results, link_rejects, plans, link_flow) -> pd.DataFrame:
             rows.append(entry)
         for rule, count in moved.groupby("rule")["row"].nunique().sort_index().items():
             rows.append(flow_entry(name, "rejected", "rows", rule, int(count)))
+        rows += (notes or {}).get(name, [])
         rows += [entry for entry in link_flow if entry["source"] == name]
     return pd.DataFrame(rows, columns=FLOW_COLUMNS)
 

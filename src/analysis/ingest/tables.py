@@ -4,6 +4,13 @@ The flow (``ingest_flow.csv``) has columns :data:`FLOW_COLUMNS`: for each file, 
 + rejected; for each file and instrument, administrations read = kept (by the route that linked
 them to a session, :data:`ROUTES`) + rejected (by rule). Rejects have :data:`REJECT_COLUMNS`:
 file, row, column, instrument, rule, reason, never an identifier's value.
+
+Beside them the flow holds lines that are neither kept nor rejected (:data:`NOTES`; a line is
+left out when its count is 0): blank rows skipped (stage ``skipped``, unit ``rows``: not part of
+rows read, so that the lines of a file = rows read + blank rows skipped), cells set missing by
+the table's ``missing_values`` (stage ``missing_values``, unit ``cells``) and kept rows without a
+value in any mapped measure (stage ``no_measure``, unit ``rows``: part of the kept rows; in a
+sessions table these session records are not counted as attended sessions).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
-ROLES = ("client", "therapist", "session", "date")
+ROLES = ("client", "therapist", "session", "date", "status")
 
 
 REJECT_COLUMNS = ["file", "row", "column", "instrument", "rule", "reason"]
@@ -31,6 +38,38 @@ ROUTES = {
                          "client's nearest session record)",
     "orphan": "client without any session record (kept without a therapist)",
 }
+
+
+# The flow lines that are neither kept nor rejected: (stage, unit, reason) by name.
+NOTES = {
+    "blank_rows": ("skipped", "rows", "blank rows skipped"),
+    "missing_values": ("missing_values", "cells", "cells set missing by missing_values"),
+    "session_no_measure": ("no_measure", "rows",
+                           "session records with no measure (not counted as attended sessions)"),
+    "row_no_measure": ("no_measure", "rows", "rows with no measure (no administration)"),
+}
+
+
+def note_entry(source: str, note: str, count: int) -> dict:
+    """The flow line of one of :data:`NOTES`."""
+    stage, unit, reason = NOTES[note]
+    return flow_entry(source, stage, unit, reason, count)
+
+
+#: The kinds of session record the status role distinguishes (``inputs.<t>.status_values``).
+SESSION_STATUSES = ("attended", "did_not_attend", "cancelled_by_client", "cancelled_by_service")
+
+
+def status_text(value) -> str:
+    """A status code as the text it is compared with (whole numbers without ".0")."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
 
 
 # Data rows start on line 2 of a file with a header: row numbers match what a spreadsheet shows.
@@ -75,6 +114,9 @@ class TableResult:
     administrations: pd.DataFrame
     rejects: pd.DataFrame
     flow: list[dict]
+    # file rows kept without any value in a mapped measure (no administration; in a sessions
+    # table, candidates for "session records with no measure")
+    no_measure_rows: frozenset[int] = frozenset()
 
 
 def flow_entry(source: str, stage: str, unit: str, reason: str, count: int, instrument: str = "") -> dict:

@@ -4,23 +4,33 @@ A row without a client id or with an invalid session number or date is rejected;
 not a number, not a whole number (unless the instrument says ``integer_items: false``) or outside
 its range rejects that administration, never clipped; exact duplicate rows are dropped and
 conflicting duplicates (same client and session, different answers) are all rejected.
+
+Before that, blank rows (every cell empty or a missing-value code) are skipped and the table's
+``missing_values`` codes set missing, both counted in the flow. A record without a value in any
+mapped measure is not an administration; beside a filled record of the same client and session
+it is set aside (not a conflict), and its row counts as a kept row with no measure.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow as pa_arrow
-import pyarrow.compute as pa_compute
 from pandera.errors import SchemaErrors
 
+from analysis.errors import DataError
+from analysis.ingest.reading import ID_ROLES, blank_rows, missing_codes, set_missing
+from analysis.ingest.reading import numbers as _numbers
+from analysis.ingest.tables import status_text
 from analysis.ingest.tables import (
     FIRST_DATA_ROW,
     TablePlan,
     TableResult,
     empty_rejects,
     flow_entry,
+    note_entry,
 )
 from analysis.settings import InputTable
 
@@ -30,13 +40,34 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table: Inpu
 
     ``records`` has the canonical columns ``_row`` (file row number), ``client``, ``therapist``,
     ``session``, ``date`` (as available) with raw ids still in place (pseudonymised later, after
-    linking).
+    linking), and ``_measured`` (the record holds a value of some mapped measure).
+
+    Before validation, rows empty in every cell (or holding only missing-value codes) are
+    skipped and counted, and the table's ``missing_values`` codes are set missing and counted.
     """
+    codes = missing_codes(table.missing_values)
+    # File row numbers are fixed before blank rows go, so that messages point at the right line.
+    file_rows = np.arange(FIRST_DATA_ROW, FIRST_DATA_ROW + len(raw), dtype="int64")
+    blank = blank_rows(raw, codes)
+    n_blank = int(blank.sum())
+    if n_blank == len(raw):
+        raise DataError(
+            f"{plan.path}: every one of its {n_blank:,} rows is empty (or holds only missing-value "
+            f"codes). Export it again with its data, or remove inputs.{plan.name} from config."
+        )
+    if n_blank:
+        raw, file_rows = raw.loc[~blank], file_rows[~blank]
     n_read = len(raw)
     dropped = [c for c in raw.columns if c not in plan.allowlist]
-    frame = raw[plan.allowlist].copy()
-    frame.insert(0, "_row", np.arange(FIRST_DATA_ROW, FIRST_DATA_ROW + n_read, dtype="int64"))
+    id_columns = [plan.roles[role] for role in ID_ROLES if role in plan.roles]
+    # (pandas 3 copies on write: the selection is the stage's own frame)
+    frame, n_set_missing = set_missing(raw[plan.allowlist], plan.allowlist, id_columns, codes)
+    frame.insert(0, "_row", file_rows)
     flow = [flow_entry(plan.name, "read", "rows", "", n_read)]
+    if n_blank:
+        flow.append(note_entry(plan.name, "blank_rows", n_blank))
+    if n_set_missing:
+        flow.append(note_entry(plan.name, "missing_values", n_set_missing))
     flow += [flow_entry(plan.name, "dropped_column", "cells", column, int(raw[column].notna().sum())) for column in dropped]
 
     records, item_values = _to_records(frame, plan, registry)
@@ -49,7 +80,7 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table: Inpu
     admin_failures = failures[~failures["rule"].isin(row_rules) & ~failures["record"].isin(bad_records)]
 
     ok = ~records.index.isin(bad_records)
-    duplicates = _duplicates(records[ok], item_values, plan)
+    duplicates, beside_filled = _duplicates(records[ok], item_values, plan)
     if "date" in records:
         # Dates become datetimes here, with this table's format; later steps compare them.
         records["date"] = _parse_dates(records["date"], table.date_format)
@@ -59,15 +90,21 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table: Inpu
                                                 admin_failures)
     rejects = pd.concat([row_failures, duplicates, admin_failures], ignore_index=True)
     rejects["file"] = plan.path
-    kept_records = records[~records.index.isin(bad_records)].copy()
+    # Records without any measure beside a filled one for the same client and session are set
+    # aside: neither a conflict nor a session; their rows are kept rows with no measure.
+    kept_records = records[~records.index.isin(bad_records | beside_filled)].copy()
 
-    # A file row is kept when any of its records is kept; rejected rows get their first reason.
-    kept_rows = set(kept_records["_row"])
+    # A file row is rejected when every one of its records is; it counts under its first reason.
+    # Every other row is kept (a wide row may have no record at all: it holds no answer).
+    kept_by_record = set(kept_records["_row"]) | set(records.loc[list(beside_filled), "_row"])
     rejected_rows = rejects[rejects["level"] == "row"].drop_duplicates("row")
-    rejected_rows = rejected_rows[~rejected_rows["row"].isin(kept_rows)]
+    rejected_rows = rejected_rows[~rejected_rows["row"].isin(kept_by_record)]
+    kept_rows = set(frame["_row"]) - set(rejected_rows["row"])
     for rule, count in rejected_rows.groupby("rule")["row"].nunique().sort_index().items():
         flow.append(flow_entry(plan.name, "rejected", "rows", rule, int(count)))
     flow.append(flow_entry(plan.name, "kept", "rows", "", len(kept_rows)))
+    measured_rows = set(kept_records.loc[kept_records["_measured"], "_row"])
+    no_measure_rows = frozenset(int(row) for row in kept_rows - measured_rows)
     # An administration counts once, under its first reason, and only in rows that were kept.
     admin_rejects = admin_failures[~admin_failures["record"].isin(list(bad_records))]
     admin_rejects = admin_rejects.drop_duplicates(["record", "instrument"])
@@ -80,7 +117,12 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table: Inpu
                               instrument.key))
     if len(kept_rows) + rejected_rows["row"].nunique() != n_read:
         raise AssertionError(f"{plan.path}: row accounting does not balance")  # a bug, not a user error
-    return TableResult(kept_records, administrations, rejects, flow)
+    return TableResult(kept_records, administrations, rejects, flow, no_measure_rows)
+
+
+def session_status_codes(values: pd.Series) -> pd.Series:
+    """Status cells as the text codes config maps (whole numbers without ".0")."""
+    return values.map(lambda value: value if pd.isna(value) else status_text(value))
 
 
 def _to_records(frame: pd.DataFrame, plan: TablePlan, registry: dict):
@@ -100,6 +142,7 @@ def _to_records(frame: pd.DataFrame, plan: TablePlan, registry: dict):
                 values[(instrument.key, "item", item)] = frame[column].reset_index(drop=True)
             if 0 in instrument.totals:
                 values[(instrument.key, "total", 0)] = frame[instrument.totals[0]].reset_index(drop=True)
+        records["_measured"] = _any_value(values, len(records))
         return records, values
     sessions = sorted({s for instrument in plan.instruments for s in (*instrument.items, *instrument.totals)})
     parts, value_parts = [], {}
@@ -126,7 +169,16 @@ def _to_records(frame: pd.DataFrame, plan: TablePlan, registry: dict):
     keep = answered.to_numpy()
     records = records[keep].reset_index(drop=True)
     values = {key: series[keep].reset_index(drop=True) for key, series in values.items()}
+    records["_measured"] = True
     return records, values
+
+
+def _any_value(values: dict, n_records: int) -> np.ndarray:
+    """Per record: does it hold a value (valid or not) in any item or total column?"""
+    measured = np.zeros(n_records, dtype=bool)
+    for series in values.values():
+        measured |= series.notna().to_numpy(dtype=bool)
+    return measured
 
 
 def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dict, table: InputTable) -> pd.DataFrame:
@@ -174,6 +226,16 @@ def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dic
         add("therapist", records["therapist"], plan.roles["therapist"], "row", None,
             [("missing_therapist", lambda s: s.notna() & s.ne(""), "no therapist id: a session record needs one")])
 
+    if plan.kind == "sessions" and "status" in records:
+        known = {code for codes in table.status_values.values() for code in codes}
+        status = session_status_codes(records["status"])
+        add("status", status, plan.roles["status"], "row", None, [
+            ("missing_status", lambda s: s.notna() & s.ne(""),
+             f"no session status (inputs.{plan.name}.status_values maps the values)"),
+            ("unknown_status", lambda s, k=frozenset(known): s.isna() | s.eq("") | s.isin(k),
+             f"session status is not one of the values in inputs.{plan.name}.status_values"),
+        ])
+
     for (key, kind, item), text in item_values.items():
         instrument = registry[key]
         if kind == "item":
@@ -194,23 +256,10 @@ def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dic
     try:
         schema.validate(checked, lazy=True)
     except SchemaErrors as errors:
-        return _failures_to_rejects(errors.failure_cases, records, checked, origin, messages)
+        texts = {f"{key}|{kind}|{item}": text for (key, kind, item), text in item_values.items()}
+        return _failures_to_rejects(errors.failure_cases, records, checked, origin, messages,
+                                    texts, plan.name)
     return empty_rejects()
-
-
-_NUMBER_PATTERN = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-
-
-def _numbers(text: pd.Series) -> pd.Series:
-    """Text to float64 (NaN where empty or not a number).
-
-    Done in Arrow: five times faster than ``pd.to_numeric`` on text, which matters at a million rows.
-    """
-    array = pa_arrow.array(text.array, type=pa_arrow.string())
-    valid = pa_compute.match_substring_regex(array, _NUMBER_PATTERN)
-    cleaned = pa_compute.utf8_trim_whitespace(pa_compute.if_else(valid, array, pa_arrow.scalar(None, pa_arrow.string())))
-    values = pa_compute.cast(cleaned, pa_arrow.float64()).to_numpy(zero_copy_only=False)
-    return pd.Series(values, index=text.index, dtype="float64")
 
 
 def _mask(values) -> np.ndarray:
@@ -233,7 +282,14 @@ def _item_column_name(plan: TablePlan, key: str, kind: str, item: int) -> str:
     return key
 
 
-def _failures_to_rejects(cases, records, checked, origin, messages) -> pd.DataFrame:
+#: Cell texts that look like a missing-value code of some export (SPSS's "#NULL!", "N/A", ".").
+#: Shown in a reason (they are never identifiers) with the key that turns them into missing.
+_CODE_LIKE = re.compile(r"^(#[A-Z0-9/!?]+!?|N/?A|NaN|NULL|None|missing|unknown|[.\-?*]+)$",
+                        re.IGNORECASE)
+
+
+def _failures_to_rejects(cases, records, checked, origin, messages, texts=None, table="<name>"
+                         ) -> pd.DataFrame:
     cases = cases[cases["index"].notna()]
     unexpected = cases[~cases["column"].isin(list(origin))]
     if not unexpected.empty:  # a failure we did not define is a bug in this module
@@ -249,6 +305,11 @@ def _failures_to_rejects(cases, records, checked, origin, messages) -> pd.DataFr
         # Item answers are not identifiers: showing the value helps the user find the cell.
         if lev == "administration" and not rul.endswith("_not_numeric"):
             reason += f" (value {checked.at[rec, col]:g})"
+        elif rul.endswith("_not_numeric") and texts and col in texts:
+            text = str(texts[col].iloc[rec]).strip()
+            if _CODE_LIKE.match(text):
+                reason += (f' (value "{text}": if it means missing, list it in '
+                           f"inputs.{table}.missing_values)")
         reasons.append(reason)
     out = pd.DataFrame({
         "record": record,
@@ -266,11 +327,17 @@ def _parse_dates(text: pd.Series, date_format: str | None) -> pd.Series:
     return pd.to_datetime(text, format=date_format or "%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
 
 
-def _duplicates(records: pd.DataFrame, item_values: dict, plan: TablePlan) -> pd.DataFrame:
-    """Exact duplicates (dropped, all but the first) and conflicting duplicates (all rejected)."""
+def _duplicates(records: pd.DataFrame, item_values: dict, plan: TablePlan
+                ) -> tuple[pd.DataFrame, set]:
+    """Exact duplicates (dropped, all but the first) and conflicting duplicates (all rejected).
+
+    Also returns the records without any measure that share their client and session (or date)
+    with a record that has one: an empty placeholder beside a filled row is not a conflict; the
+    filled row is kept and the empty one set aside (counted as a row with no measure).
+    """
     if records.empty:
-        return empty_rejects()
-    content = records.drop(columns="_row")
+        return empty_rejects(), set()
+    content = records.drop(columns=["_row", "_measured"], errors="ignore")
     content = content.assign(**{f"{k}|{kind}|{i}": text.loc[records.index] for (k, kind, i), text in item_values.items()})
     # One 64-bit hash per row stands for its whole content (collisions are negligible).
     row_hash = pd.util.hash_pandas_object(content.fillna(""), index=False)
@@ -287,6 +354,12 @@ def _duplicates(records: pd.DataFrame, item_values: dict, plan: TablePlan) -> pd
     })
     what = "session" if "session" in content else "date"
     remaining = content.loc[~exact, ["client", what]]
+    measured = records.loc[remaining.index, "_measured"].astype(bool)
+    # Groups (client, session) that hold a measured record: their empty records step aside.
+    has_measure = measured.groupby([remaining["client"], remaining[what]], dropna=False
+                                   ).transform("any").astype(bool)
+    beside_filled = remaining.index[has_measure & ~measured]
+    remaining = remaining.loc[~(has_measure & ~measured)]
     conflicted = remaining.duplicated(keep=False)
     conflict_rejects = pd.DataFrame({
         "record": remaining.index[conflicted],
@@ -297,7 +370,7 @@ def _duplicates(records: pd.DataFrame, item_values: dict, plan: TablePlan) -> pd
         "level": "row",
         "instrument": None,
     })
-    return pd.concat([exact_rejects, conflict_rejects], ignore_index=True)
+    return pd.concat([exact_rejects, conflict_rejects], ignore_index=True), set(beside_filled)
 
 
 def _administrations(records, item_numbers, plan, registry, bad_records, admin_failures

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.errors import DataError, require_columns
+from analysis.models.design import therapist_design
 from analysis.models.engines import INTERCEPT
 from analysis.models.records import records
 from analysis.models.specs import ResolvedFit, split_formula
@@ -49,7 +50,11 @@ def early_alliance_rows(
         completers = rows["n_sessions"] >= completers_min_sessions
         accounting["n_not_completers"] = int((~completers).sum())
         rows = rows.loc[completers]
-    variables = ["change", "first_score", "alliance_early", "therapist_id"]
+    # Without therapist ids (or too few therapists) the standard errors are clustered by client,
+    # so a missing therapist id must not drop the episode.
+    by_client = bool(therapist_design(rows))
+    variables = ["change", "first_score", "alliance_early"] + ([] if by_client else
+                                                               ["therapist_id"])
     missing_values = rows[variables].isna()
     accounting["missing_by_variable"] = {
         name: int(count) for name, count in missing_values.sum().items() if count
@@ -58,6 +63,7 @@ def early_alliance_rows(
     accounting["n_rows_missing"] = int(incomplete.sum())
     rows = rows.loc[~incomplete].sort_values("client_id", kind="stable").reset_index(drop=True)
     accounting["n_obs"] = int(len(rows))
+    accounting["cluster"] = "client_id" if by_client else "therapist_id"
     return rows, accounting
 
 
@@ -74,14 +80,17 @@ def fit_early_alliance(
     data, accounting = early_alliance_rows(
         derived, episodes, resolved.outcome, resolved.completers_min_sessions
     )
-    n_clusters = int(data["therapist_id"].nunique())
+    cluster = accounting["cluster"]
+    unit = "therapists" if cluster == "therapist_id" else "clients"
+    n_clusters = int(data[cluster].nunique())
     if len(data) < 4 or n_clusters < 2:
         raise DataError(
             f"M4 for {resolved.outcome} ({resolved.analysis}): {len(data)} episodes with a change "
-            f"score and early alliance, from {n_clusters} therapist(s); at least 4 episodes and "
-            "2 therapists are needed for clustered standard errors."
+            f"score and early alliance, from {n_clusters} {unit}; at least 4 episodes and "
+            f"2 {unit} are needed for clustered standard errors."
         )
-    codes = pd.factorize(data["therapist_id"].astype(str), sort=True)[0]
+    codes = pd.factorize(data[cluster].astype(str), sort=True)[0]
+    n_therapists = int(data["therapist_id"].nunique()) if "therapist_id" in data else 0
     result = smf.ols(resolved.formula or "", data=data).fit(
         cov_type="cluster", cov_kwds={"groups": codes}, use_t=True
     )
@@ -102,7 +111,9 @@ def fit_early_alliance(
     response = split_formula(resolved.formula or "")[0]
     fixed["std_estimate"] = standardised_estimates(fixed, data, response)
     info = {
-        "engine": "statsmodels OLS (cluster-robust by therapist)",
+        "engine": f"statsmodels OLS (cluster-robust by {unit[:-1]})",
+        "design": "" if cluster == "therapist_id" else (
+            f"standard errors clustered by client: {therapist_design(data)}"),
         "reml": None,
         "formula": resolved.formula,
         "requested_formula": resolved.formula,
@@ -121,7 +132,7 @@ def fit_early_alliance(
         "optimizer": "least squares",
         "n_obs": int(result.nobs),
         "n_clients": int(data["client_id"].nunique()),
-        "n_therapists": n_clusters,
+        "n_therapists": n_therapists,
         "r_squared": float(result.rsquared),
     }
     early = fixed.loc[fixed["term"] == "alliance_early"].iloc[0]
@@ -138,7 +149,7 @@ def fit_early_alliance(
         "std_estimate": float(early["std_estimate"]),
         "r_squared": float(result.rsquared),
         "n_episodes": int(result.nobs),
-        "n_therapists": n_clusters,
+        "n_therapists": n_therapists,
         "n_episodes_fewer_than_2_scores": accounting["n_episodes_fewer_than_2_scores"],
         "n_rows_missing": accounting["n_rows_missing"],
     }

@@ -13,7 +13,8 @@ then fits by the model's kind (:data:`FITTERS`):
   step recorded in ``fallback_steps``. The final formula is reported beside the estimates;
 - ``ols`` (M4): :mod:`analysis.models.early`;
 - ``rm_corr`` (R1): :mod:`analysis.models.correlation`;
-- ``alpha`` (R2): :mod:`analysis.models.reliability`.
+- ``alpha`` (R2): :mod:`analysis.models.reliability`;
+- ``dpm`` (DPM, DPM-reverse): the dynamic panel model, :mod:`analysis.models.dpm_stage`.
 
 The result is a JSON-able dict: ``spec``, ``data`` (row accounting), ``fixed`` and ``random``
 (lists of records with the columns of :mod:`analysis.models.engines`; ``fixed`` adds
@@ -33,6 +34,7 @@ import pandas as pd
 from analysis.errors import ConfigError, DataError, require_columns
 from analysis.instruments import Instrument
 from analysis.models.engines import FIXED_COLUMNS, RANDOM_COLUMNS
+from analysis.models.design import MIN_THERAPISTS, therapist_design, without_group
 from analysis.models.records import json_ready, records
 from analysis.models.specs import (
     CLIENT,
@@ -44,6 +46,7 @@ from analysis.models.specs import (
 from analysis.models.standardise import standardised_estimates
 
 log = logging.getLogger(__name__)
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,6 +220,12 @@ def _fit_mixed_kind(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
     return _fit_mixed(inputs["derived"], fit)
 
 
+def _fit_dynamic_panel(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
+    from analysis.models.dpm_stage import fit_dynamic_panel
+
+    return fit_dynamic_panel(inputs["derived"], fit)
+
+
 #: How each kind of model is fitted: one function per kind of the specification table.
 FITTERS: dict[str, Callable[[ResolvedFit, dict[str, Any]], dict[str, Any]]] = {
     "lmm": _fit_mixed_kind,
@@ -224,12 +233,28 @@ FITTERS: dict[str, Callable[[ResolvedFit, dict[str, Any]], dict[str, Any]]] = {
     "ols": _fit_early,
     "rm_corr": _fit_rm_corr,
     "alpha": _fit_alpha,
+    "dpm": _fit_dynamic_panel,
 }
 
 
 def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
+    from dataclasses import replace
+
     from analysis.models.protocol import fit_with_fallback, fallback_steps_taken
 
+    design, requested = "", resolved.formula
+    if resolved.formula and any(group == THERAPIST
+                                for _, group in split_formula(resolved.formula)[2]):
+        design = therapist_design(derived.loc[derived["outcome"] == resolved.outcome])
+    if design and resolved.kind == "icc":
+        # The therapist ICC is the therapist variance: without therapists it is not estimated.
+        log.info("%s not estimated: %s", resolved.label, design)
+        return {"data": {}, "fixed": [], "random": [],
+                "fit": {"status": "not_estimated", "reason": design,
+                        "formula": resolved.formula, "requested_formula": resolved.formula,
+                        "converged": None, "design": design}}
+    if design:
+        resolved = replace(resolved, formula=without_group(resolved.formula or "", THERAPIST))
     data, accounting = select_model_rows(derived, resolved)
     # The ICC needs the therapist term: a zero therapist variance is its answer, not a failure.
     final, attempts = fit_with_fallback(
@@ -246,7 +271,9 @@ def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
         "engine": final.engine,
         "reml": final.reml,
         "formula": final.formula,
-        "requested_formula": resolved.formula,
+        "requested_formula": requested,
+        # a therapist term left out by design (too few therapists), not by the fallback protocol
+        "design": f"no therapist term: {design}" if design else "",
         "fallback_steps": steps,
         "attempts": attempts,
     }
@@ -297,6 +324,8 @@ def therapist_icc(random: pd.DataFrame, outcome: str, info: dict[str, Any]) -> d
 
 __all__ = [
     "FITTERS",
+    "MIN_THERAPISTS",
+    "therapist_design",
     "FIXED_COLUMNS",
     "RANDOM_COLUMNS",
     "fit_planned_model",

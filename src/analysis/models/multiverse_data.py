@@ -4,9 +4,13 @@ One job per prorating option (:mod:`analysis.models.multiverse` lists the choice
 :func:`prepare_data_variant`: the administrations are scored with
 :func:`analysis.scoring.score_administrations`, by the registry's rules (``lenient``) or with
 prorating switched off (``strict``), and the session variables derived with
-:func:`analysis.derive.derive_analysis_frame` once per lag gap of ``multiverse.choices.lag_gap``.
-The result is one frame with the derived columns the multiverse reads and the next symptom score
-per lag gap (``symptom_next_gap<g>``). Nothing of scoring or derivation is reimplemented here:
+:func:`analysis.derive.derive_analysis_frame` with the primary analysis's settings. The result
+is one frame with the derived columns the multiverse reads and, per lag of
+``multiverse.choices.lag_gap``, the symptom score that many sessions later
+(``symptom_next_gap<g>``): lag 1 is derive's ``symptom_next`` with consecutive sessions only
+(``max_lag_gap`` 1; ``max_lag_days`` as configured), so it equals the pipeline's when the pipeline
+pairs consecutive sessions; lag g > 1 is the same client's score at session number s + g exactly
+(not the next score within g sessions, which would pool lags under one coefficient). Nothing of scoring or derivation is reimplemented here:
 only their settings change. The fits are in :mod:`analysis.models.multiverse_fit`.
 """
 
@@ -24,7 +28,7 @@ from analysis.settings import MultiverseDataSettings
 VARIANT_COLUMNS = ["outcome", "client_id", "therapist_id", "session", "n_sessions",
                    "symptom_score", "alliance_score", "alliance_within", "alliance_between_c",
                    "alliance_within_detrended"]
-#: The next symptom score at lag gap g is ``symptom_next_gap<g>``.
+#: The symptom score g sessions later is ``symptom_next_gap<g>``.
 NEXT_PREFIX = "symptom_next_gap"
 
 
@@ -85,16 +89,30 @@ def prepare_data_variant(administrations: pd.DataFrame, sessions: pd.DataFrame,
     registry = registry_from_params(rules)
     chosen = administrations.loc[administrations["instrument"].isin(list(registry))]
     scores = score_administrations(chosen.reset_index(drop=True), registry)
-    variant = None
+    derived = derive_analysis_frame(scores, sessions,
+                                    dataclasses.replace(settings.derive, max_lag_gap=1))
+    variant = derived[VARIANT_COLUMNS].copy()
     for gap in settings.lag_gaps:
-        derived = derive_analysis_frame(scores, sessions,
-                                        dataclasses.replace(settings.derive, max_lag_gap=int(gap)))
-        if variant is None:
-            variant = derived[VARIANT_COLUMNS].copy()
-        elif not derived[DERIVED_KEY].equals(variant[DERIVED_KEY]):  # pragma: no cover
-            raise RuntimeError("derive gave different rows for different lag gaps")
-        variant[f"{NEXT_PREFIX}{int(gap)}"] = derived["symptom_next"].to_numpy()
+        variant[f"{NEXT_PREFIX}{int(gap)}"] = (derived["symptom_next"].to_numpy() if int(gap) == 1
+                                               else exact_lag(variant, int(gap)))
+    if not derived[DERIVED_KEY].equals(variant[DERIVED_KEY]):  # pragma: no cover
+        raise RuntimeError("derive changed the rows")
     return variant
+
+
+def exact_lag(frame: pd.DataFrame, lag: int) -> "np.ndarray":
+    """The same client's symptom score at session number s + ``lag`` (NaN when none), per row.
+
+    ``frame`` holds ``outcome, client_id, session, symptom_score`` (one row per outcome, client
+    and session).
+    """
+    import numpy as np
+
+    keys = ["outcome", "client_id", "session"]
+    later = frame[keys + ["symptom_score"]].dropna(subset=["symptom_score"]).copy()
+    later["session"] = later["session"] - lag
+    merged = frame[keys].merge(later, on=keys, how="left", validate="one_to_one")
+    return merged["symptom_score"].to_numpy(dtype=float, na_value=np.nan)
 
 
 __all__ = ["NEXT_PREFIX", "VARIANT_COLUMNS", "prepare_data_variant", "strict_instruments"]

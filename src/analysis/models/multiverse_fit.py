@@ -1,32 +1,47 @@
-"""Fitting the multiverse: data variants, one M2 fit per specification, the permutation null.
+"""Fitting the multiverse: data variants, one fit per specification, the bootstrap null.
 
-The plan (the choices and their combinations) is :mod:`analysis.models.multiverse`. This module
-does the work, in three stages that match the pipeline's rules:
+The plan (the choices, the estimands and their combinations) is :mod:`analysis.models.multiverse`.
+This module does the work, in three stages that match the pipeline's rules:
 
 1. :func:`analysis.models.multiverse_data.prepare_data_variant` (one job per prorating option,
-   in its own light module so that a change to the model code does not rescore the data): the
-   administrations are scored by the registry's rules (``lenient``) or with prorating switched
-   off (``strict``) and derived once per lag gap.
+   in its own light module so that a change to the model code does not rescore the data).
 2. :func:`fit_specification` (each specification in a job; :func:`fit_specifications` runs a
-   job's list): the rows of M2 for the specification's outcome are selected with
-   :func:`analysis.models.fitting.select_model_rows` (so the primary specification fits exactly
-   the rows of the pipeline's M2), the person-mean split is recomputed on those rows when
-   centring is ``model_rows`` (and the within part detrended on them when detrended), and M2 is
-   fitted under the convergence protocol (:func:`analysis.models.protocol.fit_with_fallback`).
-   With ``permutations`` > 0 the job also computes the specification's permutation null
-   (:func:`analysis.models.multiverse_permutation.permutation_null`).
-3. :func:`analysis.models.multiverse_summary.combine_multiverse` and
-   :func:`analysis.models.multiverse_summary.summarise_multiverse`: ``multiverse.csv`` (one row
-   per specification) and the summary with the joint test of Simonsohn, Simmons & Nelson (2020).
+   job's list), by estimator:
 
-The permutation test (what is shuffled, and how the null is estimated) is described in
-:mod:`analysis.models.multiverse_permutation`.
+   - ``mlm``: the rows of M2 for the outcome are selected with
+     :func:`analysis.models.fitting.select_model_rows` (so the primary-option specification fits
+     exactly the rows of the pipeline's M2), the person-mean split is recomputed on those rows
+     when centring is ``model_rows`` (and the within part detrended on them when detrended), and
+     M2's formula is fitted under the convergence protocol
+     (:func:`analysis.models.protocol.fit_with_fallback`);
+   - ``dpm``: the waves are chosen as for the pipeline's DPM
+     (:func:`analysis.models.waves.choose_waves` with ``models.panel``), every ``lag``-th wave
+     kept, and :func:`analysis.models.dpm.fit_dpm` fitted with alliance predetermined, paths
+     equal over waves and, with ``random: full``, standard errors clustered by therapist (used
+     from :data:`analysis.models.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists). The lag-1,
+     primary-option specification is the pipeline's DPM (same function calls on the same rows);
+   - ``riclpm``: the same panel, :func:`analysis.models.riclpm.fit_riclpm` with lagged paths and
+     innovation (co)variances equal over waves. A panel that cannot identify it is recorded as
+     ``not_estimable`` with the reason; an inadmissible solution (a variance at or below 0) as
+     ``inadmissible``: neither is summarised.
+
+   Every fitted specification carries a ``fingerprint``: a hash of its final model (after the
+   fallback simplification; for the DPM the standard-error type actually used) and of the data
+   it was fitted to. Specifications with equal fingerprints are one analysis, counted once
+   (:func:`analysis.models.multiverse_summary.combine_multiverse`).
+   With ``resamples`` > 0 the job also computes the specification's bootstrap null
+   (:mod:`analysis.models.multiverse_bootstrap`).
+3. :func:`analysis.models.multiverse_summary.combine_multiverse` and
+   :func:`analysis.models.multiverse_summary.summarise_multiverse`: ``multiverse.csv`` and the
+   summary, one block per estimand (outcome x lag), with the joint test.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -39,20 +54,15 @@ from analysis.models.multiverse_data import NEXT_PREFIX
 from analysis.models.multiverse_permutation import (
     BETWEEN_TERM,
     MIN_DETREND_ROWS,
-    PERMUTATION_METHODS,
     group_detrend,
     group_means,
-    null_state,
-    permutation_keys,
-    permutation_null,
-    permute_within_groups,
-    row_hashes,
 )
 from analysis.models.records import json_ready
 from analysis.models.specs import (
     CLIENT,
     THERAPIST,
     ResolvedFit,
+    formula_variables,
     join_formula,
     split_formula,
     substitute_terms,
@@ -65,20 +75,21 @@ log = logging.getLogger(__name__)
 #: between-client term BETWEEN_TERM is in multiverse_permutation, which needs it).
 TERM = "alliance_within"
 DETRENDED_TERM = "alliance_within_detrended"
-#: Columns of ``multiverse.csv`` (after the choice columns).
+#: The panel models' term: alliance at the previous wave -> symptoms.
+LAGGED_TERM = "alliance_lagged"
+#: Columns of ``multiverse.csv`` (after the choice columns). ``fingerprint`` identifies the final
+#: model and its data; ``duplicate_of`` names the first specification with the same fingerprint
+#: (empty for a distinct one) and ``distinct`` says whether the row counts in the summary.
 RESULT_COLUMNS = [
     "status", "reason", "term", "estimate", "se", "df", "t", "p", "ci_low", "ci_high",
     "std_estimate", "significant_expected", "significant_opposite", "n_obs", "n_clients",
-    "n_therapists", "converged",
-    "singular", "simplified", "fallback_steps", "formula",
+    "n_therapists", "n_waves", "converged",
+    "singular", "simplified", "fallback_steps", "formula", "fingerprint", "duplicate_of",
+    "distinct",
 ]
 STATUS_FITTED = "fitted"
 STATUS_NOT_ESTIMABLE = "not_estimable"
-#: Memory the permutation states of one group of specifications may take (see
-#: fit_specifications); measured about 90 bytes per row of the data block and specification
-#: (GLS arrays, row positions), taken as 200 for the model frame while a fit is running.
-PERMUTATION_MEMORY_MB = 1024
-_STATE_BYTES_PER_ROW = 200
+STATUS_INADMISSIBLE = "inadmissible"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,7 +139,6 @@ class _Block:
     n_clients: int
     session: np.ndarray
     alliance: np.ndarray       # the observed alliance score (NaN where none)
-    row_hash: np.ndarray | None = None
 
     @classmethod
     def of(cls, variant: pd.DataFrame, outcome: str) -> "_Block":
@@ -144,21 +154,6 @@ class _Block:
         """The derived alliance columns (as ``derived.parquet`` holds them)."""
         return {name: self.frame[name].to_numpy(dtype=float, na_value=np.nan)
                 for name in (TERM, BETWEEN_TERM, DETRENDED_TERM)}
-
-    def permuted(self, seed: int, permutation: int, detrended: bool) -> dict[str, np.ndarray]:
-        """The alliance columns after permutation ``permutation`` of each client's scores."""
-        if self.row_hash is None:
-            self.row_hash = row_hashes(self.frame[CLIENT].to_numpy(dtype=object),
-                                       self.frame["session"].to_numpy(dtype=np.int64))
-        keys = permutation_keys(self.row_hash, seed, permutation)
-        shuffled = permute_within_groups(self.alliance, self.codes, keys)
-        means = group_means(self.codes, self.alliance, self.n_clients)
-        columns = {TERM: shuffled - means[self.codes],
-                   BETWEEN_TERM: self.frame[BETWEEN_TERM].to_numpy(dtype=float, na_value=np.nan)}
-        if detrended:
-            columns[DETRENDED_TERM] = group_detrend(self.codes, self.session, shuffled,
-                                                    self.n_clients)
-        return columns
 
 
 @dataclass
@@ -248,9 +243,23 @@ def _design(block: _Block, spec: Specification, resolved: ResolvedFit) -> _Desig
     return design
 
 
+def fingerprint(*parts: Any) -> str:
+    """A short hash of a final model and its data (frames hashed by value, in row order)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, pd.DataFrame):
+            digest.update(",".join(map(str, part.columns)).encode())
+            digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"|")
+    return digest.hexdigest()[:16]
+
+
 def fit_specification(block: _Block, spec: Specification, m2: ResolvedFit,
-                      completers_min_sessions: int) -> tuple[dict[str, Any], Any]:
-    """Fit one specification (M2's alliance term) under the convergence protocol.
+                      completers_min_sessions: int, dpm: ResolvedFit | None = None
+                      ) -> tuple[dict[str, Any], Any]:
+    """Fit one specification under its estimator.
 
     Parameters
     ----------
@@ -259,17 +268,28 @@ def fit_specification(block: _Block, spec: Specification, m2: ResolvedFit,
     spec : Specification
         Its options.
     m2 : ResolvedFit
-        The primary M2 of the outcome.
+        The pipeline's M2 of the outcome (the conventional model's formula).
     completers_min_sessions : int
         ``analysis.completers_min_sessions``.
+    dpm : ResolvedFit, optional
+        The pipeline's DPM of the outcome (its wave settings); needed by ``dpm`` and ``riclpm``.
 
     Returns
     -------
     (dict, object)
-        The result record (``status`` ``fitted``, or ``not_estimable`` with the reason when the
-        data cannot support the model: no rows, or every simplification failed) and what the
-        permutation null needs (None when not fitted).
+        The result record (``status`` ``fitted``; ``not_estimable`` with the reason when the data
+        cannot support the model; ``inadmissible`` for a panel solution with a variance at or
+        below 0) and what the bootstrap null needs (None when there is none).
     """
+    if spec.estimator == "mlm":
+        return _fit_mlm(block, spec, m2, completers_min_sessions)
+    if dpm is None:
+        raise DataError(f"multiverse {spec.id}: no dynamic panel settings for {spec.outcome}")
+    return _fit_panel(block, spec, dpm, completers_min_sessions)
+
+
+def _fit_mlm(block: _Block, spec: Specification, m2: ResolvedFit,
+             completers_min_sessions: int) -> tuple[dict[str, Any], Any]:
     from analysis.models.protocol import fallback_steps_taken, fit_with_fallback
     from analysis.models.standardise import standardised_estimates
 
@@ -298,70 +318,180 @@ def fit_specification(block: _Block, spec: Specification, m2: ResolvedFit,
         **{name: values[name] for name in ("estimate", "se", "df", "t", "p", "ci_low",
                                            "ci_high", "std_estimate")},
         "n_obs": final.info["n_obs"], "n_clients": final.info["n_clients"],
-        "n_therapists": final.info["n_therapists"], "converged": final.info["converged"],
+        "n_therapists": final.info["n_therapists"], "n_waves": None,
+        "converged": final.info["converged"],
         "singular": final.info["singular"], "simplified": bool(steps),
-        "fallback_steps": steps, "formula": final.formula, "data": design.accounting,
+        "fallback_steps": steps, "formula": final.formula,
+        # the final formula on the final model frame (the term renamed: a detrended within part
+        # is a different column, so it differs by value, not by name)
+        "fingerprint": fingerprint("mlm", final.formula,
+                                   data[formula_variables(final.formula)]),
+        "data": design.accounting,
     })
-    return record, (design, final, data)
+    return record, ("mlm", design, final, data)
+
+
+def panel_of(rows: pd.DataFrame, outcome: str, panel_settings: Mapping[str, Any], lag: int
+             ) -> tuple[pd.DataFrame, int, str]:
+    """The wide panel of the panel models: the pipeline's waves, every ``lag``-th one kept.
+
+    Returns
+    -------
+    (DataFrame, int, str)
+        The panel (``client_id``, ``therapist_id`` when present, ``a1..aK``, ``y1..yK``), K and
+        the waves in words.
+    """
+    from analysis.models.waves import choose_waves, wide_panel
+
+    choice = choose_waves(rows, outcome, **dict(panel_settings))
+    panel, _ = wide_panel(rows, outcome, choice)
+    waves = int(choice.n_waves)
+    if lag == 1:
+        return panel, waves, choice.description
+    kept = list(range(1, waves + 1, lag))
+    renamed = {f"{prefix}{wave}": f"{prefix}{position}"
+               for position, wave in enumerate(kept, start=1) for prefix in ("a", "y")}
+    others = [name for name in panel.columns if not re.fullmatch(r"[ay]\d+", name)]
+    panel = panel[others + list(renamed)].rename(columns=renamed)
+    return panel, len(kept), f"{choice.description}; every {lag}nd wave of these" if lag == 2 \
+        else f"{choice.description}; every {lag}th wave of these"
+
+
+def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
+               completers_min_sessions: int) -> tuple[dict[str, Any], Any]:
+    from analysis.models.dpm import fit_dpm
+    from analysis.models.dpm_stage import _term
+    from analysis.models.riclpm import fit_riclpm
+
+    record: dict[str, Any] = {"specification": spec.as_dict(), "status": STATUS_FITTED,
+                              "reason": "", "term": LAGGED_TERM}
+    rows = block.frame
+    accounting: dict[str, Any] = {"n_rows_outcome": int(len(rows)), "n_rows_not_completers": 0}
+    if spec.sample == "completers":
+        keep = rows["n_sessions"] >= completers_min_sessions
+        accounting["n_rows_not_completers"] = int((~keep).sum())
+        rows = rows.loc[keep]
+    n_therapists = int(rows[THERAPIST].dropna().nunique()) if THERAPIST in rows else 0
+    try:
+        if rows.empty:
+            raise DataError(f"no rows for outcome {spec.outcome!r}")
+        panel, waves, waves_text = panel_of(rows, spec.outcome, dict(dpm.panel), spec.lag_gap)
+        if spec.estimator == "dpm":
+            cluster = (THERAPIST if spec.random == "full" and THERAPIST in panel
+                       and n_therapists > 1 else None)
+            result = fit_dpm(panel, waves, outcome="y", predetermined=("a",), equal_paths=True,
+                             cluster=cluster)
+        else:
+            result = fit_riclpm(panel, waves, constrained=True, equal_innovations=True)
+    except DataError as error:
+        log.info("multiverse %s: not estimable: %s", spec.id, error)
+        record.update(status=STATUS_NOT_ESTIMABLE, reason=str(error))
+        return record, None
+    convergence = result["convergence"]
+    values_panel = panel[[c for c in panel.columns if re.fullmatch(r"[ay]\d+", c)]]
+    if spec.estimator == "dpm":
+        lagged = result["lagged"]
+        robust = bool(lagged.get("robust"))
+        values = _term(LAGGED_TERM, lagged, robust)
+        se_type = (f"cluster-robust by therapist ({lagged.get('n_clusters')} therapists)"
+                   if robust else "observed information")
+        formula = (f"DPM: y[t] ~ y[t-1] + a[t-1] + client fixed effect, a predetermined, paths "
+                   f"equal over waves; {waves} waves ({waves_text}); SE {se_type}")
+        n_clients = int(result["fit"].get("n_clients") or len(panel))
+        state = ("dpm", panel, waves, bool(cluster), float(values["estimate"]),
+                 float(result["autoregressive"]["estimate"]))
+    else:
+        paths = result["paths"]
+        row = paths.loc[paths["label"] == "cross-lagged alliance -> symptoms"].iloc[0]
+        estimate, se = float(row["estimate"]), float(row["se"])
+        values = {"estimate": estimate, "se": se, "df": None,
+                  "t": estimate / se if se else None, "p": float(row["p"]),
+                  "ci_low": float(row["ci_lower"]), "ci_high": float(row["ci_upper"]),
+                  # the completely standardised path, as the mean over waves
+                  "std_estimate": float(paths.loc[paths["label"] == row["label"],
+                                                  "std_estimate"].mean())}
+        formula = (f"RI-CLPM: lagged paths and innovation (co)variances equal over waves; "
+                   f"{waves} waves ({waves_text})")
+        n_clients = int(len(values_panel.dropna(how="all")))
+        state = None  # not in the joint test (see multiverse_bootstrap)
+    admissible = bool(convergence.get("admissible", True))
+    record.update({
+        **{name: values[name] for name in ("estimate", "se", "df", "t", "p", "ci_low",
+                                           "ci_high", "std_estimate")},
+        "n_obs": int(values_panel.notna().to_numpy().sum()), "n_clients": n_clients,
+        "n_therapists": n_therapists, "n_waves": waves,
+        "converged": bool(convergence.get("converged")) and admissible,
+        "singular": False, "simplified": False, "fallback_steps": [], "formula": formula,
+        "fingerprint": fingerprint(spec.estimator, formula, values_panel),
+        "data": {**accounting, "waves": waves_text},
+    })
+    if not admissible:
+        problems = "; ".join(map(str, convergence.get("problems") or [])) or "inadmissible"
+        record.update(status=STATUS_INADMISSIBLE, reason=problems)
+        return record, None
+    return record, state
 
 
 def fit_specifications(variants: Mapping[str, pd.DataFrame], settings: MultiverseFitSettings
                        ) -> list[dict[str, Any]]:
-    """Fit every specification of one job, and their permutation null when asked.
+    """Fit every specification of one job, and their bootstrap null when asked.
 
     Parameters
     ----------
     variants : mapping of str to DataFrame
         Prorating option -> its data variant (:func:`prepare_data_variant`).
     settings : MultiverseFitSettings
-        The job's specifications, the primary M2 per outcome, ``completers_min_sessions`` and
-        the permutation settings (``permutations`` 0 = none).
+        The job's specifications, the pipeline's M2 per outcome (``fits[outcome]``) and DPM
+        (``fits["<outcome>/DPM"]``), ``completers_min_sessions`` and the joint test's
+        ``resamples`` (0 = none) and ``seed``.
 
     Returns
     -------
     list of dict
         One JSON-able result per specification, in the job's order (see
-        :func:`fit_specification`; with permutations, a ``null`` entry holds the permuted
-        estimates, standard errors, standardised estimates and the df).
+        :func:`fit_specification`; with resamples, a ``null`` entry holds the bootstrap
+        estimates, standard errors and standardised estimates and the df).
     """
-    if settings.permutation_method not in PERMUTATION_METHODS:
-        raise DataError(f"multiverse.permutation_method must be one of {PERMUTATION_METHODS}")
+    from analysis.models.multiverse_bootstrap import bootstrap_null
+
     specs = [Specification.from_dict(values) for values in settings.specifications]
     results: list[dict[str, Any]] = [{} for _ in specs]
-    # One data block (prorating option x outcome) at a time; with permutations, its
-    # specifications in groups whose permutation states fit in PERMUTATION_MEMORY_MB, each group
-    # sharing one shuffle of the block per permutation.
+    # One data block (prorating option x outcome) at a time; its specifications share the
+    # bootstrap resamples of clients.
     for key in dict.fromkeys((spec.prorating, spec.outcome) for spec in specs):
         prorating, outcome = key
         if prorating not in variants:
             raise DataError(f"multiverse: no data variant for prorating {prorating!r}")
         block = _Block.of(variants[prorating], outcome)
         m2 = ResolvedFit.from_dict(settings.fits[outcome])
-        members = [index for index, spec in enumerate(specs)
-                   if (spec.prorating, spec.outcome) == key]
-        size = len(members)
-        if settings.permutations > 0:
-            size = max(1, int(PERMUTATION_MEMORY_MB * 2**20
-                              // (_STATE_BYTES_PER_ROW * max(len(block.frame), 1))))
-        for start in range(0, len(members), size):
-            states = []
-            for index in members[start:start + size]:
-                record, state = fit_specification(block, specs[index], m2,
-                                                  settings.completers_min_sessions)
-                results[index] = record
-                if state is not None and settings.permutations > 0:
-                    states.append((index, null_state(*state, settings.permutation_method)))
-            if states:
-                nulls = permutation_null(block, [state for _, state in states],
-                                         settings.permutations, settings.seed)
-                for (index, _), null in zip(states, nulls):
-                    results[index]["null"] = null
+        dpm_values = settings.fits.get(f"{outcome}/DPM")
+        dpm = ResolvedFit.from_dict(dpm_values) if dpm_values else None
+        states = []
+        for index, spec in enumerate(specs):
+            if (spec.prorating, spec.outcome) != key:
+                continue
+            record, state = fit_specification(block, spec, m2, settings.completers_min_sessions,
+                                              dpm)
+            results[index] = record
+            if state is not None and settings.resamples > 0:
+                states.append((index, state))
+        if states:
+            nulls = bootstrap_null(block, [state for _, state in states], settings.resamples,
+                                   settings.seed, outcome)
+            for (index, _), null in zip(states, nulls):
+                results[index]["null"] = null
     return [json_ready(result) for result in results]
 
 
 __all__ = [
+    "LAGGED_TERM",
     "RESULT_COLUMNS",
+    "STATUS_FITTED",
+    "STATUS_INADMISSIBLE",
+    "STATUS_NOT_ESTIMABLE",
+    "fingerprint",
     "fit_specification",
     "fit_specifications",
+    "panel_of",
     "specification_fit",
 ]

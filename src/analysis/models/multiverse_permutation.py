@@ -1,33 +1,17 @@
-"""The multiverse's permutation null: each client's alliance shuffled, every fit re-estimated.
+"""Numeric helpers of the multiverse, and the retired within-client permutation null.
 
-:func:`analysis.models.multiverse_fit.fit_specifications` calls :func:`null_state` for every
-fitted specification of a data block and :func:`permutation_null` for the block; the joint test
-over all specifications is :func:`analysis.models.multiverse_summary.permutation_test`. The
-numpy helpers (:func:`group_means`, :func:`group_detrend`, the shuffle keys) are vectorised
-because the permutation loop calls them for every permutation and specification.
+Used by :mod:`analysis.models.multiverse_fit` and :mod:`analysis.models.multiverse_bootstrap`:
+:func:`group_means` and :func:`group_detrend` (vectorised per-client means and detrending) and
+:class:`_FixedVarianceGls`, the GLS of a fitted random-intercept model with its variance
+components held fixed (Henderson's mixed-model equations; at the observed data it reproduces
+REML's fixed-effect estimate and standard error exactly), which the bootstrap joint test uses to
+re-estimate the multilevel specifications on each resample.
 
-The permutation test. Under the null hypothesis that a client's alliance at a session carries
-no information about the next session's symptoms beyond the client's mean alliance, the
-client's alliance scores are exchangeable over their sessions. Each permutation shuffles every
-client's observed alliance scores over that client's sessions (the between-client part is
-unchanged), the within-client variables are recomputed from the shuffled scores, and every
-specification is estimated on the shuffled data; the observed statistics over all
-specifications are compared with their permutation distribution. The shuffle of permutation
-``k`` is a function of (``study.seed``, ``k``, client id, session) only (:func:`permutation_keys`),
-so every specification, in whichever job, sees the same shuffled data. p-values are
-``(1 + #{null >= observed}) / (1 + permutations)`` (Phipson & Smyth 2010).
-
-Refitting every specification by REML for every permutation is exact but infeasible at scale
-(128 specifications x 200 permutations = 25,600 mixed-model fits: about an hour on the demo's
-400 clients, about 15 hours at 100,000 clients). The default, ``fixed_variance``, re-estimates
-each permuted specification by generalised least squares with the variance components of its
-observed fit held fixed (Henderson's mixed-model equations; the GLS estimate given the variance
-components is what REML reports for the fixed effects, so at the observed data it reproduces the
-fitted estimate and standard error exactly). Permuting a within-client covariate leaves the
-variance components nearly unchanged, so the null estimates differ from refitted ones by a small
-fraction of their spread (tests/test_multiverse.py measures it); df are the observed fit's
-Satterthwaite df. ``refit`` (config ``multiverse.permutation_method``) refits by REML with the
-observed fit's final formula, for checks on small data.
+The permutation null (:func:`permutation_null`: each client's alliance shuffled over their
+sessions) is no longer the joint test: it treats sessions as exchangeable and breaks alliance's
+correlation with session and with the current symptom score, and with alliance trending over
+sessions it rejected 7.0% at nominal 5%. It is kept only for comparison; the joint test is
+:mod:`analysis.models.multiverse_bootstrap`.
 """
 
 from __future__ import annotations

@@ -2,11 +2,22 @@
 
 Once every job has fitted its specifications (:mod:`analysis.models.multiverse_fit`), the
 combining rule reads their results: :func:`combine_multiverse` makes ``multiverse.csv`` (one row
-per specification; :func:`publish_multiverse` suppresses small client counts),
-:func:`permutation_test` the joint test of the specification curve (Simonsohn, Simmons & Nelson
-2020) from the permutation nulls (:mod:`analysis.models.multiverse_permutation`), and
-:func:`summarise_multiverse` the summary in numbers. Kept apart from the fitting because it
-reads only the results: no model is fitted here.
+per planned specification, with the duplicates marked; :func:`publish_multiverse` suppresses small
+client counts), :func:`joint_test` the joint test of each estimand's specification curve
+(Simonsohn, Simmons & Nelson 2020) from the bootstrap nulls
+(:mod:`analysis.models.multiverse_bootstrap`), and :func:`summarise_multiverse` the summary in
+numbers. Kept apart from the fitting because it reads only the results: no model is fitted here.
+
+Estimands. Each outcome and each lag is its own estimand (outcome x lag): the summary has one
+block per estimand, and nothing is pooled over outcomes or lags (each outcome is a separate
+primary hypothesis; the lag-1 and lag-2 effects are different quantities).
+
+Counting once. Specifications that end in the same final model on the same data (the same
+``fingerprint``: e.g. every "therapists accounted for" specification whose therapist variance was
+0 and that fell back to the client-only formula, or a dynamic panel model whose therapist
+clustering could not be used) are one analysis. The first in enumeration order is kept
+(``distinct`` True), the others name it in ``duplicate_of`` and are left out of every count,
+share, median and of the joint test; the summary reports the planned and the distinct numbers.
 """
 
 from __future__ import annotations
@@ -19,18 +30,30 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.multiverse import CHOICE_NAMES
-from analysis.models.multiverse_fit import RESULT_COLUMNS, STATUS_FITTED
+from analysis.models.multiverse import CHOICE_NAMES, ESTIMATORS
+from analysis.models.multiverse_fit import (
+    RESULT_COLUMNS,
+    STATUS_FITTED,
+    STATUS_INADMISSIBLE,
+    STATUS_NOT_ESTIMABLE,
+)
 from analysis.settings import MultiverseSummarySettings
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Combining and summarising
+# Combining and summarising
+
+#: Columns of ``multiverse_summary.csv``.
+SUMMARY_COLUMNS = ["outcome", "lag_gap", "estimator", "statistic", "value", "p_bootstrap",
+                   "resamples"]
+#: Columns of the joint test (:func:`joint_test`).
+JOINT_COLUMNS = ["outcome", "lag_gap", "statistic", "observed", "null_median", "null_q95",
+                 "p_bootstrap", "resamples", "n_specifications"]
 
 
 def combine_multiverse(results: Iterable[Mapping[str, Any]],
                        settings: MultiverseSummarySettings) -> pd.DataFrame:
-    """``multiverse.csv``: one row per specification, in enumeration order.
+    """``multiverse.csv``: one row per planned specification, in enumeration order.
 
     Parameters
     ----------
@@ -43,19 +66,19 @@ def combine_multiverse(results: Iterable[Mapping[str, Any]],
     Returns
     -------
     DataFrame
-        ``index, id``, the choices (:data:`~analysis.models.multiverse.CHOICE_NAMES`),
-        ``primary`` and :data:`~analysis.models.multiverse_fit.RESULT_COLUMNS`.
-        ``significant_expected`` is True when p is below the level and the estimate has the
-        expected sign (alliance up, symptoms down),
+        ``index, id``, the choices and estimands (:data:`~analysis.models.multiverse.CHOICE_NAMES`;
+        empty where a choice does not apply to the estimator), ``primary``, ``reproduces`` and
+        :data:`~analysis.models.multiverse_fit.RESULT_COLUMNS`. ``significant_expected`` is True
+        when p is below the level and the estimate has the expected sign,
         ``significant_opposite`` when p is below the level and the sign is the other one.
-        ``n_clients`` is a count of people, kept numeric here (small counts are suppressed where
-        the table is published, :func:`publish_multiverse`).
+        ``duplicate_of`` and ``distinct``: see the module docstring (:func:`mark_duplicates`).
     """
     rows = []
     for result in results:
         spec = result["specification"]
         row = {"index": int(spec["index"]), "id": spec["id"],
-               **{name: spec[name] for name in CHOICE_NAMES}, "primary": bool(spec["primary"])}
+               **{name: spec.get(name) for name in CHOICE_NAMES},
+               "primary": bool(spec["primary"]), "reproduces": str(spec.get("reproduces") or "")}
         for name in RESULT_COLUMNS:
             value = result.get(name)
             if name == "fallback_steps":
@@ -67,20 +90,45 @@ def combine_multiverse(results: Iterable[Mapping[str, Any]],
         row["significant_opposite"] = _significant(result.get("estimate"), result.get("p"),
                                                    -sign, settings.alpha)
         rows.append(row)
-    columns = ["index", "id", *CHOICE_NAMES, "primary", *RESULT_COLUMNS]
+    columns = ["index", "id", *CHOICE_NAMES, "primary", "reproduces", *RESULT_COLUMNS]
     frame = pd.DataFrame(rows, columns=columns)
     if frame.empty:
         return frame
     frame = frame.sort_values("index", kind="stable").reset_index(drop=True)
     for name in ("estimate", "se", "df", "t", "p", "ci_low", "ci_high", "std_estimate"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-    for name in ("n_obs", "n_clients", "n_therapists"):
+    for name in ("n_obs", "n_clients", "n_therapists", "n_waves", "lag_gap"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Int64")
-    for name in ("converged", "singular", "simplified"):
+    for name in ("converged", "singular", "simplified", "detrended"):
         frame[name] = frame[name].astype("boolean")
-    for name in ("reason", "fallback_steps", "formula", "term"):
+    for name in ("reason", "fallback_steps", "formula", "term", "fingerprint", "reproduces"):
         frame[name] = frame[name].fillna("").astype(str)
-    return frame
+    return mark_duplicates(frame)
+
+
+def mark_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
+    """``duplicate_of`` and ``distinct``: specifications with one final model and data count once.
+
+    Within an estimand (outcome x lag), fitted specifications with the same ``fingerprint`` (the
+    final model after any simplification, and the data it was fitted to) are one analysis: the
+    first in enumeration order is ``distinct``; the others name it in ``duplicate_of``. Rows that
+    were not fitted are not ``distinct`` (nothing to count) and duplicate nothing.
+    """
+    out = frame.copy()
+    out["duplicate_of"] = ""
+    out["distinct"] = False
+    fitted = (out["status"] == STATUS_FITTED) & (out["fingerprint"] != "")
+    first: dict[tuple, str] = {}
+    for position in np.flatnonzero(fitted.to_numpy()):
+        row = out.iloc[position]
+        key = (str(row["outcome"]), int(row["lag_gap"]), str(row["fingerprint"]))
+        if key in first:
+            out.iat[position, out.columns.get_loc("duplicate_of")] = first[key]
+        else:
+            first[key] = str(row["id"])
+            out.iat[position, out.columns.get_loc("distinct")] = True
+    out["distinct"] = out["distinct"].astype(bool)
+    return out
 
 
 def publish_multiverse(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
@@ -107,7 +155,7 @@ JOINT_STATISTICS = {
                                   "expected direction",
     "median_signed_std_estimate": "median standardised estimate, signed so that the expected "
                                   "direction is positive",
-    "mean_signed_z": "mean t statistic, signed so that the expected direction is positive "
+    "mean_signed_z": "mean z (t) statistic, signed so that the expected direction is positive "
                      "(Stouffer-type)",
 }
 
@@ -119,7 +167,8 @@ def joint_statistics(estimate: np.ndarray, std_estimate: np.ndarray, se: np.ndar
     Parameters
     ----------
     estimate, std_estimate, se, df : array
-        Per specification (or, in the last axis, per specification and rows for permutations).
+        Per specification (or, in the last axis, per specification and rows for resamples); a
+        df that is NaN or infinite means normal (z) inference.
     signs : array
         The expected sign of each specification's outcome.
     alpha : float
@@ -132,6 +181,7 @@ def joint_statistics(estimate: np.ndarray, std_estimate: np.ndarray, se: np.ndar
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         t = estimate / se
+        df = np.where(np.isfinite(df), df, np.inf)
         p = 2 * stats.t.sf(np.abs(t), df)
         significant = (p < alpha) & (np.sign(estimate) == signs)
         usable = np.isfinite(t)
@@ -148,136 +198,181 @@ def joint_statistics(estimate: np.ndarray, std_estimate: np.ndarray, se: np.ndar
             "mean_signed_z": mean_z}
 
 
-def permutation_test(results: Sequence[Mapping[str, Any]], settings: MultiverseSummarySettings
-                     ) -> pd.DataFrame:
-    """The joint test: each statistic's permutation p-value over all fitted specifications.
+def joint_test(results: Sequence[Mapping[str, Any]], settings: MultiverseSummarySettings,
+               distinct: set[str] | None = None) -> pd.DataFrame:
+    """The joint test of each estimand: each statistic's bootstrap p-value.
 
     Parameters
     ----------
     results : sequence of dict
         The specifications' results with their ``null`` entries
-        (:func:`~analysis.models.multiverse_fit.fit_specifications` with permutations).
+        (:func:`~analysis.models.multiverse_fit.fit_specifications` with resamples).
     settings : MultiverseSummarySettings
-        Level, expected signs and the number of permutations.
+        Level and expected signs.
+    distinct : set of str, optional
+        Ids of the distinct specifications (:func:`mark_duplicates`); only these enter.
 
     Returns
     -------
     DataFrame
-        One row per statistic: ``statistic, observed, null_median, null_q95, p_permutation,
-        permutations, n_specifications``; p is ``(1 + #{null >= observed}) / (1 + permutations)``
-        (Phipson & Smyth 2010). Empty when no specification carries a null.
+        :data:`JOINT_COLUMNS`, one row per estimand (outcome x lag) and statistic; p is
+        ``(1 + #{null >= observed}) / (1 + resamples)``. Empty when no specification carries a
+        null.
 
     Notes
     -----
-    Simonsohn, Simmons & Nelson (2020), Nature Human Behaviour 4, 1208-1214: the specification
-    curve's joint inference under the null, generated here by shuffling each client's alliance
-    over their sessions (:mod:`analysis.models.multiverse_permutation` says how, and what is
-    approximated).
+    Simonsohn, Simmons & Nelson (2020), Nature Human Behaviour 4, 1208-1214: the null is imposed
+    in every specification and clients are resampled with replacement
+    (:mod:`analysis.models.multiverse_bootstrap` says how, per estimator).
     """
     usable = [result for result in results
-              if result.get("status") == STATUS_FITTED and result.get("null")]
-    if not usable:
-        return pd.DataFrame(columns=["statistic", "observed", "null_median", "null_q95",
-                                     "p_permutation", "permutations", "n_specifications"])
-    signs = np.array([settings.expected_signs.get(r["specification"]["outcome"], -1)
-                      for r in usable], dtype=float)
+              if result.get("status") == STATUS_FITTED and result.get("null")
+              and (distinct is None or result["specification"]["id"] in distinct)]
+    rows = []
+    estimands = dict.fromkeys((str(r["specification"]["outcome"]),
+                               int(r["specification"]["lag_gap"])) for r in usable)
+    for outcome, lag in estimands:
+        members = [r for r in usable if (str(r["specification"]["outcome"]),
+                                         int(r["specification"]["lag_gap"])) == (outcome, lag)]
+        rows.extend(_joint_rows(members, settings, outcome, lag))
+    return pd.DataFrame(rows, columns=JOINT_COLUMNS)
 
-    def column(name: str, source: str | None = None) -> np.ndarray:
-        return np.array([np.nan if r.get(name) is None else float(r[name]) for r in usable])
+
+def _number(value: Any) -> float:
+    try:
+        return float("nan") if value is None else float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _joint_rows(members: Sequence[Mapping[str, Any]], settings: MultiverseSummarySettings,
+                outcome: str, lag: int) -> list[dict[str, Any]]:
+    sign = settings.expected_signs.get(outcome, -1)
+    signs = np.full(len(members), float(sign))
+
+    def column(name: str) -> np.ndarray:
+        return np.array([_number(r.get(name)) for r in members])
 
     observed = joint_statistics(column("estimate"), column("std_estimate"), column("se"),
                                 column("df"), signs, settings.alpha)
-    lengths = {len(r["null"]["estimate"]) for r in usable}
+    lengths = {len(r["null"]["estimate"]) for r in members}
     if len(lengths) != 1:
-        raise DataError(f"multiverse: specifications carry different numbers of permutations "
+        raise DataError(f"multiverse: specifications carry different numbers of resamples "
                         f"({sorted(lengths)}); rerun the multiverse jobs")
     (count,) = lengths
 
     def null(name: str) -> np.ndarray:
-        return np.array([[np.nan if v is None else float(v) for v in r["null"][name]]
-                         for r in usable]).T  # permutations x specifications
+        return np.array([[_number(v) for v in r["null"][name]] for r in members]).T
 
-    dfs = (null("dfs") if "dfs" in usable[0]["null"]
-           else np.tile([float(r["null"]["df"]) for r in usable], (count, 1)))
-    permuted = joint_statistics(null("estimate"), null("std_estimate"), null("se"), dfs,
-                                signs[None, :], settings.alpha)
+    dfs = np.tile([_number(r["null"].get("df")) for r in members], (count, 1))
+    resampled = joint_statistics(null("estimate"), null("std_estimate"), null("se"), dfs,
+                                 signs[None, :], settings.alpha)
     rows = []
     for name in JOINT_STATISTICS:
-        values = np.asarray(permuted[name], dtype=float)
+        values = np.asarray(resampled[name], dtype=float)
         value = float(observed[name])
-        at_least = int(np.sum(values >= value - 1e-12)) if math.isfinite(value) else count
-        rows.append({"statistic": name, "observed": value,
-                     "null_median": float(np.nanmedian(values)),
-                     "null_q95": float(np.nanquantile(values, 0.95)),
-                     "p_permutation": (1 + at_least) / (1 + count), "permutations": count,
-                     "n_specifications": len(usable)})
-    return pd.DataFrame(rows)
+        finite = values[np.isfinite(values)]
+        at_least = (int(np.sum(finite >= value - 1e-12)) + (count - len(finite))
+                    if math.isfinite(value) else count)
+        rows.append({"outcome": outcome, "lag_gap": lag, "statistic": name, "observed": value,
+                     "null_median": float(np.nanmedian(values)) if len(finite) else math.nan,
+                     "null_q95": float(np.nanquantile(values, 0.95)) if len(finite) else math.nan,
+                     "p_bootstrap": (1 + at_least) / (1 + count), "resamples": count,
+                     "n_specifications": len(members)})
+    return rows
+
+
+def _block_statistics(rows_of_scope: pd.DataFrame, primary: pd.Series | None) -> dict[str, Any]:
+    distinct = rows_of_scope.loc[rows_of_scope["distinct"].astype(bool)]
+    fitted = rows_of_scope.loc[rows_of_scope["status"] == STATUS_FITTED]
+    n = len(distinct)
+    values: dict[str, Any] = {
+        "n_planned": len(rows_of_scope),
+        "n_fitted": len(fitted),
+        "n_distinct": n,
+        "n_duplicates": int(len(fitted) - n),
+        "n_not_estimable": int((rows_of_scope["status"] == STATUS_NOT_ESTIMABLE).sum()),
+        "n_inadmissible": int((rows_of_scope["status"] == STATUS_INADMISSIBLE).sum()),
+        "n_simplified": int(distinct["simplified"].fillna(False).astype(bool).sum()),
+        "n_significant_expected": int(distinct["significant_expected"].astype(bool).sum()),
+        "share_significant_expected": (float(distinct["significant_expected"].astype(bool).mean())
+                                       if n else np.nan),
+        "n_significant_opposite": int(distinct["significant_opposite"].astype(bool).sum()),
+        "median_estimate": float(distinct["estimate"].median()) if n else np.nan,
+        "min_estimate": float(distinct["estimate"].min()) if n else np.nan,
+        "max_estimate": float(distinct["estimate"].max()) if n else np.nan,
+        "median_std_estimate": float(distinct["std_estimate"].median()) if n else np.nan,
+        "min_std_estimate": float(distinct["std_estimate"].min()) if n else np.nan,
+        "max_std_estimate": float(distinct["std_estimate"].max()) if n else np.nan,
+    }
+    if primary is not None:
+        values["primary_estimate"] = (float(primary["estimate"].iloc[0]) if len(primary)
+                                      else np.nan)
+    return values
 
 
 def summarise_multiverse(table: pd.DataFrame, joint: pd.DataFrame,
                          settings: MultiverseSummarySettings) -> pd.DataFrame:
-    """``multiverse_summary.csv``: the curve in numbers, overall and per outcome, and the test.
+    """``multiverse_summary.csv``: each estimand's curve in numbers, and its joint test.
 
     Parameters
     ----------
     table : DataFrame
         :func:`combine_multiverse`'s table.
     joint : DataFrame
-        :func:`permutation_test`'s table (may be empty).
+        :func:`joint_test`'s table (may be empty).
     settings : MultiverseSummarySettings
         The level and the signs.
 
     Returns
     -------
     DataFrame
-        Long format ``scope, statistic, value, p_permutation, permutations``: per scope (``all``
-        and each outcome) the numbers of specifications, fitted and simplified ones, the count
-        and share significant in the expected and in the opposite direction, the median,
-        minimum and maximum estimate (per outcome, in its units) and standardised estimate;
-        then the joint statistics of ``all`` with their permutation p-values.
+        Long format :data:`SUMMARY_COLUMNS`: one block per estimand (``outcome``, ``lag_gap``),
+        with ``estimator`` ``all`` and each estimator: the planned, fitted, distinct, duplicate,
+        not estimable, inadmissible and simplified numbers; over the distinct fitted
+        specifications the count and share significant in the expected direction, the count in
+        the opposite direction, the median, minimum and maximum estimate (in the outcome's
+        units) and standardised estimate; ``primary_estimate`` (``all`` and ``dpm``: the primary
+        specification; ``mlm``: the one that reproduces M2); then, under ``all``, the joint
+        statistics with their bootstrap p-values (``joint_<statistic>``).
     """
-    rows = []
-    scopes = [("all", table)] + [(str(outcome), table.loc[table["outcome"] == outcome])
-                                 for outcome in dict.fromkeys(table["outcome"])]
-    for scope, rows_of_scope in scopes:
-        fitted = rows_of_scope.loc[rows_of_scope["status"] == STATUS_FITTED]
-        n = len(fitted)
-        values = {
-            "n_specifications": len(rows_of_scope),
-            "n_fitted": n,
-            "n_simplified": int(fitted["simplified"].fillna(False).astype(bool).sum()),
-            "n_significant_expected": int(fitted["significant_expected"].sum()),
-            "share_significant_expected": (float(fitted["significant_expected"].mean())
-                                           if n else np.nan),
-            "n_significant_opposite": int(fitted["significant_opposite"].sum()),
-            "median_std_estimate": float(fitted["std_estimate"].median()) if n else np.nan,
-            "min_std_estimate": float(fitted["std_estimate"].min()) if n else np.nan,
-            "max_std_estimate": float(fitted["std_estimate"].max()) if n else np.nan,
-        }
-        if scope != "all":
-            values.update({
-                "median_estimate": float(fitted["estimate"].median()) if n else np.nan,
-                "min_estimate": float(fitted["estimate"].min()) if n else np.nan,
-                "max_estimate": float(fitted["estimate"].max()) if n else np.nan,
-                "primary_estimate": float(fitted.loc[fitted["primary"], "estimate"].iloc[0])
-                if fitted["primary"].any() else np.nan,
-            })
-        for name, value in values.items():
-            rows.append({"scope": scope, "statistic": name, "value": value,
-                         "p_permutation": np.nan, "permutations": 0})
-    for row in joint.to_dict("records"):
-        rows.append({"scope": "all", "statistic": f"joint_{row['statistic']}",
-                     "value": row["observed"], "p_permutation": row["p_permutation"],
-                     "permutations": int(row["permutations"])})
-    return pd.DataFrame(rows, columns=["scope", "statistic", "value", "p_permutation",
-                                       "permutations"])
+    out = []
+    if table.empty:
+        return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    for outcome, lag in dict.fromkeys(zip(table["outcome"].astype(str),
+                                          table["lag_gap"].astype(int))):
+        block = table.loc[(table["outcome"].astype(str) == outcome)
+                          & (table["lag_gap"].astype(int) == lag)]
+        estimators = [name for name in ESTIMATORS if (block["estimator"] == name).any()]
+        for estimator in ["all", *estimators]:
+            rows_of_scope = block if estimator == "all" else block.loc[
+                block["estimator"] == estimator]
+            reference = {"all": "DPM", "dpm": "DPM", "mlm": "M2"}.get(estimator)
+            primary = (None if reference is None else rows_of_scope.loc[
+                (rows_of_scope["reproduces"] == reference)
+                & (rows_of_scope["status"] == STATUS_FITTED)])
+            for name, value in _block_statistics(rows_of_scope, primary).items():
+                out.append({"outcome": outcome, "lag_gap": lag, "estimator": estimator,
+                            "statistic": name, "value": value, "p_bootstrap": np.nan,
+                            "resamples": 0})
+        if not joint.empty:
+            for row in joint.loc[(joint["outcome"].astype(str) == outcome)
+                                 & (joint["lag_gap"].astype(int) == lag)].to_dict("records"):
+                out.append({"outcome": outcome, "lag_gap": lag, "estimator": "all",
+                            "statistic": f"joint_{row['statistic']}", "value": row["observed"],
+                            "p_bootstrap": row["p_bootstrap"],
+                            "resamples": int(row["resamples"])})
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
 __all__ = [
+    "JOINT_COLUMNS",
     "JOINT_STATISTICS",
+    "SUMMARY_COLUMNS",
     "combine_multiverse",
     "joint_statistics",
-    "permutation_test",
+    "joint_test",
+    "mark_duplicates",
     "publish_multiverse",
     "summarise_multiverse",
 ]

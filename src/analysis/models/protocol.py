@@ -72,7 +72,14 @@ STEPS = (STEP_REQUESTED, STEP_DROP_ZERO_VARIANCE, STEP_UNCORRELATED, STEP_DROP_S
 
 #: Errors an engine raises when the data cannot support a model (too few groups, rank
 #: deficiency, non-finite values); turned into one DataError when no simpler model fits either.
-FIT_ERRORS = (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError)
+FIT_ERRORS: tuple[type[BaseException], ...] = (ValueError, ArithmeticError, RuntimeError,
+                                               np.linalg.LinAlgError)
+try:  # the engine's own check of a model against the data (e.g. a grouping factor of 1 level)
+    from mixedlm.models.checks import ModelCheckError
+except ImportError:  # pragma: no cover - another engine
+    pass
+else:
+    FIT_ERRORS += (ModelCheckError,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,8 +437,8 @@ def fit_with_fallback(
     if final is None:
         raise DataError(
             f"{label}: the model could not be fitted with any random part "
-            f"({'; '.join(str(attempt['error']) for attempt in attempts)}). Check that the "
-            "outcome has enough clients with repeated scores and more than one therapist."
+            f"({'; '.join(str(attempt['error']) for attempt in attempts)}). "
+            f"{_grouping_advice(data, formula)}"
         )
     if not acceptable(final):
         kept_boundary = [b for b in boundary_components(final.formula, final) if b.group in keep]
@@ -443,6 +450,22 @@ def fit_with_fallback(
             log.warning("%s: no simpler random part is left; reporting %s with its flags",
                         label, final.formula)
     return final, attempts
+
+
+def _grouping_advice(data: pd.DataFrame, formula: str) -> str:
+    """What would help when no random part could be fitted, from the grouping factors' levels
+    in the model rows (counts of people are not printed: only whether they are too few)."""
+    groups = list(dict.fromkeys(term.group for term in parse_random_part(formula)[2]))
+    few = [group for group in groups if group in data and data[group].nunique() < 2]
+    if few:
+        names = " and ".join("clients" if group == "client_id" else
+                             "therapists" if group == THERAPIST else group for group in few)
+        return (f"The model rows have fewer than 2 {names}, so a variance between them cannot "
+                "be estimated: check that the outcome and the process measure are scored at "
+                "the same sessions for more clients (data_flow.csv shows where rows were lost).")
+    return ("The model rows (data_flow.csv: the analysis stage) may be too few for this "
+            "random part: check that most clients have two or more sessions with both "
+            "measures scored.")
 
 
 def _number(value: Any) -> float:

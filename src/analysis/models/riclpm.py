@@ -7,12 +7,19 @@ into the lagged effects when autoregression is strong. The RI-CLPM (Hamaker, Kui
 wave to wave (autoregressive paths) and act on each other (cross-lagged paths:
 alliance -> later symptoms, symptoms -> later alliance).
 
-Input is the pipeline's ``derived`` frame (one row per outcome x client x session); the first K
-sessions are the waves. :func:`panel_from_derived` builds the wide panel (``client_id, a1..aK,
-y1..yK``; a missed session is NaN), :func:`riclpm_description` writes the model in lavaan syntax
-(also read by semopy), and :func:`fit_riclpm` fits it by full-information maximum likelihood
-(FIML, missing waves assumed missing at random) and returns tidy results: a table of every
-parameter (``PATH_COLUMNS``), fit indices (``FIT_KEYS``) and convergence information.
+Input is the pipeline's ``derived`` frame (one row per outcome x client x session); the waves
+are the sessions that :func:`analysis.models.waves.choose_waves` chooses (the consecutive
+sessions from the time origin that enough clients reach; shared with the dynamic panel model).
+:func:`panel_from_derived` builds the wide panel (``client_id``, ``therapist_id`` when known,
+``a1..aK, y1..yK``; a missed session is NaN), :func:`riclpm_description` writes the model in
+lavaan syntax (also read by semopy), and :func:`fit_riclpm` fits it by full-information maximum
+likelihood (FIML, missing waves assumed missing at random) and returns tidy results: a table of
+every parameter (``PATH_COLUMNS``), fit indices (``FIT_KEYS``) and convergence information.
+
+Innovation (co)variances are free per wave (Hamaker et al. 2015) or, with
+``equal_innovations=True``, held equal over waves 2..K (one variance per variable and one
+covariance: 3 parameters instead of 3(K-1)), a stationarity assumption that lets more waves enter
+with few clients and keeps per-wave variances from being estimated below zero on thin waves.
 
 How the fit is computed, and why (checked against R lavaan 0.6.14 in tests/test_riclpm.py):
 
@@ -55,7 +62,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.errors import ConfigError, DataError
+from analysis.errors import DataError
 from analysis.models.fiml import (
     GRADIENT_TOLERANCE,
     FimlObjective,
@@ -67,6 +74,7 @@ from analysis.models.fiml import (
     pattern_statistics,
     saturated_moments,
 )
+from analysis.models.waves import WaveChoice, choose_waves, wave_counts, wide_panel
 
 #: Column prefixes of the wide panel: ``a<t>`` alliance, ``y<t>`` symptoms at wave t.
 ALLIANCE_PREFIX = "a"
@@ -86,8 +94,8 @@ FIT_KEYS = [
 ]
 #: Keys of the ``convergence`` dict returned by :func:`fit_riclpm`.
 CONVERGENCE_KEYS = [
-    "converged", "admissible", "nonpositive_variances", "optimizer", "optimizer_success",
-    "optimizer_message", "iterations", "newton_steps", "max_abs_gradient",
+    "converged", "admissible", "nonpositive_variances", "problems", "optimizer",
+    "optimizer_success", "optimizer_message", "iterations", "newton_steps", "max_abs_gradient",
     "information_min_eigenvalue", "saturated_em_iterations", "saturated_converged",
     "n_missing_patterns", "semopy_version",
 ]
@@ -107,32 +115,52 @@ _ORDER = [
 ]
 
 
+class PanelIdentificationError(DataError):
+    """The panel cannot identify the RI-CLPM (a :class:`~analysis.errors.DataError`).
+
+    ``kind`` says why, so that a caller can say what would help: ``"too_few_waves"``,
+    ``"too_few_clients"`` (``needed`` parameters, ``available`` clients with two or more waves),
+    ``"wave_without_data"``, ``"no_variance"`` or ``"no_consecutive"`` (``wave``: the first wave
+    concerned, counting from 1).
+    """
+
+    def __init__(self, message: str, kind: str, wave: int | None = None,
+                 needed: int | None = None, available: int | None = None):
+        super().__init__(message)
+        self.kind, self.wave, self.needed, self.available = kind, wave, needed, available
+
+
 def panel_from_derived(
-    derived: pd.DataFrame, outcome: str, sessions: int = 6
+    derived: pd.DataFrame, outcome: str, sessions: WaveChoice | int | None = None
 ) -> tuple[pd.DataFrame, dict]:
-    """The wide alliance-symptom panel of one outcome over the first sessions.
+    """The wide alliance-symptom panel of one outcome over the chosen waves.
 
     Parameters
     ----------
     derived : DataFrame
         The pipeline's derived frame: one row per outcome x client x session, with columns
-        ``outcome``, ``client_id``, ``session`` (integer, from 1), ``alliance_score`` and
-        ``symptom_score`` (others are ignored).
+        ``outcome``, ``client_id``, ``session`` (whole numbers, from any first number),
+        ``alliance_score`` and ``symptom_score``; ``therapist_id`` is carried over when present
+        (others are ignored).
     outcome : str
         The outcome whose rows are used (``"phq9"``, ``"gad7"``, ...).
-    sessions : int
-        K: sessions 1..K are the waves (config ``models.riclpm.sessions``).
+    sessions : WaveChoice, int or None
+        The waves: a :class:`~analysis.models.waves.WaveChoice` (from
+        :func:`~analysis.models.waves.choose_waves`); an int K, the K sessions from the study's
+        first observed session number (sessions 1..K when numbered from 1); None, the choice by
+        the defaults of ``models.panel``.
 
     Returns
     -------
     (DataFrame, dict)
-        The panel: one row per client with at least one score in sessions 1..K, sorted by
-        ``client_id``, columns ``client_id, a1..aK, y1..yK`` (float; NaN where the session or
-        that score is missing; full-information ML uses the partial rows). The counts:
-        ``clients`` (clients of the outcome), ``clients_with_data`` (rows of the panel),
-        ``clients_2plus_waves`` (clients with a score at two or more of the waves),
-        ``clients_by_waves`` (number of waves with a score -> clients), ``alliance_per_wave`` and
-        ``symptoms_per_wave`` (wave -> clients with that score), ``sessions`` and ``outcome``.
+        The panel: one row per client with at least one score in the waves, sorted by
+        ``client_id``, columns ``client_id``, ``therapist_id`` (when the derived frame has it),
+        ``a1..aK, y1..yK`` (float; NaN where the session or that score is missing;
+        full-information ML uses the partial rows). The counts: ``clients`` (clients of the
+        outcome), ``clients_with_data`` (rows of the panel), ``clients_2plus_waves`` (clients
+        with a score at two or more of the waves), ``clients_by_waves`` (number of waves with a
+        score -> clients), ``alliance_per_wave`` and ``symptoms_per_wave`` (wave -> clients with
+        that score), ``sessions`` (K), ``outcome`` and ``waves`` (the choice, as a dict).
 
     Raises
     ------
@@ -140,7 +168,7 @@ def panel_from_derived(
         A required column is missing, the outcome has no rows, a row has no client id, sessions
         are not whole numbers, scores are not numbers, or a client has two rows for one session.
     ConfigError
-        ``sessions`` is not a whole number >= 1.
+        ``sessions`` is an int below 1.
 
     Examples
     --------
@@ -148,76 +176,19 @@ def panel_from_derived(
     >>> derived, _ = simulate_riclpm(50, 4, seed=1, output="derived")
     >>> panel, counts = panel_from_derived(derived, "phq9", sessions=3)
     >>> list(panel.columns), counts["clients_with_data"]
-    (['client_id', 'a1', 'a2', 'a3', 'y1', 'y2', 'y3'], 50)
+    (['client_id', 'therapist_id', 'a1', 'a2', 'a3', 'y1', 'y2', 'y3'], 50)
     """
-    required = ["outcome", "client_id", "session", "alliance_score", "symptom_score"]
-    absent = [column for column in required if column not in derived.columns]
-    if absent:
-        raise DataError(
-            f"derived frame: column(s) {absent} are missing; the RI-CLPM needs {required}"
-        )
-    if isinstance(sessions, bool) or not isinstance(sessions, (int, np.integer)) or sessions < 1:
-        raise ConfigError(
-            f"models.riclpm.sessions must be a whole number >= 1, got {sessions!r}"
-        )
-    sessions = int(sessions)
-    rows = derived.loc[derived["outcome"] == outcome, required]
-    if rows.empty:
-        known = sorted(map(str, derived["outcome"].dropna().unique()))
-        raise DataError(
-            f"derived frame, column 'outcome': no rows for outcome {outcome!r} (found {known})"
-        )
-    session = pd.to_numeric(rows["session"], errors="coerce")
-    bad = session.isna() | (session != np.floor(session))
-    if bad.any():
-        raise DataError(
-            f"derived frame, column 'session' (outcome {outcome!r}): {int(bad.sum())} row(s) "
-            f"are not whole session numbers (first at row {rows.index[bad.to_numpy()][0]})"
-        )
-    no_client = rows["client_id"].isna()
-    if no_client.any():
-        raise DataError(
-            f"derived frame, column 'client_id' (outcome {outcome!r}): {int(no_client.sum())} "
-            f"row(s) have no client id (first at row {rows.index[no_client.to_numpy()][0]})"
-        )
-    rows = rows.assign(session=session.astype("int64"))
-    n_clients = int(rows["client_id"].nunique())
-    rows = rows[(rows["session"] >= 1) & (rows["session"] <= sessions)]
-    duplicated = rows.duplicated(["client_id", "session"], keep=False)
-    if duplicated.any():
-        raise DataError(
-            f"derived frame (outcome {outcome!r}): {int(duplicated.sum())} rows share a client and "
-            f"session (first at row {rows.index[duplicated.to_numpy()][0]}); the panel needs one "
-            "row per client and session"
-        )
-
-    client_ids = [str(client) for client in rows["client_id"]]
-    clients = np.array(sorted(set(client_ids)), dtype=object)
-    client_pos = pd.Index(clients).get_indexer(client_ids)
-    wave_pos = rows["session"].to_numpy() - 1
-    alliance = np.full((len(clients), sessions), np.nan)
-    symptoms = np.full((len(clients), sessions), np.nan)
-    for target, column in ((alliance, "alliance_score"), (symptoms, "symptom_score")):
-        try:
-            values = pd.to_numeric(rows[column]).to_numpy(dtype=float, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"derived frame, column {column!r} (outcome {outcome!r}): values are not numbers"
-            ) from None
-        target[client_pos, wave_pos] = values
-    has_data = ~(np.isnan(alliance).all(axis=1) & np.isnan(symptoms).all(axis=1))
-
-    panel = pd.DataFrame({"client_id": pd.array(clients[has_data], dtype="string")})
-    for t in range(sessions):
-        panel[f"{ALLIANCE_PREFIX}{t + 1}"] = alliance[has_data, t]
-    for t in range(sessions):
-        panel[f"{SYMPTOM_PREFIX}{t + 1}"] = symptoms[has_data, t]
-    counts = {"outcome": str(outcome), "sessions": sessions, "clients": n_clients,
-              **_wave_counts(panel, sessions)}
-    return panel, counts
+    if isinstance(sessions, WaveChoice):
+        choice = sessions
+    elif sessions is None:
+        choice = choose_waves(derived, outcome)
+    else:
+        choice = choose_waves(derived, outcome, origin="study", n_waves=sessions)
+    return wide_panel(derived, outcome, choice)
 
 
-def riclpm_description(waves: int, constrained: bool = True) -> str:
+def riclpm_description(waves: int, constrained: bool = True,
+                       equal_innovations: bool = False) -> str:
     """The RI-CLPM in lavaan syntax (read by semopy and by R's lavaan alike).
 
     The specification of Hamaker, Kuiper & Grasman (2015) as coded by Mulder & Hamaker (2021):
@@ -237,6 +208,11 @@ def riclpm_description(waves: int, constrained: bool = True) -> str:
         True (default): each lagged path is one parameter over all waves (labels ``ar_a``,
         ``ar_y``, ``cl_ay`` for alliance -> symptoms, ``cl_ya`` for symptoms -> alliance). False:
         free per wave (a sensitivity analysis).
+    equal_innovations : bool
+        False (default): the innovation variances and covariance of waves 2..K are free per wave.
+        True: held equal over those waves (labels ``iv_a``, ``iv_y``, ``ic_ay``); the wave-1
+        (co)variances stay free, as they are the within-client (co)variances at the start, not
+        innovations.
 
     Returns
     -------
@@ -272,11 +248,13 @@ def riclpm_description(waves: int, constrained: bool = True) -> str:
         else:
             lines.append(f"wa{t} ~ wa{t - 1} + wy{t - 1}")
             lines.append(f"wy{t} ~ wa{t - 1} + wy{t - 1}")
-    lines.append("# Wave-1 within (co)variances and the later innovations' (co)variances")
+    lines.append("# Wave-1 within (co)variances and the later innovations' (co)variances"
+                 + (" (equal over waves)" if equal_innovations else ""))
     for t in ks:
-        lines.append(f"wa{t} ~~ wa{t}")
-        lines.append(f"wy{t} ~~ wy{t}")
-        lines.append(f"wa{t} ~~ wy{t}")
+        equal = equal_innovations and t > 1
+        lines.append(f"wa{t} ~~ {'iv_a*' if equal else ''}wa{t}")
+        lines.append(f"wy{t} ~~ {'iv_y*' if equal else ''}wy{t}")
+        lines.append(f"wa{t} ~~ {'ic_ay*' if equal else ''}wy{t}")
     lines += [
         "# Random intercepts: variances, covariance, uncorrelated with the wave-1 within parts",
         "RIa ~~ RIa",
@@ -294,22 +272,28 @@ def riclpm_description(waves: int, constrained: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def n_free_parameters(waves: int, constrained: bool = True) -> int:
+def n_free_parameters(waves: int, constrained: bool = True,
+                      equal_innovations: bool = False) -> int:
     """Number of free parameters of the RI-CLPM with K waves (wave means included).
 
     2K wave means, 3 random-intercept (co)variances, 3 wave-1 within (co)variances,
-    3(K-1) innovation (co)variances and 4 lagged paths (4(K-1) when free per wave).
+    3(K-1) innovation (co)variances (3 when equal over waves) and 4 lagged paths (4(K-1) when
+    free per wave).
 
     Examples
     --------
     >>> n_free_parameters(6), n_free_parameters(6, constrained=False)
     (37, 53)
+    >>> n_free_parameters(6, equal_innovations=True), n_free_parameters(10, True, True)
+    (25, 33)
     """
     _check_waves(waves)
-    return 2 * waves + 6 + 3 * (waves - 1) + (4 if constrained else 4 * (waves - 1))
+    innovations = 3 if equal_innovations else 3 * (waves - 1)
+    return 2 * waves + 6 + innovations + (4 if constrained else 4 * (waves - 1))
 
 
-def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True) -> dict:
+def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True,
+               equal_innovations: bool = False, wave_labels: list[str] | None = None) -> dict:
     """Fit the RI-CLPM to a wide panel by full-information maximum likelihood.
 
     Parameters
@@ -321,6 +305,12 @@ def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True) -> dic
         K, the number of waves to model (the first K of the panel's columns).
     constrained : bool
         Lagged paths equal over waves (default) or free per wave.
+    equal_innovations : bool
+        Innovation variances and covariance equal over waves 2..K (see
+        :func:`riclpm_description`); default free per wave.
+    wave_labels : list of str, optional
+        How messages name wave 1..K (e.g. ``["session 3", "session 4", ...]``); default
+        ``"wave <k>"``.
 
     Returns
     -------
@@ -337,16 +327,20 @@ def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True) -> dic
         ``fit``: dict with keys :data:`FIT_KEYS` (NaN where undefined, e.g. RMSEA at df = 0).
         ``convergence``: dict with keys :data:`CONVERGENCE_KEYS` (``converged`` is checked on the
         final gradient and the observed information, not taken from the optimizer;
-        ``admissible`` is False when a variance is estimated at or below 0).
+        ``admissible`` is False when a variance is estimated at or below 0 or the latent
+        covariance matrix is not positive semi-definite (a correlation beyond -1 or 1);
+        ``problems`` lists what makes the fit inadmissible or unconverged, in words).
         ``description``: the model text. ``seconds``: wall time of the fit (the one entry that
         differs between identical runs).
 
     Raises
     ------
+    PanelIdentificationError
+        (a DataError) Fewer than 3 waves, fewer clients with two or more waves than free
+        parameters, a score column with fewer than 2 values or no variance, or two consecutive
+        waves that no client has both of.
     DataError
-        Missing or non-numeric columns, fewer than 3 waves, fewer clients with two or more waves
-        than free parameters, a score column with fewer than 2 values or no variance, or two
-        consecutive waves that no client has both of.
+        Missing or non-numeric columns.
 
     Notes
     -----
@@ -367,7 +361,7 @@ def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True) -> dic
     """
     started = time.perf_counter()
     with _single_threaded_blas():
-        result = _fit(panel, waves, constrained)
+        result = _fit(panel, waves, constrained, equal_innovations, wave_labels)
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -383,12 +377,14 @@ def _single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _fit(panel: pd.DataFrame, waves: int, constrained: bool) -> dict:
+def _fit(panel: pd.DataFrame, waves: int, constrained: bool, equal_innovations: bool = False,
+         wave_labels: list[str] | None = None) -> dict:
     import semopy  # heavy import (sympy, statsmodels); only this check needs it
 
-    data, observed_names = _checked_data(panel, waves, constrained)
+    data, observed_names = _checked_data(panel, waves, constrained, equal_innovations,
+                                         wave_labels)
     n_clients = data.shape[0]
-    description = riclpm_description(waves, constrained)
+    description = riclpm_description(waves, constrained, equal_innovations)
     model = semopy.ModelMeans(description)
     intercept_only = list(model.vars["observed_exogenous"]) == ["1"]
     if not intercept_only:  # pragma: no cover - a change in semopy's variable classification
@@ -416,15 +412,21 @@ def _fit(panel: pd.DataFrame, waves: int, constrained: bool) -> dict:
                 if name in variances and value <= 0]
 
     paths = _paths_table(model, theta, covariance)
+    psi = np.asarray(model.mx_psi, dtype=float)
+    psi_ok = bool(np.linalg.eigvalsh(psi).min() >= -1e-10 * max(1.0, float(np.abs(psi).max())))
+    converged = bool(optimum.success and max_gradient < GRADIENT_TOLERANCE
+                     and min_eigenvalue > 0)  # False when NaN
+    problems = _problems(paths, negative, psi_ok, optimum.success, max_gradient, min_eigenvalue,
+                         wave_labels)
     loglik = objective.loglik(theta)
     saturated = saturated_moments(patterns, data)
     model.update_matrices(theta)
     fit = _fit_indices(model, data, loglik, saturated, waves, len(theta))
     convergence = {
-        "converged": bool(optimum.success and max_gradient < GRADIENT_TOLERANCE
-                          and min_eigenvalue > 0),  # False when NaN
-        "admissible": not negative,
+        "converged": converged,
+        "admissible": not negative and psi_ok,
         "nonpositive_variances": negative,
+        "problems": problems,
         "optimizer": "Fisher scoring + Newton (observed information)",
         "optimizer_success": optimum.success,
         "optimizer_message": optimum.message,
@@ -445,27 +447,51 @@ def _fit(panel: pd.DataFrame, waves: int, constrained: bool) -> dict:
 
 def _check_waves(waves: int) -> None:
     if isinstance(waves, bool) or not isinstance(waves, (int, np.integer)) or waves < MIN_WAVES:
-        raise DataError(
-            f"models.riclpm.sessions: the RI-CLPM needs at least {MIN_WAVES} waves (sessions) to "
-            f"be identified, got {waves!r}; set models.riclpm.sessions to 3 or more"
-        )
+        raise PanelIdentificationError(
+            f"the RI-CLPM needs at least {MIN_WAVES} waves (sessions) to be identified, got "
+            f"{waves!r}", kind="too_few_waves")
 
 
-def _wave_counts(panel: pd.DataFrame, waves: int) -> dict:
-    alliance = panel[[f"{ALLIANCE_PREFIX}{t}" for t in range(1, waves + 1)]].notna().to_numpy()
-    symptoms = panel[[f"{SYMPTOM_PREFIX}{t}" for t in range(1, waves + 1)]].notna().to_numpy()
-    waves_per_client = (alliance | symptoms).sum(axis=1)
-    by_waves = np.bincount(waves_per_client, minlength=waves + 1)
-    return {
-        "clients_with_data": int((waves_per_client > 0).sum()),
-        "clients_2plus_waves": int((waves_per_client >= 2).sum()),
-        "clients_by_waves": {k: int(by_waves[k]) for k in range(waves + 1)},
-        "alliance_per_wave": {t + 1: int(alliance[:, t].sum()) for t in range(waves)},
-        "symptoms_per_wave": {t + 1: int(symptoms[:, t].sum()) for t in range(waves)},
-    }
+def _problems(paths: pd.DataFrame, negative: list[str], psi_ok: bool, optimizer_success: bool,
+              max_gradient: float, min_eigenvalue: float, wave_labels: list[str] | None
+              ) -> list[str]:
+    """What makes a fit inadmissible or unconverged, in words (empty when neither)."""
+    problems = []
+    for name in negative:
+        rows = paths.loc[paths["parameter"] == name]
+        if rows.empty:  # pragma: no cover - every free parameter has a row
+            problems.append(f"variance {name} estimated at or below zero")
+            continue
+        row = rows.iloc[0]
+        if pd.isna(row["wave"]):
+            where = ""
+        elif len(rows) > 1:
+            where = " (equal over waves)"
+        else:
+            where = f" at {_wave_name(int(row['wave']), wave_labels)}"
+        problems.append(f"{row['label']}{where} estimated at {row['estimate']:.3g}, not above "
+                        "zero")
+    if not psi_ok and not negative:  # a negative variance already makes it indefinite
+        problems.append("the covariance matrix of the latent components is not positive "
+                        "semi-definite (a correlation beyond -1 or 1)")
+    if not optimizer_success or not max_gradient < GRADIENT_TOLERANCE:
+        problems.append(f"the estimation did not reach a maximum (largest gradient "
+                        f"{max_gradient:.2g})")
+    if not min_eigenvalue > 0:
+        problems.append("the information matrix is not positive definite (some parameters are "
+                        "not identified by these data; their standard errors are undefined)")
+    return problems
 
 
-def _checked_data(panel: pd.DataFrame, waves: int, constrained: bool) -> tuple[np.ndarray, list]:
+def _wave_name(wave: int, wave_labels: list[str] | None) -> str:
+    if wave_labels and 1 <= wave <= len(wave_labels):
+        return f"wave {wave} ({wave_labels[wave - 1]})"
+    return f"wave {wave}"
+
+
+def _checked_data(panel: pd.DataFrame, waves: int, constrained: bool,
+                  equal_innovations: bool = False, wave_labels: list[str] | None = None
+                  ) -> tuple[np.ndarray, list]:
     _check_waves(waves)
     names = ([f"{ALLIANCE_PREFIX}{t}" for t in range(1, waves + 1)]
              + [f"{SYMPTOM_PREFIX}{t}" for t in range(1, waves + 1)])
@@ -473,7 +499,7 @@ def _checked_data(panel: pd.DataFrame, waves: int, constrained: bool) -> tuple[n
     if absent:
         raise DataError(
             f"RI-CLPM panel: column(s) {absent} are missing for {waves} waves (build the panel "
-            "with panel_from_derived using the same models.riclpm.sessions)"
+            "with panel_from_derived from the same wave choice)"
         )
     columns = []
     for name in names:
@@ -488,43 +514,40 @@ def _checked_data(panel: pd.DataFrame, waves: int, constrained: bool) -> tuple[n
     data = data[np.isfinite(data).any(axis=1)]
 
     frame = pd.DataFrame(data, columns=names)
-    counts = _wave_counts(frame, waves)
-    needed = n_free_parameters(waves, constrained)
+    counts = wave_counts(frame, waves)
+    needed = n_free_parameters(waves, constrained, equal_innovations)
     if counts["clients_2plus_waves"] < needed:
         spread = ", ".join(f"{k} wave{'s' if k != 1 else ''}: {n}"
                            for k, n in counts["clients_by_waves"].items() if k > 0 and n)
-        raise DataError(
-            f"RI-CLPM panel: {counts['clients_with_data']} clients have data in sessions "
-            f"1-{waves} ({spread or 'none'}); the model with {waves} waves has {needed} free "
+        raise PanelIdentificationError(
+            f"RI-CLPM panel: {counts['clients_with_data']} clients have data in the {waves} "
+            f"waves ({spread or 'none'}); the model with {waves} waves has {needed} free "
             f"parameters and needs at least {needed} clients with two or more waves, but "
-            f"{counts['clients_2plus_waves']} have them. Lower models.riclpm.sessions (fewer "
-            "waves), or run the check on more clients."
-        )
+            f"{counts['clients_2plus_waves']} have them.", kind="too_few_clients",
+            needed=needed, available=counts["clients_2plus_waves"])
     for j, name in enumerate(names):
         values = data[np.isfinite(data[:, j]), j]
-        session = name[1:]
+        wave = int(name[1:])
         score = "alliance_score" if name.startswith(ALLIANCE_PREFIX) else "symptom_score"
+        where = _wave_name(wave, wave_labels)
         if values.size < 2:
-            raise DataError(
-                f"RI-CLPM panel, column {name!r} ({score} at session {session}): {values.size} "
-                "client(s) have a value; lower models.riclpm.sessions"
-            )
+            raise PanelIdentificationError(
+                f"RI-CLPM panel, column {name!r} ({score} at {where}): {values.size} "
+                "client(s) have a value", kind="wave_without_data", wave=wave)
         if np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())):
-            raise DataError(
-                f"RI-CLPM panel, column {name!r} ({score} at session {session}): all "
-                f"{values.size} values are equal (no variance), so the model cannot be fitted; "
-                "check the scoring of that session or lower models.riclpm.sessions"
-            )
+            raise PanelIdentificationError(
+                f"RI-CLPM panel, column {name!r} ({score} at {where}): all "
+                f"{values.size} values are equal (no variance), so the model cannot be fitted",
+                kind="no_variance", wave=wave)
     seen = np.isfinite(data)
     for t in range(1, waves):
         both = int((seen[:, [t - 1, waves + t - 1]].any(axis=1)
                     & seen[:, [t, waves + t]].any(axis=1)).sum())
         if both == 0:
-            raise DataError(
-                f"RI-CLPM panel: no client has scores at both session {t} and session {t + 1}, "
-                "so the lagged paths between them are not identified; lower "
-                "models.riclpm.sessions"
-            )
+            raise PanelIdentificationError(
+                f"RI-CLPM panel: no client has scores at both {_wave_name(t, wave_labels)} and "
+                f"{_wave_name(t + 1, wave_labels)}, so the lagged paths between them are not "
+                "identified", kind="no_consecutive", wave=t)
     return data, names
 
 

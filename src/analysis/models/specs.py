@@ -28,7 +28,13 @@ from analysis.settings import Settings
 CLIENT = "client_id"
 THERAPIST = "therapist_id"
 
-KINDS = ("lmm", "ols", "rm_corr", "alpha", "icc")
+KINDS = ("lmm", "ols", "rm_corr", "alpha", "icc", "dpm")
+
+#: Terms of the dynamic panel models (``kind="dpm"``): the scores at the previous session (wave).
+#: In DPM the first is the cross-lagged (primary) path and the second the autoregression; in
+#: DPM-reverse the roles swap.
+ALLIANCE_LAGGED = "alliance_lagged"
+SYMPTOM_LAGGED = "symptom_lagged"
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,8 @@ class ModelSpec:
     terms_of_interest : tuple of str
         Fixed-effect terms that answer the question (shown across the sensitivity analyses).
     primary_term : str or None
-        The term that is the model's primary test (docs/methods.md: the ``A_w`` coefficient of M2).
+        The term that is the model's primary test (docs/methods.md section 4a: the lagged alliance
+        coefficient of the dynamic panel model DPM).
     tested : bool
         Whether the terms of interest are hypothesis tests in a multiple-testing family (the
         primary term in Holm's, the others in Benjamini-Hochberg's). False for descriptive
@@ -107,10 +114,12 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(
         id="M2",
-        title="Lagged alliance (primary)",
+        title="Lagged alliance, conventional multilevel",
         question=(
             "Does the alliance at a session predict symptoms at the next session, over and above "
-            "symptoms at that session?"
+            "symptoms at that session? (The usual multilevel model, kept beside the dynamic "
+            "panel model: its person-mean centring over all sessions is biased when symptoms "
+            "also move the alliance.)"
         ),
         kind="lmm",
         formula=(
@@ -118,7 +127,19 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
             " + (1 | client_id) + (1 | therapist_id)"
         ),
         terms_of_interest=("alliance_within", "alliance_between_c"),
-        primary_term="alliance_within",
+    ),
+    ModelSpec(
+        id="DPM",
+        title="Dynamic panel (primary)",
+        question=(
+            "Does the alliance at a session predict symptoms at the next session, over and above "
+            "symptoms at that session and each client's stable level, when symptoms may also "
+            "move the alliance?"
+        ),
+        kind="dpm",
+        formula=None,
+        terms_of_interest=(ALLIANCE_LAGGED,),
+        primary_term=ALLIANCE_LAGGED,
     ),
     ModelSpec(
         id="M3",
@@ -133,6 +154,17 @@ MODEL_SPECS: tuple[ModelSpec, ...] = (
             " + (1 | client_id) + (1 | therapist_id)"
         ),
         terms_of_interest=("symptom_within", "symptom_between_c"),
+    ),
+    ModelSpec(
+        id="DPM-reverse",
+        title="Dynamic panel, reverse",
+        question=(
+            "Do symptoms at a session predict the alliance at the next session, over and above "
+            "the alliance at that session and each client's stable level (reverse path)?"
+        ),
+        kind="dpm",
+        formula=None,
+        terms_of_interest=(SYMPTOM_LAGGED,),
     ),
     ModelSpec(
         id="M4",
@@ -193,6 +225,8 @@ class Sensitivity:
         REML (True) or ML (False) estimation.
     completers_only : bool
         Keep only clients with ``n_sessions >= analysis.completers_min_sessions``.
+    equal_paths : bool
+        Dynamic panel models: lagged paths equal over waves (True) or free per wave (False).
     """
 
     id: str
@@ -202,6 +236,7 @@ class Sensitivity:
     substitutions: tuple[tuple[str, str], ...] = ()
     reml: bool = True
     completers_only: bool = False
+    equal_paths: bool = True
 
 
 SENSITIVITY_ANALYSES: tuple[Sensitivity, ...] = (
@@ -228,7 +263,7 @@ SENSITIVITY_ANALYSES: tuple[Sensitivity, ...] = (
         description=(
             "Only clients who attended at least analysis.completers_min_sessions sessions."
         ),
-        applies_to=("M0", "M1", "M2", "M3", "M4"),
+        applies_to=("M0", "M1", "M2", "DPM", "M3", "DPM-reverse", "M4"),
         completers_only=True,
     ),
     Sensitivity(
@@ -237,6 +272,16 @@ SENSITIVITY_ANALYSES: tuple[Sensitivity, ...] = (
         description="Maximum likelihood instead of REML.",
         applies_to=("M0", "M1", "M2", "M3"),
         reml=False,
+    ),
+    Sensitivity(
+        id="free_paths",
+        switch="free_paths",
+        description=(
+            "Dynamic panel models with the lagged paths free per wave instead of equal over "
+            "waves (one coefficient per pair of consecutive sessions)."
+        ),
+        applies_to=("DPM", "DPM-reverse"),
+        equal_paths=False,
     ),
 )
 
@@ -297,6 +342,10 @@ class ResolvedFit:
     alliance: str = "wai_sr"
     expected_sign: int = -1
     tested_terms: tuple[str, ...] = ()
+    equal_paths: bool = True
+    #: Wave settings of a dynamic panel model (``models.panel``), as sorted (key, value) pairs so
+    #: the fit stays hashable; empty for other kinds.
+    panel: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -307,7 +356,8 @@ class ResolvedFit:
     def from_dict(cls, values: Mapping[str, Any]) -> "ResolvedFit":
         """The inverse of :meth:`as_dict` (a fit job's params)."""
         return cls(**{**values, "terms_of_interest": tuple(values["terms_of_interest"]),
-                      "tested_terms": tuple(values.get("tested_terms", ()))})
+                      "tested_terms": tuple(values.get("tested_terms", ())),
+                      "panel": tuple(sorted(dict(values.get("panel") or {}).items()))})
 
     def as_dict(self) -> dict:
         """A JSON-able description for the fit file."""
@@ -328,6 +378,8 @@ class ResolvedFit:
             "alliance": self.alliance,
             "expected_sign": self.expected_sign,
             "tested_terms": list(self.tested_terms),
+            "equal_paths": self.equal_paths,
+            "panel": dict(self.panel),
         }
 
 
@@ -432,6 +484,9 @@ class ModelSettings(Settings):
     cross_check_max_clients: int = 5000
     agreement_tolerance: float = 1e-3
     fit_jobs: str = "per_model"
+    #: How the dynamic panel models choose their waves (``models.panel``: min_share, max_waves,
+    #: origin), passed to each DPM fit.
+    panel: Mapping[str, Any] = field(default_factory=dict)
 
 
 def model_specs(custom: Sequence[Mapping[str, Any]] = (), outcomes: Sequence[str] = ()
@@ -594,12 +649,14 @@ def plan_fits(settings: ModelSettings, alliance: Instrument,
                 # symptoms down): the sign R1 and the benchmark are read with.
                 sign = 1 if directions.get(outcome, alliance.direction) == alliance.direction else -1
                 fits.append(_resolve(spec, sensitivity, outcome, alliance.key, sign,
-                                     settings.completers_min_sessions))
+                                     settings.completers_min_sessions,
+                                     settings.panel if spec.kind == "dpm" else {}))
     return tuple(sorted(fits, key=lambda fit: (fit.outcome, fit.model, fit.analysis)))
 
 
 def _resolve(spec: ModelSpec, sensitivity: Sensitivity, outcome: str, alliance: str,
-             expected_sign: int, completers_min_sessions: int) -> ResolvedFit:
+             expected_sign: int, completers_min_sessions: int,
+             panel: Mapping[str, Any] | None = None) -> ResolvedFit:
     formula = spec.formula
     if formula is not None:
         formula = substitute_terms(formula, sensitivity.substitutions)
@@ -625,6 +682,8 @@ def _resolve(spec: ModelSpec, sensitivity: Sensitivity, outcome: str, alliance: 
         alliance=alliance,
         expected_sign=expected_sign,
         tested_terms=interest if spec.tested else (),
+        equal_paths=sensitivity.equal_paths,
+        panel=tuple(sorted(dict(panel or {}).items())),
     )
 
 

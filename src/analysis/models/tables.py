@@ -5,8 +5,9 @@ Input: the JSON-able dicts written by :func:`analysis.models.fitting.fit_planned
 tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
 
 - ``models``: one row per fixed-effect term with raw p, ``p_holm`` (Holm over the primary tests:
-  the M2 within-client alliance term of each outcome) and ``p_bh`` (Benjamini-Hochberg over every
-  other term of interest); both families are formed within each analysis, so each sensitivity
+  the lagged alliance term of the dynamic panel model DPM of each outcome) and ``p_bh``
+  (Benjamini-Hochberg over every other tested term of interest); ``n_waves`` for the dynamic
+  panel models; both families are formed within each analysis, so each sensitivity
   analysis is corrected the same way as the primary one, side by side;
 - ``sensitivity``: the terms of interest of every model run under more than one analysis, each
   with its ``role`` (the term it stands for in the primary analysis, e.g. ``alliance_within``
@@ -35,7 +36,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "models": [
         "outcome", "model", "analysis", "term", "estimate", "se", "df", "t", "p", "p_holm",
         "p_bh", "ci_low", "ci_high", "std_estimate", "n_obs", "n_clients", "n_therapists",
-        "converged", "singular", "of_interest", "family", "primary_test",
+        "n_waves", "converged", "singular", "of_interest", "family", "primary_test",
+        "random_part",
     ],
     "random_effects": [
         "outcome", "model", "analysis", "group", "term", "term2", "variance", "sd", "corr",
@@ -45,7 +47,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "fallback_steps", "reml_criterion", "deviance", "loglik", "aic", "bic",
         "optimizer_converged", "converged", "singular", "gradient_norm",
         "hessian_positive_definite", "optimizer", "n_obs", "n_clients", "n_therapists",
-        "n_rows_missing", "n_rows_not_completers",
+        "n_rows_missing", "n_rows_not_completers", "status", "reason", "n_waves", "waves",
+        "se_type", "random_part", "design",
     ],
     "engine_agreement": [
         "outcome", "model", "analysis", "engine", "formula", "expressible", "reason",
@@ -65,6 +68,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "sensitivity": [
         "outcome", "model", "role", "analysis", "term", "estimate", "se", "ci_low", "ci_high",
         "p", "p_holm", "p_bh", "std_estimate", "n_obs", "n_clients", "converged", "singular",
+        "random_part",
     ],
     "early_alliance": [
         "outcome", "analysis", "estimate", "se", "df", "t", "p", "ci_low", "ci_high",
@@ -125,10 +129,10 @@ def _frame(rows: list[dict[str, Any]], name: str) -> pd.DataFrame:
 def add_adjusted_p(models: pd.DataFrame) -> pd.DataFrame:
     """Add ``p_holm`` and ``p_bh`` to a models table, from its ``family`` column.
 
-    Within each analysis: Holm over the rows of the ``primary`` family (the M2 within-client
-    alliance term, one per outcome), Benjamini-Hochberg over the rows of the ``secondary``
-    family (the other tested alliance terms: M1, M2's between-client term, M3's reverse path,
-    M4). Descriptive terms (family empty: the M0 growth slope, intercepts, covariates, custom
+    Within each analysis: Holm over the rows of the ``primary`` family (the lagged alliance term
+    of the dynamic panel model, one per outcome), Benjamini-Hochberg over the rows of the
+    ``secondary`` family (the other tested terms: M1, M2's within- and between-client terms, M3's
+    reverse path, M4, DPM-reverse). Descriptive terms (family empty: the M0 growth slope, intercepts, covariates, custom
     models) belong to no family and keep NaN, as do rows with a missing p.
     """
     out = models.copy()
@@ -170,11 +174,13 @@ def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
                     "n_obs": info.get("n_obs"),
                     "n_clients": info.get("n_clients"),
                     "n_therapists": info.get("n_therapists"),
+                    "n_waves": info.get("n_waves"),
                     "converged": info.get("converged"),
                     "singular": info.get("singular"),
                     "of_interest": term["term"] in interest,
                     "family": _family(term["term"], spec),
                     "primary_test": term["term"] == spec.get("primary_term"),
+                    "random_part": random_part(info),
                     "_position": position,
                 }
             )
@@ -249,6 +255,21 @@ def random_effects_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
                   "random_effects")
 
 
+def random_part(info: dict[str, Any]) -> str:
+    """The random part of a mixed model's final formula (after any simplification), e.g.
+    ``(1 + session | client_id) + (1 | therapist_id)``; "" for models without one."""
+    formula = info.get("formula")
+    if not formula or "|" not in str(formula):
+        return ""
+    from analysis.models.specs import split_formula
+
+    try:
+        _, _, terms = split_formula(str(formula))
+    except ValueError:
+        return ""
+    return " + ".join(f"({expr} | {group})" for expr, group in terms)
+
+
 def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Fit information of every model with a fit: criteria, convergence, final formula, steps."""
     rows = []
@@ -265,6 +286,7 @@ def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
                 "kind": fit["spec"]["kind"],
                 **{key: value for key, value in info.items() if key != "attempts"},
                 "fallback_steps": ";".join(info.get("fallback_steps") or []),
+                "random_part": random_part(info),
                 "n_rows_missing": data.get("n_rows_missing"),
                 "n_rows_not_completers": data.get("n_rows_not_completers",
                                                   data.get("n_not_completers")),

@@ -1,8 +1,11 @@
 """The plain-language answer: does the alliance precede and go with lower symptoms?
 
 For each outcome, the verdicts and sentences rest on the primary analysis of ``models.csv``
-(M2 within-client alliance, the primary test; M1 within and between clients; M3 the reverse
-path), quoting its estimates, CIs and adjusted p exactly as the tables print them. Beside them,
+(the dynamic panel model DPM's lagged alliance, the primary test; beside it the conventional
+multilevel M2, with a plain statement when the two disagree; M1 within and between clients; M3 and
+DPM-reverse the reverse path), quoting estimates, CIs and adjusted p exactly as the tables print
+them. A model whose random part was simplified says so, with the fuller model another analysis
+kept. Beside them,
 the meta-analytic benchmark r = .278 with the quantities of these data that are, and are not,
 comparable with it (docs/methods.md section 4, R1).
 """
@@ -15,6 +18,7 @@ from analysis.literature import META_ANALYTIC_CI, META_ANALYTIC_R, META_ANALYTIC
 from analysis.presentation import adjusted_p
 from analysis.report.formatting import (
     MISSING,
+    article,
     finite,
     format_ci,
     format_number,
@@ -56,6 +60,75 @@ def _statistics(row: Mapping[str, Any], p_value: Any, method: str) -> str:
             f"{format_ci(row.get('ci_low'), row.get('ci_high'))}, {adjusted})")
 
 
+_VERDICT_WORDS = {
+    "yes": "a stronger alliance precedes better scores",
+    "opposite": "a stronger alliance precedes worse scores",
+    "unclear": "the data do not show it either way",
+    "not estimated": "it was not estimated",
+}
+
+
+def _verdict_words(verdict_: str | None, stronger: str) -> str | None:
+    # the verdict in words, naming the process measure ("a higher PCIT count precedes ...")
+    words = _VERDICT_WORDS.get(verdict_) if verdict_ is not None else None
+    return words.replace("a stronger alliance", stronger) if words else words
+
+
+def stronger_phrase(view: ReportView) -> str:
+    """"a stronger alliance" (the default), or "a higher <label>" for another process measure."""
+    return "a stronger alliance" if view.is_alliance else view.stronger_process
+
+
+def agreement_sentence(primary: str, conventional: str, primary_estimated: bool = True,
+                       stronger: str = "a stronger alliance") -> str:
+    """Whether the primary dynamic panel model and the conventional M2 agree, in plain words.
+
+    When they disagree the sentence says what that means: M2's person-mean centring over all
+    sessions mixes later symptoms into its predictor whenever symptoms move the alliance
+    (docs/methods.md section 5), so the dynamic panel model, which treats the alliance as
+    predetermined, is the one to rely on.
+    """
+    if not primary_estimated:
+        return ("Without the dynamic panel model, M2 alone cannot settle the question: it is "
+                "biased when symptoms also move the alliance (see Limitations).")
+    if primary == conventional:
+        return ("The conventional model agrees with the primary test "
+                f"({_verdict_words(primary, stronger) or primary}).")
+    process = "alliance" if stronger == "a stronger alliance" else "process measure"
+    return (f"The two disagree: the conventional model says "
+            f"{_verdict_words(conventional, stronger)}, "
+            f"the dynamic panel model that {_verdict_words(primary, stronger)}. M2 centres the "
+            f"{process} on each client's mean over all sessions, later ones included; when "
+            f"symptoms also move the {process}, later symptom levels leak into that predictor "
+            "and bias M2 (see Limitations for the size of the bias measured in simulations). "
+            f"The dynamic panel model treats the {process} as predetermined and is the answer "
+            "to rely on.")
+
+
+def not_estimated_reason(tables: ReportTables, outcome: str, model: str, view: ReportView) -> str:
+    """Why a model has no estimate: not in ``models.run``, or the reason its fit recorded."""
+    if model not in getattr(view, "models_run", [model]):
+        return f"{model} is not in models.run"
+    row = one(tables.model_fit, outcome=outcome, model=model, analysis="primary") \
+        if not tables.model_fit.empty else None
+    reason = (row or {}).get("reason")
+    reason = "" if reason is None or (isinstance(reason, float) and reason != reason) \
+        else str(reason).strip()
+    return reason.rstrip(".") if reason else "no estimate in this run"
+
+
+def _random_part_text(row: Mapping[str, Any]) -> str:
+    part = str(row.get("random_part") or "").strip()
+    if not part or part.lower() == "nan":
+        return ""
+    groups = []
+    if "client_id" in part:
+        groups.append("a client intercept")
+    if "therapist_id" in part:
+        groups.append("a therapist intercept")
+    return ", with " + " and ".join(groups) if groups else ""
+
+
 def _difference(row: Mapping[str, Any], unit: str = "points") -> str:
     # "1.23 points lower": the size and direction of a coefficient in words
     estimate = finite(row.get("estimate"))
@@ -78,25 +151,41 @@ def outcome_answer(tables: ReportTables, outcome: str, view: ReportView) -> dict
     """
     outcome_instrument, alpha = view.registry[outcome], view.settings.alpha
     models = tables.models
-    lagged = one(models, outcome=outcome, model="M2", analysis="primary", term="alliance_within")
+    lagged = one(models, outcome=outcome, model="DPM", analysis="primary", term="alliance_lagged")
+    conventional = one(models, outcome=outcome, model="M2", analysis="primary",
+                       term="alliance_within")
     within = one(models, outcome=outcome, model="M1", analysis="primary", term="alliance_within")
     between = one(models, outcome=outcome, model="M1", analysis="primary",
                   term="alliance_between_c")
     reverse = one(models, outcome=outcome, model="M3", analysis="primary", term="symptom_within")
+    reverse_panel = one(models, outcome=outcome, model="DPM-reverse", analysis="primary",
+                        term="symptom_lagged")
     score = f"{outcome_instrument.label} score"
+    measure = view.process_label
     better = "lower" if improvement_sign(outcome_instrument) < 0 else "higher"
     sentences = []
     lagged_p, lagged_method = adjusted_p(lagged or {})
     precedes = verdict(lagged, outcome_instrument, lagged_p, alpha)
+    conventional_p, conventional_method = adjusted_p(conventional or {})
+    precedes_conventional = verdict(conventional, outcome_instrument, conventional_p, alpha)
     if lagged is not None:
         sentences.append(
-            f"Precedes (M2, the primary test): after a session in which a client's alliance was "
-            f"1 point above their own average ({view.alliance.units}), their {score} at the next "
-            f"session was {_difference(lagged)}, for the same current score "
-            f"{_statistics(lagged, lagged_p, lagged_method)}. On this scale "
-            f"{better} is better.")
+            f"Precedes (DPM, the dynamic panel model, the primary test): when a client's "
+            f"{measure} at a session was 1 point higher ({view.alliance.units}), their {score} "
+            f"at the next session was {_difference(lagged)}, for the same current score and the "
+            f"client's own stable level {_statistics(lagged, lagged_p, lagged_method)}. On this "
+            f"scale {better} is better.")
     else:
-        sentences.append("Precedes: the lagged model M2 was not estimated in this run.")
+        sentences.append("Precedes: the primary dynamic panel model was not estimated "
+                         f"({not_estimated_reason(tables, outcome, 'DPM', view)}).")
+    if conventional is not None:
+        sentences.append(
+            f"The conventional multilevel model (M2, {measure} centred on each client's mean over "
+            f"all sessions{_random_part_text(conventional)}) gives "
+            f"{_difference(conventional)} at the next session per point above the client's "
+            f"average {_statistics(conventional, conventional_p, conventional_method)}.")
+        sentences.append(agreement_sentence(precedes, precedes_conventional, lagged is not None,
+                                            stronger_phrase(view)))
     within_p, within_method = adjusted_p(within or {})
     between_p, between_method = adjusted_p(between or {})
     # Within and between clients answer different questions and may disagree: each its own verdict.
@@ -104,28 +193,38 @@ def outcome_answer(tables: ReportTables, outcome: str, view: ReportView) -> dict
     goes_with_between = verdict(between, outcome_instrument, between_p, alpha)
     parts = []
     if within is not None:
-        parts.append(f"in sessions with an alliance 1 point above the client's average the "
+        parts.append(f"in sessions with {article(measure)} {measure} 1 point above the "
+                     f"client's average the "
                      f"{score} was {_difference(within)} "
                      f"{_statistics(within, within_p, within_method)}")
     if between is not None:
-        parts.append(f"clients whose average alliance was 1 point higher had a "
-                     f"{score} {_difference(between)} "
+        parts.append(f"clients whose average {measure} was 1 point higher had "
+                     f"{article(score)} {score} {_difference(between)} "
                      f"{_statistics(between, between_p, between_method)}")
     if parts:
         sentences.append("Goes with (M1, same session): " + "; ".join(parts) + ".")
     else:
         sentences.append("Goes with: the concurrent model M1 was not estimated in this run.")
+    if reverse_panel is not None:
+        reverse_p, reverse_method = adjusted_p(reverse_panel)
+        sentences.append(
+            f"Reverse path (DPM-reverse): when a client's {score} at a session was 1 point "
+            f"higher, their {measure} at the next session was "
+            f"{_difference(reverse_panel, unit='points')}, for the same current {measure} "
+            f"{_statistics(reverse_panel, reverse_p, reverse_method)}.")
     if reverse is not None:
         reverse_p, reverse_method = adjusted_p(reverse)
         sentences.append(
-            f"Reverse path (M3): after a session with a {score} 1 point above the client's "
-            f"average, the next session's alliance was "
+            f"Reverse path (M3, conventional): after a session with {article(score)} {score} 1 "
+            "point above the "
+            f"client's average, the next session's {measure} was "
             f"{_difference(reverse, unit='points')} "
             f"{_statistics(reverse, reverse_p, reverse_method)}.")
     return {
         "outcome": outcome,
         "title": f"{outcome_instrument.construct.capitalize()} ({outcome_instrument.label})",
         "precedes": precedes,
+        "precedes_conventional": precedes_conventional,
         "goes_with_within": goes_with_within,
         "goes_with_between": goes_with_between,
         "sentences": sentences,
@@ -153,18 +252,23 @@ def benchmark_sentences(tables: ReportTables, outcome: str, view: ReportView) ->
         f"patients with a better alliance have better outcomes. On the {instrument.label} "
         f"the comparable sign is {expected}."
     ]
+    measure = view.process_label
+    if not view.is_alliance:
+        sentences[0] += (f" The process measure of this study is the {view.alliance.label}, not "
+                         "an alliance measure: the benchmark is for orientation only.")
+    total = tables.population()
     comparable = []
     between = one(tables.models, outcome=outcome, model="M1", analysis="primary",
                   term="alliance_between_c")
     if between is not None and finite(between.get("std_estimate")) is not None:
-        comparable.append(f"the between-client alliance of M1, standardised β = "
-                          f"{format_number(between['std_estimate'])} (clients' average alliance "
+        comparable.append(f"the between-client {measure} of M1, standardised β = "
+                          f"{format_number(between['std_estimate'])} (clients' average {measure} "
                           f"against their symptom level)")
     early = one(tables.models, outcome=outcome, model="M4", analysis="primary",
                 term="alliance_early")
     if early is not None and finite(early.get("std_estimate")) is not None:
-        comparable.append(f"the early alliance of M4, standardised β = "
-                          f"{format_number(early['std_estimate'])} (early alliance against "
+        comparable.append(f"the early {measure} of M4, standardised β = "
+                          f"{format_number(early['std_estimate'])} (early {measure} against "
                           f"pre-post change, for the same intake score)")
     if comparable:
         sentences.append("The closest quantities in these data are " + "; and ".join(comparable)
@@ -180,23 +284,28 @@ def benchmark_sentences(tables: ReportTables, outcome: str, view: ReportView) ->
         within.append(f"at the same session r = {format_r(same.get('r'))}, 95% CI "
                       f"[{format_r(same.get('ci_low'))}, {format_r(same.get('ci_high'))}], "
                       f"{format_p_clause(same.get('p'))}, including shared time trends "
-                      f"({_clients(same, view)})")
+                      f"({_clients(same, view, total)})")
     if adjusted is not None and finite(adjusted.get("r")) is not None:
         within.append(f"net of each client's linear time trend r = "
                       f"{format_r(adjusted.get('r'))}, 95% CI [{format_r(adjusted.get('ci_low'))}, "
                       f"{format_r(adjusted.get('ci_high'))}], {format_p_clause(adjusted.get('p'))} "
-                      f"({_clients(adjusted, view)})")
+                      f"({_clients(adjusted, view, total)})")
     if within:
         sentences.append(
-            "Within clients (R1, repeated-measures correlation), alliance and "
+            f"Within clients (R1, repeated-measures correlation), {measure} and "
             f"{instrument.label} went together " + "; ".join(within) + ". These answer a "
-            "different question (does a client's alliance move with their own symptoms?) and "
-            "do not test the benchmark: alliance rising while symptoms fall over therapy makes "
+            f"different question (does a client's {measure} move with their own symptoms?) and "
+            f"do not test the benchmark: {measure} rising while symptoms fall over therapy makes "
             "the same-session correlation look like agreement even when the lagged models find "
             "nothing.")
     return sentences
 
 
-def _clients(row: Mapping[str, Any], view: ReportView) -> str:
+def _clients(row: Mapping[str, Any], view: ReportView, total: int | None = None) -> str:
+    # a count of people: through the privacy path, with the study's clients as its total
     n = finite(row.get("n"))
-    return f"{MISSING if n is None else format_count(int(n), view.min_cell)} clients"
+    if n is None:
+        text = str(row.get("n")) if isinstance(row.get("n"), str) else MISSING
+    else:
+        text = format_count(int(n), view.min_cell, total)
+    return f"{text} clients"

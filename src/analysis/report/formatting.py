@@ -100,12 +100,46 @@ def plain_int(value: Any) -> str:
         f"{number:.1f}")
 
 
-def format_people(value: Any, min_cell: int) -> str:
-    # a count of people; one the table already suppressed ("<10") is shown as it is
+def format_people(value: Any, min_cell: int, total: int | None = None) -> str:
+    """A count of people through :func:`analysis.privacy.format_count`, with ``total`` (what it
+    is part of, e.g. the study's clients) for complementary suppression; a count the table
+    already suppressed ("<10", ">54") is shown as it is."""
     number = finite(value)
     if number is None:
         return plain(value)
-    return format_count(int(number), min_cell)
+    return format_count(int(number), min_cell, total)
+
+
+# Letters whose names start with a vowel sound: "an ECBI", "an SDQ", "a PHQ-9".
+_VOWEL_SOUND_LETTERS = set("AEFHILMNORSX")
+
+
+def article(word: str) -> str:
+    """"a" or "an" for ``word`` as read aloud: acronyms by the sound of their first letter
+    ("an ECBI", "an ORS", "a PHQ-9"), other words by their first letter ("an alliance", "a
+    session"), with the usual exceptions ("a unique", "an hour").
+
+    >>> article("ECBI score"), article("PHQ-9 score"), article("alliance"), article("hour")
+    ('an', 'a', 'an', 'an')
+    """
+    text = str(word).strip()
+    if not text:
+        return "a"
+    first = text.split()[0]
+    letters = "".join(ch for ch in first if ch.isalpha())
+    if len(letters) >= 2 and letters.isupper():
+        return "an" if letters[0] in _VOWEL_SOUND_LETTERS else "a"
+    lower = first.lower()
+    if lower.startswith(("uni", "use", "usu", "eu", "one", "once")):
+        return "a"
+    if lower.startswith(("hour", "honest", "honour", "heir")):
+        return "an"
+    return "an" if lower[:1] in "aeiou" else "a"
+
+
+def with_article(word: str) -> str:
+    """``word`` with its article: "an ECBI score"."""
+    return f"{article(word)} {word}"
 
 
 def format_percent(value: Any) -> str:

@@ -41,6 +41,31 @@ class ReportTables:
     multiverse: pd.DataFrame = field(default_factory=pd.DataFrame)
     multiverse_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    def population(self, unit: str = "clients") -> int | None:
+        """The study's clients (or therapists) after cleaning: the total every published count of
+        them is part of (complementary suppression, :func:`analysis.privacy.format_count`).
+        From the session registry; None when it is not available."""
+        column = {"clients": "client_id", "therapists": "therapist_id"}[unit]
+        if not self.sessions.empty and column in self.sessions.columns:
+            return int(self.sessions[column].dropna().nunique())
+        return None
+
+    def has_dates(self) -> bool:
+        """Whether any session record carried a date (turned into a day offset at ingest)."""
+        return (not self.sessions.empty and "day" in self.sessions.columns
+                and bool(self.sessions["day"].notna().any()))
+
+    def item_level(self, instrument: str) -> bool:
+        """False when the run scored ``instrument`` only from pre-scored totals: R2 found no
+        administration with its items (a row with n = 0); True otherwise (or unknown)."""
+        if self.reliability.empty or not {"instrument", "n"} <= set(self.reliability.columns):
+            return True
+        rows = self.reliability.loc[self.reliability["instrument"].astype(str) == instrument]
+        if rows.empty:
+            return True
+        n = pd.to_numeric(rows["n"], errors="coerce")
+        return not bool((n == 0).all())
+
 
 def read_report_tables(paths: Mapping[str, Any]) -> ReportTables:
     """Read the tables named in ``paths`` (attribute name of :class:`ReportTables` -> file).

@@ -55,16 +55,43 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
                         else format_p_clause(row.get("p")))
             reverse.append(f"{registry[outcome].label}: b = {format_number(row['estimate'])} "
                            f"{format_ci(row.get('ci_low'), row.get('ci_high'))}, {adjusted}")
+    panel_reverse = []
+    for outcome in outcomes:
+        row = one(tables.models, outcome=outcome, model="DPM-reverse", analysis="primary",
+                  term="symptom_lagged")
+        if row is not None:
+            p_value, method = adjusted_p(row)
+            adjusted = (f"{method}-adjusted {format_p_clause(p_value)}" if method
+                        else format_p_clause(row.get("p")))
+            panel_reverse.append(f"{registry[outcome].label}: b = "
+                                 f"{format_number(row['estimate'])} "
+                                 f"{format_ci(row.get('ci_low'), row.get('ci_high'))}, {adjusted}")
+    reverse_tests = []
+    if panel_reverse:
+        reverse_tests.append("the reverse dynamic panel model (symptoms predicting the next "
+                             "alliance): " + "; ".join(panel_reverse))
+    if reverse:
+        reverse_tests.append("M3 (symptoms above a client's average predicting the next "
+                             "alliance): " + "; ".join(reverse))
     items.append({"title": "Reverse causation", "text": (
         "Early symptom change can raise later alliance, so an association does not show that "
-        "the alliance causes improvement. M2 controls the current symptom score and M3 tests "
-        "the reverse path (symptoms above a client's average predicting the next alliance)"
-        + (": " + "; ".join(reverse) + "." if reverse else "; M3 was not run."))})
-    items.append({"title": "Dynamic-panel (Nickell) bias", "text": (
-        "The lagged outcome is never person-centred, which avoids the worst of the bias, but "
-        "multilevel models with a lagged dependent variable can still be biased when symptoms "
-        "are strongly autoregressive and series are short; the estimates of M2 should be read "
-        "with that in mind.")})
+        "the alliance causes improvement. The primary dynamic panel model lets symptoms move "
+        "later alliance without biasing the lagged alliance coefficient, and the reverse path "
+        "is tested directly"
+        + (": " + "; and ".join(reverse_tests) + "." if reverse_tests
+           else "; neither reverse model was run in this configuration."))})
+    items.append({"title": "Dynamic-panel bias of the conventional model",
+                  "text": conventional_bias_text(tables, view)})
+    early = view.settings.derive.early_sessions
+    if any(one(tables.models, outcome=o, model="M4", analysis="primary",
+               term="alliance_early") is not None for o in outcomes):
+        items.append({"title": "Early alliance overlaps the change it predicts", "text": (
+            "M4 relates the early alliance (the mean over the first "
+            + (f"{early} sessions" if early else "sessions")
+            + ") to change from the first to the last score, and that change window includes "
+            "the early sessions. Improvement in those sessions can itself raise the early "
+            "alliance, so M4's association mixes both directions; the lagged models separate "
+            "them.")})
     detrended = []
     for outcome in outcomes:
         primary = one(tables.models, outcome=outcome, model="M2", analysis="primary",
@@ -113,6 +140,21 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
                   "instruments' recall windows.")
     items.append({"title": "Overlapping recall windows", "text": recall})
     return items
+
+
+def conventional_bias_text(tables: ReportTables, view: ReportView) -> str:
+    """The bias of the conventional M2 under reverse paths, with the figures of the recovery
+    study (``docs/validation/recovery.csv``, made by ``make validate``) when it is available."""
+    text = ("M2 centres the alliance on each client's mean over all sessions. That mean "
+            "includes later sessions, and when symptoms also move the alliance it carries later "
+            "symptom levels into the predictor of the next symptom score (Falkenström et al., "
+            "2017; Hamaker & Grasman, 2015): M2 can then find an effect that is not there. The "
+            "primary dynamic panel model treats the alliance as predetermined and is not "
+            "affected.")
+    from analysis.report.recovery import recovery_sentence
+
+    measured = recovery_sentence()
+    return f"{text} {measured}" if measured else text
 
 
 def within_client_reliability(scores: pd.DataFrame, instrument_key: str,
@@ -172,8 +214,8 @@ def _dropout_text(tables: ReportTables, min_cell: int, labels: Mapping[str, str]
         few = int((attended < 3).sum())
         text += (f" Clients attended a median of {attended.median():g} sessions "
                  f"(interquartile range {attended.quantile(0.25):g}-{attended.quantile(0.75):g}); "
-                 f"{format_count(few, min_cell)} of {format_count(len(attended), min_cell)} "
-                 "attended fewer than three.")
+                 f"{format_count(few, min_cell, len(attended))} of "
+                 f"{format_count(len(attended), min_cell)} attended fewer than three.")
     summary = tables.episodes_summary
     if not summary.empty and {"outcome", "measure", "n_episodes", "n_with_outcome"} <= set(
             summary.columns):

@@ -21,15 +21,22 @@ from analysis.report.tables import model_fit_table
 from analysis.report.view import ReportView
 
 
-def instrument_table(instruments: Sequence[Any]) -> Table:
-    """The scoring rules of the instruments analysed, from the registry."""
+def prorates(instrument: Any) -> bool:
+    """Whether the instrument's rules prorate a score with missing items."""
+    return instrument.missing_rule == "prorate" and bool(instrument.max_missing)
+
+
+def instrument_table(instruments: Sequence[Any], pre_scored: Sequence[str] = ()) -> Table:
+    """The scoring rules of the instruments analysed, from the registry; an instrument the run
+    scored only from pre-scored totals (``pre_scored``: keys) says so instead of item rules."""
     body = []
     for instrument in instruments:
         plural = "s" if instrument.max_missing != 1 else ""
         missing = (f"prorated with up to {instrument.max_missing} missing item{plural}"
-                   if instrument.missing_rule == "prorate" and instrument.max_missing
-                   else "no score with any missing item")
-        if instrument.subscales:
+                   if prorates(instrument) else "no score with any missing item")
+        if instrument.key in pre_scored:
+            missing = "pre-scored totals in the export (no items, not prorated)"
+        elif instrument.subscales:
             missing += (f"; subscales prorated with up to {instrument.subscale_max_missing} "
                         "missing")
         subscales = "; ".join(f"{name.capitalize()} {', '.join(map(str, items))}"
@@ -90,6 +97,7 @@ def data_sentences(flow: pd.DataFrame, view: ReportView) -> list[str]:
     if flow.empty:
         sentences.append("The data-flow counts are not available in this run.")
         return sentences
+    sentences += notes_sentences(flow)
     if rows_rejected == 0 and admins_rejected == 0:
         sentences.append(f"Exclusions at ingest: none. All {rows_read:,} rows and "
                          f"{admins_read:,} questionnaire administrations were kept.")
@@ -106,6 +114,38 @@ def data_sentences(flow: pd.DataFrame, view: ReportView) -> list[str]:
             f"A run stops when more than {100 * settings.max_reject_share:g}% of a file's rows "
             "or of an instrument's administrations are rejected (quality.max_reject_share).")
     sentences.append(_linking_sentence(flow, view))
+    return sentences
+
+
+def notes_sentences(flow: pd.DataFrame) -> list[str]:
+    """Lines that are neither kept nor rejected (:data:`analysis.ingest.tables.NOTES`): blank
+    rows, cells set missing by ``missing_values``, and session records with no measure at all
+    (how they were counted), each from the data-flow counts."""
+    sentences = []
+    blank = _total(_counts(flow, stage="skipped", unit="rows"))
+    if blank:
+        sentences.append(f"{blank:,} blank row{'s' if blank != 1 else ''} (no value in any "
+                         "column) were skipped: they are not records and not counted as rows "
+                         "read.")
+    cells = _total(_counts(flow, stage="missing_values", unit="cells"))
+    if cells:
+        sentences.append(f"{cells:,} cell{'s' if cells != 1 else ''} holding a missing-value "
+                         "code of the export (the input's missing_values) were read as missing, "
+                         "not rejected.")
+    no_measure = _counts(flow, stage="no_measure", unit="rows")
+    if len(no_measure):
+        reasons = no_measure["reason"].fillna("").astype(str)
+        sessions = _total(no_measure.loc[reasons.str.startswith("session records")])
+        others = _total(no_measure.loc[~reasons.str.startswith("session records")])
+        if sessions:
+            sentences.append(
+                f"{sessions:,} session record{'s' if sessions != 1 else ''} carried no measure at "
+                "all (no value in any mapped measure): they were kept as records but not counted "
+                "as attended sessions, and they hold no administration.")
+        if others:
+            sentences.append(
+                f"{others:,} row{'s' if others != 1 else ''} of questionnaire tables carried no "
+                "measure at all and were not counted as administrations.")
     return sentences
 
 
@@ -203,19 +243,117 @@ def jacobson_truax_text(parameters: pd.DataFrame, view: ReportView) -> list[str]
     return sentences
 
 
+_PANEL_FORMULAS = {
+    "DPM": ("symptoms[t] ~ symptoms[t-1] + alliance[t-1] + client fixed effect "
+            "(alliance predetermined)"),
+    "DPM-reverse": ("alliance[t] ~ alliance[t-1] + symptoms[t-1] + client fixed effect "
+                    "(symptoms predetermined)"),
+}
+
+
+def dynamic_panel_sentences(model_fit: pd.DataFrame, view: ReportView) -> list[str]:
+    """Which sessions were the waves of the dynamic panel models, how their standard errors were
+    computed, or why a model was not estimated: one sentence per outcome, from ``model_fit``."""
+    from analysis.models.dpm import MIN_CLUSTERS_FOR_ROBUST
+
+    sentences = []
+    if model_fit.empty or "DPM" not in set(model_fit["model"].astype(str)):
+        return sentences
+    rows = model_fit.loc[(model_fit["model"].astype(str) == "DPM")
+                         & (model_fit["analysis"].astype(str) == "primary")]
+    for row in rows.to_dict("records"):
+        label = view.name_of(row["outcome"])
+        if str(row.get("status") or "") == "not_identified":
+            sentences.append(f"{label}: the dynamic panel model was not estimated: "
+                             f"{str(row.get('reason') or '').rstrip('.')}.")
+            continue
+        sentences.append(f"{label}: the waves were {row.get('waves')}; standard errors: "
+                         f"{row.get('se_type')}.")
+    if therapist_term(model_fit) or "therapist" in " ".join(
+            model_fit.get("se_type", pd.Series(dtype=str)).fillna("").astype(str)):
+        sentences.append(f"Standard errors are cluster-robust by therapist (sandwich, as "
+                         f"lavaan's MLR with cluster) when a study has at least "
+                         f"{MIN_CLUSTERS_FOR_ROBUST} therapists; with fewer, cluster-robust "
+                         "standard errors are unreliable and the observed information is used.")
+    else:
+        sentences.append("This design has no therapist clusters, so the standard errors use the "
+                         "observed information.")
+    return sentences
+
+
+def therapist_term(model_fit: pd.DataFrame) -> bool:
+    """Whether any fit of this run has a therapist term (designs without therapists have none)."""
+    if model_fit.empty:
+        return False
+    text = " ".join(model_fit[column].fillna("").astype(str).str.cat(sep=" ")
+                    for column in ("formula", "random_part") if column in model_fit.columns)
+    return "therapist_id" in text
+
+
+def model_notes(tables: ReportTables, view: ReportView) -> list[str]:
+    """The methods of M4 and R1-R3, each only when the run has it (the models run)."""
+    run = set(view.models_run)
+    clustered = "therapist" if therapist_term(tables.model_fit) else "client"
+    notes = []
+    if "M4" in run:
+        notes.append(f"M4 is an OLS regression with standard errors clustered by {clustered} "
+                     "(statsmodels)")
+    if "R1" in run:
+        notes.append("R1 is the repeated-measures correlation (Bakdash & Marusich, 2017), "
+                     "computed in closed form from within-client centred scores, at the same "
+                     "session and net of each client's linear time trend")
+    if "R2" in run:
+        notes.append("R2 is Cronbach's alpha (pingouin) at each client's first complete "
+                     "administration")
+    if "R3" in run:
+        notes.append("R3 is the share of variance between therapists from symptom_score ~ "
+                     "session + (1 | client_id) + (1 | therapist_id)")
+    return notes
+
+
+def describe_analysis(description: str, view: ReportView) -> str:
+    """A sensitivity analysis's description with the values of the settings it names (never
+    the key: "at least 8 sessions") and the study's process measure."""
+    settings = view.settings
+    values = {"analysis.completers_min_sessions": settings.models.completers_min_sessions,
+              "derive.early_sessions": settings.derive.early_sessions,
+              "derive.max_lag_gap": settings.derive.max_lag_gap}
+    for key, value in values.items():
+        description = description.replace(key, f"{value:g}" if isinstance(value, float)
+                                          else str(value))
+    if not view.is_alliance:
+        description = description.replace("alliance", view.alliance.label)
+    return description
+
+
 def methods_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
     """The methods section generated from the settings, the data flow and the fitted models."""
     settings = view.settings
     specs = view.specs
     models = [{"id": model, "title": specs[model].title, "question": specs[model].question,
-               "formula": specs[model].formula or "(no formula: see text)"}
+               "formula": specs[model].formula or _PANEL_FORMULAS.get(model)
+               or "(no formula: see text)"}
               for model in view.models_run]
     rejected = _counts(tables.data_flow, stage="rejected")
+    analysed = [view.alliance] + [view.registry[key] for key in view.outcomes]
+    pre_scored = [instrument.key for instrument in analysed
+                  if not tables.item_level(instrument.key)]
     return {
         "data_sentences": data_sentences(tables.data_flow, view),
         "key_env": settings.key_env,
-        "instruments": instrument_table([view.alliance]
-                                        + [view.registry[key] for key in view.outcomes]),
+        "has_dates": tables.has_dates(),
+        "instruments": instrument_table(analysed, pre_scored),
+        "prorating": [instrument.label for instrument in analysed
+                      if prorates(instrument) and instrument.key not in pre_scored],
+        "pre_scored": [instrument.label for instrument in analysed
+                       if instrument.key in pre_scored],
+        "risk_flags": [f"{instrument.label} item {instrument.risk_item} above "
+                       f"{instrument.item_min:g} sets a risk flag, reported as counts only."
+                       for instrument in analysed
+                       if instrument.risk_item is not None and instrument.key not in pre_scored],
+        "model_ids": list(view.models_run),
+        "model_notes": model_notes(tables, view),
+        "therapist_term": therapist_term(tables.model_fit),
         "exclusions": exclusions_table(tables.data_flow) if len(rejected) else None,
         "jacobson_truax": jacobson_truax_text(tables.jacobson_truax, view),
         "alliance_label": view.alliance.label,
@@ -227,12 +365,14 @@ def methods_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
         "subscales": ", ".join(name.capitalize() for name in view.alliance.subscales) or "none",
         "models": models,
         "analyses": [{"id": row.id, "label": analysis_label(row.id),
-                      "description": row.description} for row in view.analyses],
+                      "description": describe_analysis(row.description, view)}
+                     for row in view.analyses],
         "model_fit": model_fit_table(tables.model_fit),
         "families": family_members(tables.models, view),
         "tolerance": settings.models.agreement_tolerance,
         "cross_check_max_clients": settings.models.cross_check_max_clients,
         "rules": settings.episode_rules,
+        "dynamic_panel": dynamic_panel_sentences(tables.model_fit, view),
     }
 
 

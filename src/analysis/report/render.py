@@ -55,8 +55,16 @@ def _answer(tables: ReportTables, view: ReportView) -> dict[str, Any]:
 
 
 def _data(tables: ReportTables, view: ReportView) -> dict[str, Any]:
+    flow = tables.data_flow
+    if not flow.empty and {"stage", "instrument", "reason"} <= set(flow.columns):
+        # an instrument scored only from pre-scored totals was not "scored from every item"
+        pre_scored = flow["instrument"].fillna("").astype(str).map(
+            lambda key: bool(key) and not tables.item_level(key))
+        relabel = ((flow["stage"].astype(str) == "scored") & pre_scored
+                   & (flow["reason"].astype(str) == "scored from every item"))
+        flow = flow.assign(reason=flow["reason"].where(~relabel, "pre-scored total, as given"))
     return {"data_flow": generic_table(
-        tables.data_flow, "Data flow: every input row and every person, stage by stage",
+        flow, "Data flow: every input row and every person, stage by stage",
         {"stage": "Stage", "source": "Source", "instrument": "Instrument", "unit": "Unit",
          "reason": "Reason", "count": "Count"})}
 
@@ -83,19 +91,21 @@ def _results(tables: ReportTables, view: ReportView) -> dict[str, Any]:
                                                  caption=f"{label}: {model_title(model)}"),
                 "random": apa.random_effects_table(tables.random_effects, outcome, model),
                 "fit": apa.fit_summary(tables.models, tables.model_fit, outcome, model,
-                                       view.min_cell),
+                                       view.min_cell, clients=tables.population(),
+                                       therapists=tables.population("therapists")),
             })
-    min_cell = view.min_cell
+    min_cell, clients = view.min_cell, tables.population()
     return {
         "result_models": result_models,
         "rm_corr": generic_table(
             in_outcome_order(tables.rm_corr, view.outcomes),
-            "Repeated-measures correlation of alliance and symptoms (within clients)",
+            f"Repeated-measures correlation of {view.process_label} and symptoms (within "
+            "clients)",
             {"outcome": "Outcome", "method": "Version", "r": "r", "ci_low": "CI low",
              "ci_high": "CI high", "p": "p", "dof": "df", "n": "Clients"},
             {"outcome": view.name_of, "method": lambda m: str(m).replace("_", " "),
              "r": format_r, "ci_low": format_r, "ci_high": format_r, "p": format_p,
-             "dof": plain_int, "n": lambda n: format_people(n, min_cell)},
+             "dof": plain_int, "n": lambda n: format_people(n, min_cell, clients)},
             note=f"Meta-analytic benchmark: r = {format_r(META_ANALYTIC_R)}, 95% CI "
                  f"{format_r(META_ANALYTIC_CI[0])}-{format_r(META_ANALYTIC_CI[1])} "
                  f"({META_ANALYTIC_SOURCE}), mostly between patients; these within-client "
@@ -107,7 +117,7 @@ def _results(tables: ReportTables, view: ReportView) -> dict[str, Any]:
                        "ci_high": "CI high", "n": "Clients"},
             {"instrument": view.name_of, "alpha": lambda v: format_number(v, 3),
              "ci_low": lambda v: format_number(v, 3), "ci_high": lambda v: format_number(v, 3),
-             "n": lambda n: format_people(n, min_cell)},
+             "n": lambda n: format_people(n, min_cell, clients)},
             empty=_when_empty("R2", view)),
     }
 
@@ -126,8 +136,20 @@ def _sensitivity(tables: ReportTables, view: ReportView) -> dict[str, Any]:
 def _therapists(tables: ReportTables, view: ReportView) -> dict[str, Any]:
     table = apa.icc_table(in_outcome_order(tables.therapist_icc, view.outcomes), view.min_cell,
                           view.name_of)
+    design = apa.therapist_design(tables.model_fit)
+    not_estimated = design["not_estimated"]
     table.empty = _when_empty("R3", view)
-    return {"therapist_icc": table}
+    if table.empty == Table.empty and not_estimated:
+        # R3 planned, but the design has no therapist variance to estimate: say why
+        reasons = list(dict.fromkeys(not_estimated.values()))
+        table.empty = f"not estimated: {'; '.join(reasons)}"
+    return {"therapist_icc": table,
+            "therapist_design": apa.therapist_design_sentences(design),
+            # outcomes whose R3 was not estimated while others' were (the table lists those)
+            "therapist_not_estimated": [
+                f"{view.name_of(outcome)}: not estimated: {reason}"
+                for outcome, reason in not_estimated.items()] if table.rows else [],
+            "therapist_figures": not not_estimated or bool(table.rows)}
 
 
 def _episodes(tables: ReportTables, view: ReportView) -> dict[str, Any]:
@@ -203,7 +225,9 @@ def render_report(tables: ReportTables, settings: ReportSettings,
     view = ReportView(settings)
     env = environment()
     shared = {"figures": figures, "outcomes": view.outcomes, "labels": view.labels,
-              "alliance": view.alliance, "min_cell": view.min_cell, "provenance": provenance}
+              "alliance": view.alliance, "process": view.process_label,
+              "stronger_process": view.stronger_process, "min_cell": view.min_cell,
+              "provenance": provenance}
     sections = [Markup(env.get_template(f"report/{section.id}.html.j2").render(
         **shared, **section.build(tables, view))) for section in SECTIONS]
     return env.get_template("report/page.html.j2").render(

@@ -4,14 +4,19 @@ Two section builders for :data:`analysis.report.render.SECTIONS`:
 
 - :func:`riclpm_context` reads ``riclpm.csv`` and ``riclpm_fit.csv``
   (:mod:`analysis.models.riclpm_stage`): what the random-intercept cross-lagged panel model
-  separates, each outcome's cross-lagged paths as sentences generated from their direction, CI
-  and p ("within clients, a session with better alliance than usual was followed by ..."), the
-  fit, the free-paths sensitivity analysis, M2's estimate beside it, or why the model could not
-  be fitted;
+  separates, which sessions were the waves and why, each outcome's cross-lagged paths as
+  sentences generated from their direction, CI and p ("within clients, a session with better
+  alliance than usual was followed by ..."), the fit and its admissibility, the free-paths
+  sensitivity analysis (its likelihood-ratio test only when both fits are admissible, otherwise
+  why not), M2's estimate beside it, or why the model could not be fitted. The standardised
+  β of a path held equal over waves is the mean of its wave-specific standardised values, and is
+  labelled so wherever it is shown;
 - :func:`multiverse_context` reads ``multiverse.csv`` and ``multiverse_summary.csv``
-  (:mod:`analysis.models.multiverse_summary`): how many specifications, what share is significant in
-  the expected direction, the median and range of the estimates, which choices move them, and
-  the permutation-based joint test (or that it was not run).
+  (:mod:`analysis.models.multiverse_summary`): one part per outcome and, within it, per lag (each
+  its own estimand, never pooled): how many specifications were planned and how many were
+  distinct analyses (the same final model on the same data counted once), what share is
+  significant in the expected direction, the median and range of the estimates per estimator,
+  which choices move them, and the bootstrap joint test (or that it was not run).
 
 Numbers are printed with :mod:`analysis.report.formatting`, as everywhere in the report.
 """
@@ -49,6 +54,8 @@ PATH_NAMES = {
     "autoregressive alliance": "alliance carry-over",
     "autoregressive symptoms": "symptoms carry-over",
 }
+#: How the standardised estimate of a path equal over waves is named wherever it is shown.
+MEAN_BETA = "standardised β (mean over waves)"
 #: Conventional guides for the fit indices (Hu & Bentler 1999), quoted beside them.
 FIT_GUIDES = "common guides: CFI and TLI ≥ .95, RMSEA ≤ .06, SRMR ≤ .08 (Hu & Bentler 1999)"
 
@@ -82,7 +89,7 @@ def _first_path(paths: pd.DataFrame, outcome: str, version: str, label: str
 
 def _statistics(row: Mapping[str, Any]) -> str:
     return (f"b = {format_number(row.get('estimate'))}, 95% CI "
-            f"{format_ci(row.get('ci_lower'), row.get('ci_upper'))}, standardised β = "
+            f"{format_ci(row.get('ci_lower'), row.get('ci_upper'))}, {MEAN_BETA} = "
             f"{format_number(row.get('std_estimate'))}, {format_p_clause(row.get('p'))}")
 
 
@@ -110,14 +117,15 @@ def path_sentence(row: Mapping[str, Any] | None, *, forward: bool, outcome_label
 
     Examples
     --------
-    >>> path_sentence({"estimate": -1.75, "ci_lower": -2.27, "ci_upper": -1.22, "p": 1e-9,
-    ...                "std_estimate": -0.17}, forward=True, outcome_label="PHQ-9",
-    ...               alliance_label="WAI-SR", outcome_higher_worse=True, alpha=0.05)
+    >>> print(path_sentence({"estimate": -1.75, "ci_lower": -2.27, "ci_upper": -1.22,
+    ...                      "p": 1e-9, "std_estimate": -0.17}, forward=True,
+    ...                     outcome_label="PHQ-9", alliance_label="WAI-SR",
+    ...                     outcome_higher_worse=True, alpha=0.05))
     ... # doctest: +NORMALIZE_WHITESPACE
-    'Within clients, a session with better alliance than usual was followed by lower PHQ-9
-    scores (fewer symptoms) at the next session: one WAI-SR point above the client\\'s usual level
-    went with 1.75 PHQ-9 points less (b = -1.75, 95% CI [-2.27, -1.22], standardised β = -0.17,
-    p < .001).'
+    Within clients, a session with better alliance than usual was followed by lower PHQ-9
+    scores (fewer symptoms) at the next session: one WAI-SR point above the client's usual level
+    went with 1.75 PHQ-9 points less (b = -1.75, 95% CI [-2.27, -1.22], standardised β (mean
+    over waves) = -0.17, p < .001).
     """
     if row is None:
         return "This path was not estimated."
@@ -160,8 +168,25 @@ def _fit_sentence(fit: Mapping[str, Any], min_cell: int) -> str:
         text += (" The estimation did not converge (its gradient check failed): the numbers "
                  "above are not trustworthy.")
     if not _truthy(fit.get("admissible")):
-        text += (" The solution is inadmissible (a variance estimated at or below zero), a sign "
-                 "that the model asks more of these data than they hold.")
+        problems = fit.get("problems")
+        detail = (f": {problems}" if isinstance(problems, str) and problems.strip()
+                  and problems != MISSING else " (a variance at or below zero, or a correlation "
+                  "beyond -1 or 1)")
+        text += (f" The solution is inadmissible{detail}; a sign that the model asks more of "
+                 "these data than they hold, so its numbers are not interpreted.")
+    return text
+
+
+def _waves_sentence(fit: Mapping[str, Any]) -> str:
+    description = fit.get("waves_description")
+    if not isinstance(description, str) or not description.strip():
+        return ""
+    innovations = {"equal": "held equal over waves (one variance per variable and one "
+                            "covariance, so that more waves can enter)",
+                   "free": "free per wave"}.get(str(fit.get("innovations")), "")
+    text = f"Waves: {description}."
+    if innovations:
+        text += f" Innovation variances and covariance {innovations}."
     return text
 
 
@@ -171,13 +196,19 @@ def _free_sentence(constrained: Mapping[str, Any], free: Mapping[str, Any] | Non
         return ("The free-paths sensitivity analysis is switched off "
                 "(models.riclpm.free_paths_sensitivity).")
     if free.get("status") != "fitted":
-        return f"With paths free per wave the model could not be fitted: {free.get('reason')}."
-    c_chi, f_chi = finite(constrained.get("chisq")), finite(free.get("chisq"))
-    c_df, f_df = finite(constrained.get("df")), finite(free.get("df"))
-    if None in (c_chi, f_chi, c_df, f_df) or c_df <= f_df:
+        return f"With paths free per wave the model could not be fitted. {free.get('reason')}"
+    note = free.get("lr_note")
+    difference, ddf = finite(free.get("lr_chisq")), finite(free.get("lr_df"))
+    if isinstance(note, str) and note.strip() and note != MISSING:
+        why = note.strip().removeprefix("not given: ")
+        return (f"With paths free per wave the model was fitted, but no likelihood-ratio test "
+                f"compares it with the constrained model: {why}. The wave-by-wave paths in the "
+                "figure and in riclpm.csv are shown for completeness, not interpreted.")
+    if difference is None or ddf is None or ddf <= 0:
         return "With paths free per wave the model was fitted (see the table)."
-    difference, ddf = c_chi - f_chi, c_df - f_df
-    p = float(stats.chi2.sf(max(difference, 0.0), ddf))
+    p = finite(free.get("lr_pvalue"))
+    if p is None:
+        p = float(stats.chi2.sf(max(difference, 0.0), ddf))
     better = "improved" if p < alpha else "did not improve"
     return (f"Letting the lagged paths differ between waves {better} the fit significantly "
             f"(Δχ²({ddf:.0f}) = {difference:.1f}, {format_p_clause(p)}; AIC "
@@ -187,19 +218,30 @@ def _free_sentence(constrained: Mapping[str, Any], free: Mapping[str, Any] | Non
 
 
 def _m2_sentence(models: pd.DataFrame, outcome: str) -> str:
+    """The lagged alliance of the primary dynamic panel model and of the conventional M2, for
+    comparison, each labelled with what was actually fitted (M2's final random part)."""
+    parts = []
+    primary = one(models, outcome=outcome, model="DPM", analysis="primary",
+                  term="alliance_lagged")
+    if primary is not None:
+        parts.append(f"the primary dynamic panel model's lagged alliance is b = "
+                     f"{format_number(primary.get('estimate'))}, 95% CI "
+                     f"{format_ci(primary.get('ci_low'), primary.get('ci_high'))}")
     row = one(models, outcome=outcome, model="M2", analysis="primary", term="alliance_within")
-    if row is None:
-        return ""
-    return (f" For comparison, M2's within-client alliance term (all sessions, therapist term) "
-            f"is b = {format_number(row.get('estimate'))}, 95% CI "
-            f"{format_ci(row.get('ci_low'), row.get('ci_high'))}.")
+    if row is not None:
+        random_part = str(row.get("random_part") or "").strip()
+        fitted = f"; random part {random_part}" if random_part and random_part != "nan" else ""
+        parts.append(f"the conventional M2's within-client alliance term (centred on all "
+                     f"sessions{fitted}) is b = {format_number(row.get('estimate'))}, 95% CI "
+                     f"{format_ci(row.get('ci_low'), row.get('ci_high'))}")
+    return (" For comparison, " + "; ".join(parts) + ".") if parts else ""
 
 
 def riclpm_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
     """The RI-CLPM section's context: switched on or not, one entry per outcome, two tables."""
     settings = view.settings.riclpm
     if settings is None:
-        return {"riclpm_run": False, "riclpm_outcomes": [], "riclpm_sessions": 0,
+        return {"riclpm_run": False, "riclpm_outcomes": [], "riclpm_waves": "",
                 "riclpm_paths": None, "riclpm_fit": None}
     alpha = view.settings.alpha
     entries = []
@@ -213,7 +255,7 @@ def riclpm_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
             entry["sentences"] = ["No RI-CLPM result for this outcome in this run."]
         elif constrained.get("status") != "fitted":
             entry["sentences"] = [
-                f"The RI-CLPM could not be fitted for {instrument.label}: "
+                f"The RI-CLPM could not be fitted for {instrument.label}. "
                 f"{constrained.get('reason')} The lagged multilevel models (M2, M3) do not "
                 "depend on it."]
         else:
@@ -225,18 +267,22 @@ def riclpm_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
                                    "cross-lagged symptoms -> alliance")
             kwargs = {"outcome_label": instrument.label, "alliance_label": view.alliance.label,
                       "outcome_higher_worse": higher_worse, "alpha": alpha}
-            entry["sentences"] = [
+            entry["sentences"] = [s for s in [
+                _waves_sentence(constrained),
                 path_sentence(forward, forward=True, **kwargs)
                 + _m2_sentence(tables.models, outcome),
                 path_sentence(backward, forward=False, **kwargs),
                 _fit_sentence(constrained, view.min_cell),
                 _free_sentence(constrained, free if settings.free_paths_sensitivity else None,
                                alpha),
-            ]
+            ] if s]
         entries.append(entry)
+    ranges = {str(value) for value in (tables.riclpm_fit.get("wave_sessions", pd.Series(
+        dtype=object)) if not tables.riclpm_fit.empty else []) if isinstance(value, str)}
     return {
         "riclpm_run": True,
-        "riclpm_sessions": settings.sessions,
+        "riclpm_waves": (ranges.pop() if len(ranges) == 1
+                         else "the sessions chosen as waves for each outcome (below)"),
         "riclpm_outcomes": entries,
         "riclpm_paths": _paths_table(tables.riclpm, view),
         "riclpm_fit": _fit_table(tables.riclpm_fit, view),
@@ -254,12 +300,14 @@ def _paths_table(paths: pd.DataFrame, view: ReportView) -> Table:
     return generic_table(
         frame, "RI-CLPM lagged paths between within-client components (paths equal over waves)",
         {"outcome": "Outcome", "path": "Path", "estimate": "b", "se": "SE", "z": "z", "p": "p",
-         "ci_lower": "CI low", "ci_upper": "CI high", "std_estimate": "β"},
+         "ci_lower": "CI low", "ci_upper": "CI high", "std_estimate": "β (mean over waves)"},
         {"estimate": format_number, "se": format_number, "z": format_number, "p": format_p,
          "ci_lower": format_number, "ci_upper": format_number, "std_estimate": format_number},
-        note="β: completely standardised estimate (lavaan's std.all), averaged over waves, "
-             "because the within-client SDs differ between waves. Every parameter, and the "
-             "free-paths version, is in results/tables/riclpm.csv.")
+        note="b is one estimate for all waves (paths held equal over waves). β (mean over "
+             "waves): the mean of the path's wave-specific completely standardised estimates "
+             "(lavaan's std.all), which differ between waves because the within-client SDs do. "
+             "Every parameter with its wave-specific β, and the free-paths version, is in "
+             "results/tables/riclpm.csv.")
 
 
 def _fit_table(fit: pd.DataFrame, view: ReportView) -> Table:
@@ -272,12 +320,16 @@ def _fit_table(fit: pd.DataFrame, view: ReportView) -> Table:
     def yes_no(value: Any) -> str:
         return "yes" if _truthy(value) else ("no" if plain(value) != MISSING else MISSING)
 
+    if not frame.empty:
+        frame["lr_test"] = [_lr_cell(row) for row in frame.to_dict("records")]
+
     return generic_table(
         frame, "RI-CLPM fit: lagged paths constrained equal over waves, and free per wave",
         {"outcome": "Outcome", "version": "Paths", "status": "Status", "chisq": "χ²",
          "df": "df", "pvalue": "p", "cfi": "CFI", "tli": "TLI", "rmsea": "RMSEA",
          "srmr": "SRMR", "aic": "AIC", "bic": "BIC", "n_clients": "Clients",
-         "n_waves": "Waves", "converged": "Converged", "admissible": "Admissible"},
+         "n_waves": "Waves", "converged": "Converged", "admissible": "Admissible",
+         "lr_test": "Free vs constrained paths (LR test)"},
         {"outcome": view.name_of, "status": lambda s: str(s).replace("_", " "),
          "chisq": lambda v: format_number(v, 1), "df": lambda v: plain(v if finite(v) is None
                                                                        else int(float(v))),
@@ -286,172 +338,240 @@ def _fit_table(fit: pd.DataFrame, view: ReportView) -> Table:
          "n_clients": lambda n: format_people(n, view.min_cell),
          "n_waves": lambda v: plain(v if finite(v) is None else int(float(v))),
          "converged": yes_no, "admissible": yes_no},
-        note=FIT_GUIDES[0].upper() + FIT_GUIDES[1:] + ".")
+        note=FIT_GUIDES[0].upper() + FIT_GUIDES[1:] + ". The likelihood-ratio test of free "
+             "against constrained paths is given only when both fits converged and are "
+             "admissible.")
+
+
+def _lr_cell(row: Mapping[str, Any]) -> str:
+    if row.get("version") != "free":
+        return ""
+    chisq, ddf = finite(row.get("lr_chisq")), finite(row.get("lr_df"))
+    if chisq is not None and ddf is not None:
+        return f"Δχ²({ddf:.0f}) = {chisq:.1f}, {format_p_clause(row.get('lr_pvalue'))}"
+    note = row.get("lr_note")
+    if isinstance(note, str) and note.strip():
+        return note.strip()
+    return MISSING
 
 
 # ---------------------------------------------------------------------------------------------
 # Multiverse
 
 
-def _summary_value(summary: pd.DataFrame, scope: str, statistic: str) -> dict[str, Any] | None:
-    return one(summary, scope=scope, statistic=statistic)
+def _value(summary: pd.DataFrame, outcome: str, lag: int, estimator: str, statistic: str
+           ) -> float | None:
+    if summary.empty:
+        return None
+    rows = summary.loc[(summary["outcome"].astype(str) == outcome)
+                       & (pd.to_numeric(summary["lag_gap"]) == lag)
+                       & (summary["estimator"].astype(str) == estimator)
+                       & (summary["statistic"].astype(str) == statistic)]
+    return None if rows.empty else finite(rows.iloc[0].get("value"))
 
 
-def _value(summary: pd.DataFrame, scope: str, statistic: str) -> float | None:
-    row = _summary_value(summary, scope, statistic)
-    return None if row is None else finite(row.get("value"))
+def _joint_row(summary: pd.DataFrame, outcome: str, lag: int, statistic: str
+               ) -> dict[str, Any] | None:
+    if summary.empty:
+        return None
+    rows = summary.loc[(summary["outcome"].astype(str) == outcome)
+                       & (pd.to_numeric(summary["lag_gap"]) == lag)
+                       & (summary["estimator"].astype(str) == "all")
+                       & (summary["statistic"].astype(str) == f"joint_{statistic}")]
+    return None if rows.empty else rows.iloc[0].to_dict()
 
 
 def _count(value: float | None) -> str:
     return MISSING if value is None else f"{value:.0f}"
 
 
+_ESTIMATOR_WORDS = {"dpm": "dynamic panel model (the primary estimator)",
+                    "mlm": "conventional multilevel model", "riclpm": "RI-CLPM"}
+
+
+def _lag_words(lag: int) -> str:
+    return "the next session" if lag == 1 else f"{lag} sessions later"
+
+
 def multiverse_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
-    """The multiverse section's context: the curve in sentences, the joint test, two tables."""
-    from analysis.models.multiverse import CHOICE_BY_NAME
+    """The multiverse section's context: per outcome and lag, the curve in sentences and the
+    joint test; the choice and joint-test tables."""
+    from analysis.models.multiverse import CHOICE_BY_NAME, ESTIMAND_NAMES
 
     settings = view.settings.multiverse
     if settings is None:
-        return {"multiverse_run": False, "multiverse_sentences": [], "multiverse_choices": [],
+        return {"multiverse_run": False, "multiverse_intro": [], "multiverse_outcomes": [],
                 "multiverse_by_option": None, "multiverse_joint": None}
     summary, table = tables.multiverse_summary, tables.multiverse
     alpha = view.settings.alpha
     alpha_text = f"{alpha:g}".removeprefix("0")
-    choices = [(CHOICE_BY_NAME[name], options) for name, options in settings.choices.items()]
+    choices = [(CHOICE_BY_NAME[name], options) for name, options in settings.choices.items()
+               if name not in ESTIMAND_NAMES]
     described = [f"{choice.label.lower()} ("
-                 f"{' / '.join(_option_label(choice, option, view) for option in options)})"
+                 f"{' / '.join(choice.option_label(option) for option in options)})"
                  for choice, options in choices if len(options) > 1]
-    n_specs, n_fitted = _value(summary, "all", "n_specifications"), _value(summary, "all",
-                                                                             "n_fitted")
-    sentences = []
-    if n_specs is None:
-        sentences.append("No multiverse results in this run.")
-    else:
-        sentences.append(
-            f"The primary test (M2's within-client alliance term) was repeated under "
-            f"{_count(n_specs)} specifications: every combination of "
-            f"{'; '.join(described) or 'the declared options'}. Each was fitted with the "
-            "same convergence protocol as the primary analysis.")
-        expected = _value(summary, "all", "n_significant_expected")
-        opposite = _value(summary, "all", "n_significant_opposite")
-        share = _value(summary, "all", "share_significant_expected")
-        median = _value(summary, "all", "median_std_estimate")
-        low, high = (_value(summary, "all", "min_std_estimate"),
-                     _value(summary, "all", "max_std_estimate"))
-        sentences.append(
-            f"{_count(expected)} of the {_count(n_fitted)} estimated specifications "
-            f"({format_percent(share)}) found that a session with better alliance than usual "
-            f"was followed by better scores (fewer symptoms) at the next session (p < "
-            f"{alpha_text}); {_count(opposite)} found the opposite. The median standardised "
-            f"estimate was β = {format_number(median, 3)} "
-            f"(range {format_number(low, 3)} to {format_number(high, 3)}).")
-        per_outcome = []
+    intro = [
+        "The question was asked under every applicable combination of "
+        f"{'; '.join(described) or 'the declared options'}. The estimator is one of the "
+        "choices: the dynamic panel model (primary), the conventional multilevel model (M2's "
+        "formula) and the RI-CLPM. Centring and detrending are choices of the multilevel model "
+        "only; accounting for therapists means a therapist random intercept in the multilevel "
+        "model and therapist-clustered standard errors in the dynamic panel model, and does not "
+        "apply to the RI-CLPM; a choice that does not apply to an estimator is not varied for it. "
+        "Specifications that ended in the same final model on the same data (for example a "
+        "therapist term dropped by the convergence protocol) are one analysis and are counted "
+        "once. Each outcome and each lag is its own estimand: they are summarised and tested "
+        "separately, never pooled."]
+    outcomes = []
+    if not summary.empty:
+        lags = sorted({int(v) for v in pd.to_numeric(summary["lag_gap"]).dropna()})
         for outcome in view.outcomes:
-            if _value(summary, outcome, "n_specifications") is None:
-                continue
-            per_outcome.append(
-                f"{view.name_of(outcome)}: median b = "
-                f"{format_number(_value(summary, outcome, 'median_estimate'))} points per "
-                f"{view.alliance.label} point (range "
-                f"{format_number(_value(summary, outcome, 'min_estimate'))} to "
-                f"{format_number(_value(summary, outcome, 'max_estimate'))}; primary analysis "
-                f"{format_number(_value(summary, outcome, 'primary_estimate'))})")
-        if per_outcome:
-            sentences.append("Per outcome, in score units: " + "; ".join(per_outcome) + ".")
-        simplified = _value(summary, "all", "n_simplified")
-        missing = (n_specs - n_fitted) if n_fitted is not None else None
-        extra = []
-        if simplified:
-            extra.append(f"{_count(simplified)} needed a simpler random part (convergence "
-                         "protocol; see multiverse.csv)")
-        if missing:
-            reasons = sorted(set(rows_of(table, status="not_estimable")["reason"].astype(str)))
-            extra.append(f"{_count(missing)} could not be estimated"
-                         + (f" (e.g. {reasons[0]})" if reasons else ""))
-        if extra:
-            sentences.append("Of the specifications, " + "; ".join(extra) + ".")
-        sentences.append(_joint_sentence(summary, settings, alpha_text))
+            parts = []
+            for lag in lags:
+                if _value(summary, outcome, lag, "all", "n_planned") is None:
+                    continue
+                parts.append({"lag": lag, "heading": f"Symptoms {_lag_words(lag)} (lag {lag})",
+                              "sentences": _estimand_sentences(summary, table, outcome, lag,
+                                                               view, alpha_text)})
+            if parts:
+                outcomes.append({"name": view.name_of(outcome), "key": outcome, "lags": parts})
     return {
         "multiverse_run": True,
-        "multiverse_sentences": sentences,
+        "multiverse_intro": intro,
+        "multiverse_outcomes": outcomes,
         "multiverse_by_option": _by_option_table(table, settings, view),
-        "multiverse_joint": _joint_table(summary),
+        "multiverse_joint": _joint_table(summary, view),
     }
 
 
-def _option_label(choice: Any, option: Any, view: ReportView) -> str:
-    if choice.name == "outcome":
-        return view.name_of(option)
-    return choice.option_label(option)
+def _estimand_sentences(summary: pd.DataFrame, table: pd.DataFrame, outcome: str, lag: int,
+                        view: ReportView, alpha_text: str) -> list[str]:
+    def value(statistic: str, estimator: str = "all") -> float | None:
+        return _value(summary, outcome, lag, estimator, statistic)
+
+    planned, distinct = value("n_planned"), value("n_distinct")
+    duplicates, missing = value("n_duplicates"), value("n_not_estimable")
+    inadmissible = value("n_inadmissible")
+    sentences = [
+        f"{_count(planned)} specifications were planned; {_count(distinct)} were distinct "
+        f"analyses" + (f" ({_count(duplicates)} ended in the same final model on the same data "
+                       "as an earlier specification and "
+                       + ("was" if duplicates == 1 else "were") + " counted once)"
+                       if duplicates else "")
+        + (f"; {_count(missing)} could not be estimated" if missing else "")
+        + (f"; {_count(inadmissible)} gave an inadmissible solution (a variance at or below "
+           "0) and " + ("is" if inadmissible == 1 else "are") + " not summarised"
+           if inadmissible else "") + "."]
+    expected, opposite = value("n_significant_expected"), value("n_significant_opposite")
+    sentences.append(
+        f"{_count(expected)} of the {_count(distinct)} distinct specifications "
+        f"({format_percent(value('share_significant_expected'))}) found that a session with "
+        f"better alliance was followed by fewer symptoms {_lag_words(lag)} (p < {alpha_text}); "
+        f"{_count(opposite)} found the opposite. The median standardised estimate was "
+        f"β = {format_number(value('median_std_estimate'), 3)} (range "
+        f"{format_number(value('min_std_estimate'), 3)} to "
+        f"{format_number(value('max_std_estimate'), 3)}).")
+    per_estimator = []
+    for estimator in ("dpm", "mlm", "riclpm"):
+        n = value("n_distinct", estimator)
+        if n is None:
+            continue
+        if not n:
+            per_estimator.append(f"{_ESTIMATOR_WORDS[estimator]}: no distinct estimate")
+            continue
+        text = (f"{_ESTIMATOR_WORDS[estimator]}: {_count(n)} distinct, median b = "
+                f"{format_number(value('median_estimate', estimator))} points per "
+                f"{view.alliance.label} point (range "
+                f"{format_number(value('min_estimate', estimator))} to "
+                f"{format_number(value('max_estimate', estimator))})")
+        if estimator in ("dpm", "mlm") and value("primary_estimate", estimator) is not None:
+            text += (f"; the pipeline's {'DPM' if estimator == 'dpm' else 'M2'} "
+                     f"{format_number(value('primary_estimate', estimator))}")
+        per_estimator.append(text)
+    if per_estimator:
+        sentences.append("By estimator, in score units: " + "; ".join(per_estimator) + ".")
+    simplified = value("n_simplified")
+    if simplified:
+        sentences.append(f"{_count(simplified)} of the distinct multilevel specifications "
+                         "needed a simpler random part (convergence protocol; multiverse.csv "
+                         "gives the formula actually fitted).")
+    sentences.append(_joint_sentence(summary, outcome, lag))
+    return sentences
 
 
-def _joint_sentence(summary: pd.DataFrame, settings: Any, alpha_text: str) -> str:
-    share = _summary_value(summary, "all", "joint_share_significant_expected")
-    median = _summary_value(summary, "all", "joint_median_signed_std_estimate")
-    mean_z = _summary_value(summary, "all", "joint_mean_signed_z")
+def _joint_sentence(summary: pd.DataFrame, outcome: str, lag: int) -> str:
+    share = _joint_row(summary, outcome, lag, "share_significant_expected")
+    median = _joint_row(summary, outcome, lag, "median_signed_std_estimate")
+    mean_z = _joint_row(summary, outcome, lag, "mean_signed_z")
     if share is None:
-        return ("The permutation-based joint test was not run in this configuration "
-                "(multiverse.permutations: 0, which keeps the demo fast; the benchmark "
-                "configuration turns it on with 200 or more permutations).")
-    count = int(float(share.get("permutations") or 0))
-    method = ("with each permuted specification re-estimated by GLS at the variance components "
-              "of its fit (a fast approximation)" if settings.permutation_method ==
-              "fixed_variance" else "with every permuted specification refitted by REML")
-    return (f"Joint test (Simonsohn, Simmons & Nelson 2020): under the null hypothesis that a "
-            f"session's alliance, relative to the client's usual level, carries no information "
-            f"about the next session's symptoms, each client's alliance scores were shuffled "
-            f"over their sessions {count} times ({method}). A share of significant results in "
-            f"the expected direction at least as large as observed arose with permutation "
-            f"{format_p_clause(share.get('p_permutation'))}; a median estimate at least as "
-            f"strong with {format_p_clause(median.get('p_permutation')) if median else MISSING};"
-            f" a mean signed t at least as large with "
-            f"{format_p_clause(mean_z.get('p_permutation')) if mean_z else MISSING} "
-            f"(p = (1 + permutations at least as extreme) / (1 + permutations)).")
+        return ("The joint test of this curve was not run in this configuration "
+                "(multiverse.joint_test.run is false, the default).")
+    count = int(float(share.get("resamples") or 0))
+    return (f"Joint test (Simonsohn, Simmons & Nelson 2020): the estimated effect was removed "
+            f"from the symptom scores of every dynamic panel and multilevel specification, "
+            f"clients were resampled with replacement {count} times and every specification "
+            f"refitted (the RI-CLPM specifications are not in the test). A share of significant "
+            f"results in the expected direction at least as large as observed arose with "
+            f"{format_p_clause(share.get('p_bootstrap'))}; a median estimate at least as strong "
+            f"with {format_p_clause(median.get('p_bootstrap')) if median else MISSING}; a mean "
+            f"signed z at least as large with "
+            f"{format_p_clause(mean_z.get('p_bootstrap')) if mean_z else MISSING} "
+            f"(p = (1 + resamples at least as extreme) / (1 + resamples)).")
 
 
 def _by_option_table(table: pd.DataFrame, settings: Any, view: ReportView) -> Table:
-    from analysis.models.multiverse import CHOICE_BY_NAME
+    from analysis.models.multiverse import CHOICE_BY_NAME, ESTIMAND_NAMES
 
     rows = []
     if not table.empty:
-        fitted = table.loc[table["status"].astype(str) == "fitted"].copy()
+        distinct = table["distinct"].map(_truthy) if "distinct" in table else True
+        fitted = table.loc[(table["status"].astype(str) == "fitted") & distinct].copy()
         fitted["std_estimate"] = pd.to_numeric(fitted["std_estimate"], errors="coerce")
-        for name, options in settings.choices.items():
-            if len(options) < 2:
-                continue
-            choice = CHOICE_BY_NAME[name]
-            for option in options:
-                members = fitted.loc[fitted[name].astype(str) == str(option)]
-                rows.append({
-                    "choice": choice.label, "option": _option_label(choice, option, view),
-                    "n": len(members),
-                    "median": members["std_estimate"].median() if len(members) else math.nan,
-                    "share": (members["significant_expected"].map(_truthy).mean()
-                              if len(members) else math.nan),
-                })
+        for (outcome, lag), block in fitted.groupby(
+                [fitted["outcome"].astype(str), pd.to_numeric(fitted["lag_gap"])], sort=False):
+            for name, options in settings.choices.items():
+                if len(options) < 2 or name in ESTIMAND_NAMES:
+                    continue
+                choice = CHOICE_BY_NAME[name]
+                for option in options:
+                    members = block.loc[block[name].astype(str) == str(option)]
+                    if members.empty:
+                        continue
+                    rows.append({
+                        "estimand": f"{view.name_of(outcome)}, lag {int(lag)}",
+                        "choice": choice.label, "option": choice.option_label(option),
+                        "n": len(members), "median": members["std_estimate"].median(),
+                        "share": members["significant_expected"].map(_truthy).mean(),
+                    })
     return generic_table(
         pd.DataFrame(rows), "Which choices move the estimate: median standardised estimate and "
-        "share significant in the expected direction, by option",
-        {"choice": "Choice", "option": "Option", "n": "Specifications",
-         "median": "Median β", "share": "Significant (expected)"},
+        "share significant in the expected direction, by option (distinct specifications, per "
+        "outcome and lag)",
+        {"estimand": "Outcome, lag", "choice": "Choice", "option": "Option",
+         "n": "Specifications", "median": "Median β", "share": "Significant (expected)"},
         {"n": plain, "median": lambda v: format_number(v, 3), "share": format_percent})
 
 
-def _joint_table(summary: pd.DataFrame) -> Table:
+def _joint_table(summary: pd.DataFrame, view: ReportView) -> Table:
     from analysis.models.multiverse_summary import JOINT_STATISTICS
 
     rows = []
-    for name, description in JOINT_STATISTICS.items():
-        row = _summary_value(summary, "all", f"joint_{name}")
-        if row is not None:
-            rows.append({"statistic": description, "value": row.get("value"),
-                         "p": row.get("p_permutation"), "permutations": row.get("permutations")})
+    if not summary.empty:
+        joint = summary.loc[summary["statistic"].astype(str).str.startswith("joint_")]
+        for row in joint.to_dict("records"):
+            name = str(row["statistic"]).removeprefix("joint_")
+            rows.append({"estimand": f"{view.name_of(row['outcome'])}, lag "
+                                     f"{int(float(row['lag_gap']))}",
+                         "statistic": JOINT_STATISTICS.get(name, name),
+                         "value": row.get("value"), "p": row.get("p_bootstrap"),
+                         "resamples": row.get("resamples")})
     return generic_table(
-        pd.DataFrame(rows), "Permutation-based joint test of the specification curve",
-        {"statistic": "Statistic", "value": "Observed", "p": "Permutation p",
-         "permutations": "Permutations"},
+        pd.DataFrame(rows), "Joint test of each specification curve (null-imposed cluster "
+        "bootstrap of clients)",
+        {"estimand": "Outcome, lag", "statistic": "Statistic", "value": "Observed",
+         "p": "Bootstrap p", "resamples": "Resamples"},
         {"value": lambda v: format_number(v, 3), "p": format_p,
-         "permutations": lambda v: plain(v if finite(v) is None else int(float(v)))})
+         "resamples": lambda v: plain(v if finite(v) is None else int(float(v)))})
 
 
 __all__ = ["multiverse_context", "path_sentence", "riclpm_context"]

@@ -82,8 +82,12 @@ def random_effects_table(random_effects: pd.DataFrame, outcome: str, model: str,
 
 
 def fit_summary(models: pd.DataFrame, model_fit: pd.DataFrame, outcome: str, model: str,
-                min_cell: int, analysis: str = "primary") -> dict[str, str]:
-    """One line of facts about a fit: observations, people, convergence, fallbacks, formula."""
+                min_cell: int, analysis: str = "primary", clients: int | None = None,
+                therapists: int | None = None) -> dict[str, str]:
+    """One line of facts about a fit: observations, people, convergence, fallbacks, formula.
+
+    ``clients`` and ``therapists`` are the study's totals: the fit's counts of people are parts
+    of them (complementary suppression, :func:`analysis.privacy.format_count`)."""
     term_row = one(models, outcome=outcome, model=model, analysis=analysis) or {}
     fit_row = one(model_fit, outcome=outcome, model=model, analysis=analysis) or {}
     n_obs = finite(term_row.get("n_obs"))
@@ -91,8 +95,10 @@ def fit_summary(models: pd.DataFrame, model_fit: pd.DataFrame, outcome: str, mod
     return {
         "n_obs": MISSING if n_obs is None else str(int(n_obs)),
         # the models table may hold counts of clients already suppressed ("<10")
-        "n_clients": format_people(term_row.get("n_clients"), min_cell),
-        "n_therapists": format_people(term_row.get("n_therapists"), min_cell),
+        "n_clients": format_people(term_row.get("n_clients"), min_cell, clients),
+        "n_therapists": (f"not modelled ({_text(fit_row.get('design')).rstrip('.')})"
+                         if _text(fit_row.get("design")) else
+                         format_people(term_row.get("n_therapists"), min_cell, therapists)),
         "converged": format_flag(fit_row.get("converged", term_row.get("converged"))),
         "singular": format_flag(fit_row.get("singular", term_row.get("singular"))),
         "gradient_norm": format_small(fit_row.get("gradient_norm")),
@@ -199,8 +205,15 @@ def model_fit_table(model_fit: pd.DataFrame) -> Table:
     body, flagged = [], []
     for row in model_fit.to_dict("records"):
         fallback = fallback_text(row.get("fallback_steps"))
+        status = _text(row.get("status"))
+        formula = str(row.get("formula") or MISSING)
+        if status in ("not_estimated", "not_identified"):
+            # no fit: the requested formula would suggest one was made
+            formula = f"{status.replace('_', ' ')}: {_text(row.get('reason')) or 'no estimate'}"
+        elif _text(row.get("design")):
+            formula += f" ({_text(row.get('design'))}, by design)"
         body.append([str(row.get("outcome", "")), str(row.get("model", "")),
-                     str(row.get("analysis", "")), str(row.get("formula") or MISSING),
+                     str(row.get("analysis", "")), formula,
                      fallback, format_flag(row.get("converged")),
                      format_flag(row.get("singular")), format_small(row.get("gradient_norm"))])
         flagged.append(fallback != "none" or format_flag(row.get("converged")) == "no")
@@ -209,6 +222,62 @@ def model_fit_table(model_fit: pd.DataFrame) -> Table:
                  ["Outcome", "Model", "Analysis", "Final formula", "Fallback steps",
                   "Converged", "Singular", "Gradient norm"], body, flagged=flagged,
                  numeric=[False] * 7 + [True])
+
+
+def _text(value: Any) -> str:
+    """A table cell as stripped text ("" for None and NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def therapist_design(model_fit: pd.DataFrame) -> dict[str, Any]:
+    """What the run could estimate about therapists, from ``model_fit.csv``.
+
+    Returns a dict: ``reason`` (why the models have no therapist term, "" when they have one:
+    the fits' ``design`` column, e.g. "the data have no therapist ids"), ``models`` (the models
+    specified without a therapist term by design, in table order), ``clustered_by_client``
+    (models whose standard errors are clustered by client instead, M4) and ``not_estimated``
+    (outcome -> reason, the R3 fits with status ``not_estimated``).
+    """
+    out: dict[str, Any] = {"reason": "", "models": [], "clustered_by_client": [],
+                           "not_estimated": {}}
+    if model_fit.empty:
+        return out
+    for row in model_fit.to_dict("records"):
+        design = _text(row.get("design"))
+        model = _text(row.get("model"))
+        if _text(row.get("status")) == "not_estimated":
+            out["not_estimated"][_text(row.get("outcome"))] = (
+                _text(row.get("reason")) or design or "no estimate in this run").rstrip(".")
+            continue
+        for prefix, key in (("no therapist term: ", "models"),
+                            ("standard errors clustered by client: ", "clustered_by_client")):
+            if design.startswith(prefix):
+                out["reason"] = out["reason"] or design.removeprefix(prefix).rstrip(".")
+                if model not in out[key]:
+                    out[key].append(model)
+    if not out["reason"] and out["not_estimated"]:
+        out["reason"] = next(iter(out["not_estimated"].values()))
+    return out
+
+
+def therapist_design_sentences(design: Mapping[str, Any]) -> list[str]:
+    """The report's sentences about a design without a therapist term (none when it has one)."""
+    if not design["models"] and not design["clustered_by_client"]:
+        return []
+    reason = design["reason"]
+    sentences = []
+    if design["models"]:
+        sentences.append(
+            f"Because {reason}, the mixed models ({', '.join(design['models'])}) were specified "
+            "without a therapist term, by design rather than as a simplification step; clients' "
+            "differences are still modelled by their own random intercepts.")
+    if design["clustered_by_client"]:
+        sentences.append(
+            f"The standard errors of {', '.join(design['clustered_by_client'])} are clustered by "
+            f"client instead of by therapist ({reason}).")
+    return sentences
 
 
 def icc_table(icc: pd.DataFrame, min_cell: int, name_of: Any = str) -> Table:

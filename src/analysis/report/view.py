@@ -26,6 +26,34 @@ class ReportView:
         return self.registry[self.settings.alliance]
 
     @property
+    def process_label(self) -> str:
+        """How the text names the process measure: "alliance" for an alliance instrument (the
+        default), else the measure's own label (a study may use another process measure)."""
+        construct = str(getattr(self.alliance, "construct", "") or "").lower()
+        return "alliance" if "alliance" in construct else self.alliance.label
+
+    @property
+    def is_alliance(self) -> bool:
+        """Whether the process measure is an alliance measure (the default)."""
+        return self.process_label == "alliance"
+
+    @property
+    def process_construct(self) -> str:
+        """The process measure's construct for titles: "working alliance" for the WAI-SR, else
+        its construct as configured (or its label)."""
+        construct = str(getattr(self.alliance, "construct", "") or "").strip()
+        return construct or self.alliance.label
+
+    @property
+    def stronger_process(self) -> str:
+        """"a stronger working alliance", or "a higher <label>" for another process measure."""
+        if self.is_alliance:
+            return f"a stronger {self.process_construct.lower()}"
+        from analysis.report.formatting import with_article
+
+        return with_article(f"higher {self.alliance.label}")
+
+    @property
     def outcomes(self) -> list[str]:
         return list(self.settings.outcomes)
 

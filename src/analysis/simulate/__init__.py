@@ -24,7 +24,10 @@ One module per job:
 - :mod:`~analysis.simulate.exports`: the two exports, the generated frame, writing the files;
 - :mod:`~analysis.simulate.truth`: ``truth.yaml`` and the reproducing command;
 - :mod:`~analysis.simulate.generator`: :func:`simulate_study`, which puts them together;
-- :mod:`~analysis.simulate.cli`: the command line.
+- :mod:`~analysis.simulate.cli`: the command line;
+- :mod:`~analysis.simulate.dynamic`: a separate generator for the recovery study
+  (:mod:`analysis.models.recovery`): alliance and symptoms as a joint dynamic process with
+  reverse paths, in score units, no raw exports.
 
 Inputs are plain values (sizes, a seed, the alliance driver and effect overrides);
 :func:`simulate_study` returns a :class:`SimulatedStudy` holding the two raw exports in the layout

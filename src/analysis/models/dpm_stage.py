@@ -1,0 +1,175 @@
+"""The dynamic panel models as planned fits: DPM (primary) and DPM-reverse, one outcome each.
+
+:mod:`analysis.models.dpm` fits the maximum-likelihood dynamic panel model with fixed effects
+(Allison, Williams & Moral-Benito 2017) to a wide panel. This module runs it for one planned fit
+of the pipeline (:func:`fit_dynamic_panel`, the ``dpm`` entry of
+:data:`analysis.models.fitting.FITTERS`):
+
+1. the outcome's rows of ``derived.parquet`` (completers only for that sensitivity analysis);
+2. the waves: consecutive sessions that enough clients reach, counted from the study's first
+   session or each client's first session (``models.panel``,
+   :func:`analysis.models.waves.choose_waves`);
+3. the fit: symptoms at wave t on symptoms and alliance at t-1 and each client's fixed effect,
+   alliance predetermined (DPM); alliance on alliance and symptoms at t-1, symptoms predetermined
+   (DPM-reverse); lagged paths equal over waves, or free per wave (``free_paths`` analysis,
+   reported as the mean over waves);
+4. the result in the layout of every other fit (``fixed`` rows with ``term, estimate, se, df, t,
+   p, ci_low, ci_high, std_estimate``; ``fit`` information), so the model tables, the test
+   families and the report treat it like any model. ``t`` holds the z statistic and ``df`` is
+   empty (large-sample ML inference).
+
+Standard errors: from the observed information; cluster-robust by therapist when the study has at
+least :data:`analysis.models.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists (``fit.se_type`` says which).
+
+When the data cannot identify the model (too few clients or waves), the fit records
+``status = "not_identified"`` and the reason instead of stopping the run; the report says "not
+estimated" with that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from analysis.errors import DataError
+from analysis.models.specs import ALLIANCE_LAGGED, SYMPTOM_LAGGED, THERAPIST, ResolvedFit
+
+log = logging.getLogger(__name__)
+
+#: Fit statuses of a dynamic panel model.
+STATUS_FITTED = "fitted"
+STATUS_NOT_IDENTIFIED = "not_identified"
+
+_PREFIX = {"alliance": "a", "symptoms": "y"}
+
+
+def roles(fit: ResolvedFit) -> dict[str, Any]:
+    """Which score is the outcome and which is predetermined, from the model's primary term.
+
+    DPM (primary term ``alliance_lagged``): symptoms are the outcome, alliance is predetermined.
+    DPM-reverse (term of interest ``symptom_lagged``): the roles swap.
+    """
+    reverse = SYMPTOM_LAGGED in fit.terms_of_interest
+    outcome, predictor = ("alliance", "symptoms") if reverse else ("symptoms", "alliance")
+    cross = SYMPTOM_LAGGED if reverse else ALLIANCE_LAGGED
+    carry = ALLIANCE_LAGGED if reverse else SYMPTOM_LAGGED
+    return {"outcome": outcome, "predictor": predictor, "cross_term": cross,
+            "carry_term": carry, "reverse": reverse}
+
+
+def describe(fit: ResolvedFit, waves_text: str) -> str:
+    """The model in one line, for ``model_fit.csv`` and the report's methods."""
+    role = roles(fit)
+    paths = "equal over waves" if fit.equal_paths else "free per wave"
+    return (f"{role['outcome']}[t] ~ {role['outcome']}[t-1] + {role['predictor']}[t-1] + "
+            f"client fixed effect; {role['predictor']} predetermined; lagged paths {paths}; "
+            f"ML over missing-data patterns; waves: {waves_text}")
+
+
+def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]:
+    """Fit one planned dynamic panel model; the ``data``, ``fixed``, ``random`` and ``fit`` parts
+    of a fit file (see :func:`analysis.models.fitting.fit_planned_model`).
+
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet``: ``outcome, client_id, therapist_id, session, alliance_score,
+        symptom_score`` (and ``n_sessions`` for the completers analysis).
+    fit : ResolvedFit
+        The planned fit (``kind == "dpm"``); ``fit.panel`` holds the wave settings and
+        ``fit.equal_paths`` whether the lagged paths are equal over waves.
+
+    Returns
+    -------
+    dict
+        ``data`` (row accounting), ``fixed`` (the lagged terms), ``random`` (empty) and ``fit``
+        (status, reason, sizes, waves, likelihood, fit indices, convergence, ``se_type``).
+    """
+    from analysis.models.dpm import fit_dpm
+    from analysis.models.waves import choose_waves, wide_panel
+
+    rows = derived.loc[derived["outcome"] == fit.outcome]
+    accounting: dict[str, Any] = {"n_rows_outcome": int(len(rows)), "n_rows_not_completers": 0,
+                                  "n_rows_missing": 0}
+    if fit.completers_min_sessions is not None:
+        keep = rows["n_sessions"] >= fit.completers_min_sessions
+        accounting["n_rows_not_completers"] = int((~keep).sum())
+        rows = rows.loc[keep]
+    if rows.empty:
+        raise DataError(
+            f"derived.parquet: no rows for outcome {fit.outcome!r} to fit {fit.label}.")
+    role = roles(fit)
+    info: dict[str, Any] = {
+        "engine": "FIML (ML-SEM)", "reml": False, "fallback_steps": [], "singular": False,
+        "n_clients": int(rows["client_id"].nunique()),
+        "n_therapists": _n_therapists(rows),
+    }
+    choice = choose_waves(rows, fit.outcome, **dict(fit.panel))
+    info.update(waves=choice.description, n_waves=int(choice.n_waves))
+    formula = describe(fit, choice.description)
+    info.update(formula=formula, requested_formula=formula)
+    try:
+        panel, _counts = wide_panel(rows, fit.outcome, choice)
+        cluster = THERAPIST if THERAPIST in panel and _n_therapists(rows) > 1 else None
+        result = fit_dpm(panel, int(choice.n_waves), outcome=_PREFIX[role["outcome"]],
+                         predetermined=(_PREFIX[role["predictor"]],),
+                         equal_paths=fit.equal_paths, cluster=cluster)
+    except DataError as error:
+        log.warning("%s not identified: %s", fit.label, error)
+        info.update(status=STATUS_NOT_IDENTIFIED, reason=str(error), converged=False)
+        return {"data": {**accounting, "n_obs": 0}, "fixed": [], "random": [], "fit": info}
+    fit_info, convergence = result["fit"], result["convergence"]
+    lagged = result["lagged"]
+    robust = bool(lagged.get("robust"))
+    info.update(
+        status=STATUS_FITTED, reason="",
+        n_obs=int(fit_info.get("n_observed_values") or 0),
+        n_clients=int(fit_info["n_clients"]),
+        loglik=fit_info.get("loglik"), aic=fit_info.get("aic"), bic=fit_info.get("bic"),
+        deviance=None if fit_info.get("loglik") is None else -2 * float(fit_info["loglik"]),
+        chisq=fit_info.get("chisq"), chisq_df=fit_info.get("df"),
+        chisq_p=fit_info.get("pvalue"), cfi=fit_info.get("cfi"), rmsea=fit_info.get("rmsea"),
+        converged=bool(convergence.get("converged")) and bool(convergence.get("admissible", True)),
+        optimizer_converged=bool(convergence.get("converged")),
+        admissible=bool(convergence.get("admissible", True)),
+        gradient_norm=convergence.get("max_abs_gradient"),
+        hessian_positive_definite=_positive(convergence.get("information_min_eigenvalue")),
+        optimizer="Fisher scoring + Newton (observed information)",
+        # (the number of therapists is a count of people: published only through the privacy
+        # path, so it is not written into this text)
+        se_type="cluster-robust by therapist" if robust else "observed information",
+    )
+    accounting["n_obs"] = info["n_obs"]
+    # With paths free per wave the engine's summary is the mean over waves (its SE from the
+    # covariance of the per-wave estimates), so the check lines up with the primary analysis.
+    fixed = [_term(role["cross_term"], lagged, robust),
+             _term(role["carry_term"], result["autoregressive"], robust)]
+    return {"data": accounting, "fixed": fixed, "random": [], "fit": info}
+
+
+def _n_therapists(rows: pd.DataFrame) -> int:
+    if THERAPIST not in rows:
+        return 0
+    return int(rows[THERAPIST].dropna().nunique())
+
+
+def _positive(value: Any) -> bool | None:
+    try:
+        return bool(float(value) > 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _term(term: str, values: dict[str, Any], robust: bool) -> dict[str, Any]:
+    """One ``fixed`` row from the engine's summary of a lagged path."""
+    use_robust = robust and values.get("se_robust") is not None
+    se = values.get("se_robust") if use_robust else values.get("se")
+    p = values.get("p_robust") if use_robust else values.get("p")
+    low = values.get("ci_robust_lower") if use_robust else values.get("ci_lower")
+    high = values.get("ci_robust_upper") if use_robust else values.get("ci_upper")
+    estimate = values.get("estimate")
+    z = None if se in (None, 0) or estimate is None else float(estimate) / float(se)
+    return {"term": term, "estimate": estimate, "se": se, "df": None, "t": z, "p": p,
+            "ci_low": low, "ci_high": high, "std_estimate": values.get("std_estimate")}
