@@ -19,11 +19,6 @@ from conftest import ROOT, check_balance, run_snakemake
 
 DESIGNS = {design.name: design for design in corpus.designs()}
 MIXED = ("M0", "M1", "M2", "M3")
-#: Designs whose sessions start above 1: early alliance is still the mean over sessions
-#: 1..analysis.early_sessions (derive.py), so M4 has no early alliance and stops the run.
-EARLY_WINDOW_FROM_1 = pytest.mark.xfail(
-    strict=True, reason="early alliance counts sessions 1..analysis.early_sessions, not from the "
-                        "time origin (issue 18 item 3, not built yet): M4 has no data")
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +44,9 @@ def test_the_corpus_has_every_design_of_the_issue():
 
 
 def _params(names):
-    return [pytest.param(name, marks=EARLY_WINDOW_FROM_1)
-            if DESIGNS[name].first_wave > 1 else name for name in names]
+    # Early alliance counts from each client's first session, so designs numbering sessions
+    # from 3 fit M4 like any other.
+    return list(names)
 
 
 @pytest.mark.parametrize("name", _params(DESIGNS))
@@ -220,9 +216,7 @@ def test_minimal_config_fits_every_default_model(runs):
 HARDEST = {
     **DESIGNS["spss_user_missing"].config,
     "study": {"name": "Weekly service export", "seed": 5},
-    # The early-alliance window still counts sessions 1..early_sessions (see
-    # EARLY_WINDOW_FROM_1): sessions 3-5 are early here.
-    "analysis": {**DESIGNS["spss_user_missing"].config["analysis"], "early_sessions": 5},
+    "analysis": DESIGNS["spss_user_missing"].config["analysis"],
     "models": {"run": ["DPM", "M2", "R3", "M4"], "sensitivity": corpus.NO_SENSITIVITY,
                "riclpm": {"run": False}},
     "multiverse": {"run": False},

@@ -329,7 +329,7 @@ def test_limitations_from_the_data(html, settings):
 def test_methods_generated_from_config(html, settings):
     text = visible_text(html)
     assert "PHQ-9" in text and "prorated with up to 2 missing items" in text
-    assert f"1-{settings.derive.early_sessions}" in text
+    assert f"first {settings.derive.early_sessions} sessions (counted from their first" in text
     assert "symptom_next ~ symptom_score + alliance_within + alliance_between_c + session" in text
     assert "Holm" in text and "Benjamini-Hochberg" in text
     assert "cut-off a" in text and "sample alpha" in text
@@ -458,3 +458,24 @@ def test_counts_are_suppressed_against_the_study_total(view):
     changed = dataclasses.replace(tables, sessions=sessions, rm_corr=rm_corr)
     sentences = " ".join(outcome_answer(changed, "phq9", view)["benchmark"])
     assert "(>130 clients)" in sentences and "139" not in sentences
+
+
+def test_a_verdict_on_a_simplified_model_says_so_with_the_fuller_models_verdict(view):
+    """Issue: the random part changed silently. The gad7 M1 primary fit dropped its slope; the
+    ML analysis kept it, and the answer gives the verdicts under that fuller model."""
+    tables = make_tables()
+    fit = tables.model_fit.copy()
+    fit["random_part"] = "(1 + session | client_id) + (1 | therapist_id)"
+    simplified = (fit["model"] == "M1") & (fit["outcome"] == "gad7") & (
+        fit["analysis"] == "primary")
+    fit.loc[simplified, "random_part"] = "(1 | client_id) + (1 | therapist_id)"
+    fit.loc[(fit["model"] == "M1") & (fit["analysis"] == "ml"), "fallback_steps"] = ""
+    answer = outcome_answer(dataclasses.replace(tables, model_fit=fit), "gad7", view)
+    text = " ".join(answer["sentences"])
+    assert ("The primary M1 fit was simplified to the random part (1 | client_id) + "
+            "(1 | therapist_id)") in text
+    assert ("The ml analysis kept the fuller random part (1 + session | client_id) + "
+            "(1 | therapist_id); under it the verdicts are: within clients") in text
+    # the PHQ-9 fit was not simplified: nothing is said
+    assert "was simplified" not in " ".join(outcome_answer(
+        dataclasses.replace(tables, model_fit=fit), "phq9", view)["sentences"])

@@ -13,8 +13,9 @@ so that one model formula serves every outcome:
   ``alliance_between_c``) and for each alliance subscale (``alliance_<sub>_score`` ...);
 - ``alliance_within_detrended``: the residual of a per-client OLS of alliance on session (NaN with
   fewer than 3 observed scores), for the sensitivity analysis against shared time trends;
-- ``alliance_early``: the client's mean alliance over sessions 1..``early_sessions``, needing at
-  least ``early_min_observed`` of them;
+- ``alliance_early``: the client's mean alliance over their first ``early_sessions`` sessions
+  (counted from the client's first session number, so numbering from 3 needs no config edit),
+  needing at least ``early_min_observed`` of them;
 - ``n_sessions``: session records of the client.
 
 Everything is vectorised (group-wise transforms), so a million session rows take seconds.
@@ -148,8 +149,11 @@ def _detrended(base: pd.DataFrame, alliance: pd.Series) -> pd.Series:
 
 
 def _early_mean(base: pd.DataFrame, alliance: pd.Series, early_sessions: int, min_observed: int) -> pd.Series:
-    early = alliance.where(base["session"] <= early_sessions)
+    # Counted from each client's first session record, so that services numbering sessions
+    # from 3 (or from a different number per client) get the same window as those from 1.
     groups = base["client_id"]
+    first = base["session"].groupby(groups).transform("min")
+    early = alliance.where(base["session"] - first < early_sessions)
     mean = early.groupby(groups).transform("mean")
     count = early.groupby(groups).transform("count")
     return mean.where(count >= min_observed)

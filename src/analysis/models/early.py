@@ -84,11 +84,15 @@ def fit_early_alliance(
     unit = "therapists" if cluster == "therapist_id" else "clients"
     n_clusters = int(data[cluster].nunique())
     if len(data) < 4 or n_clusters < 2:
-        raise DataError(
-            f"M4 for {resolved.outcome} ({resolved.analysis}): {len(data)} episodes with a change "
-            f"score and early alliance, from {n_clusters} {unit}; at least 4 episodes and "
-            f"2 {unit} are needed for clustered standard errors."
-        )
+        # Too few episodes (e.g. in the completers analysis of a small study): this analysis is
+        # not estimated, with the reason, and the run goes on. Counts of people are not printed.
+        reason = (f"fewer than 4 episodes with a change score and early alliance, or fewer than "
+                  f"2 {unit}, are left; clustered standard errors need more")
+        return {"data": accounting, "fixed": [], "random": [],
+                "fit": {"status": "not_estimated", "reason": reason, "converged": None,
+                        "formula": resolved.formula, "requested_formula": resolved.formula,
+                        "engine": f"statsmodels OLS (cluster-robust by {unit[:-1]})"},
+                "early_alliance": []}
     codes = pd.factorize(data[cluster].astype(str), sort=True)[0]
     n_therapists = int(data["therapist_id"].nunique()) if "therapist_id" in data else 0
     result = smf.ols(resolved.formula or "", data=data).fit(

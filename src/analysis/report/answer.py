@@ -117,6 +117,51 @@ def not_estimated_reason(tables: ReportTables, outcome: str, model: str, view: R
     return reason.rstrip(".") if reason else "no estimate in this run"
 
 
+def _n_random_terms(part: str) -> int:
+    # "(1 + session | client_id) + (1 | therapist_id)": 2 + 1 = 3 variance components' terms
+    return sum(len(group.split("|")[0].split("+")) for group in part.split(")") if "|" in group)
+
+
+def fuller_model_sentence(tables: ReportTables, outcome: str, model: str,
+                          terms: Mapping[str, tuple[str, str]], instrument: Any,
+                          alpha: float = 0.05) -> str:
+    """When the primary fit of ``model`` had its random part simplified, say so and give each
+    verdict under the fuller random part that another analysis kept (e.g. the ML analysis), so
+    that a headline verdict never rests silently on a simplified model."""
+    fits = tables.model_fit
+    if fits.empty or "fallback_steps" not in fits:
+        return ""
+    primary = one(fits, outcome=outcome, model=model, analysis="primary")
+    steps = str((primary or {}).get("fallback_steps") or "").strip()
+    if not primary or not steps or steps == "nan":
+        return ""
+    simplified = str(primary.get("random_part") or "")
+    candidates = fits.loc[(fits["outcome"] == outcome) & (fits["model"] == model)
+                          & (fits["analysis"] != "primary")
+                          & (fits["fallback_steps"].fillna("").astype(str) == "")]
+    sentence = (f"The primary {model} fit was simplified to the random part {simplified} "
+                "after the fuller model did not converge or was singular.")
+    for row in candidates.to_dict("records"):
+        part = str(row.get("random_part") or "")
+        if _n_random_terms(part) <= _n_random_terms(simplified):
+            continue
+        verdicts = []
+        for term, (label, primary_verdict) in terms.items():
+            fuller = one(tables.models, outcome=outcome, model=model,
+                         analysis=row["analysis"], term=term)
+            if fuller is None:
+                continue
+            p_value, method = adjusted_p(fuller)
+            fuller_verdict = verdict(fuller, instrument, p_value, alpha)
+            change = "the same" if fuller_verdict == primary_verdict else "different"
+            verdicts.append(f"{label} {fuller_verdict} ({change}; "
+                            f"{_statistics(fuller, p_value, method)[1:-1]})")
+        if verdicts:
+            return (sentence + f" The {row['analysis']} analysis kept the fuller random part "
+                    f"{part}; under it the verdicts are: " + "; ".join(verdicts) + ".")
+    return sentence + " No other analysis kept a fuller random part."
+
+
 def _random_part_text(row: Mapping[str, Any]) -> str:
     part = str(row.get("random_part") or "").strip()
     if not part or part.lower() == "nan":
@@ -203,6 +248,13 @@ def outcome_answer(tables: ReportTables, outcome: str, view: ReportView) -> dict
                      f"{_statistics(between, between_p, between_method)}")
     if parts:
         sentences.append("Goes with (M1, same session): " + "; ".join(parts) + ".")
+        fuller = fuller_model_sentence(tables, outcome, "M1",
+                                       {"alliance_within": ("within clients", goes_with_within),
+                                        "alliance_between_c": ("between clients",
+                                                               goes_with_between)},
+                                       outcome_instrument, alpha)
+        if fuller:
+            sentences.append(fuller)
     else:
         sentences.append("Goes with: the concurrent model M1 was not estimated in this run.")
     if reverse_panel is not None:

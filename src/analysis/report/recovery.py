@@ -45,7 +45,18 @@ def recovery_sentence(path: Path | str = RECOVERY_TABLE) -> str:
                 f"95% CI coverage {row['coverage']:.2f}, significant in "
                 f"{100 * row['rejection_rate']:.0f}% of datasets")
 
+    gated = table.loc[(table["estimator"].astype(str) == "DPM")
+                      & table.get("gates", pd.Series(True, index=table.index)).astype(bool)]
+    calibration = ""
+    if "se_ratio" in table and len(gated):
+        ratio = float(gated["se_ratio"].mean())
+        low, high = float(gated["coverage"].min()), float(gated["coverage"].max())
+        if ratio < 0.95:
+            calibration = (f" In the same study the primary's standard errors averaged "
+                           f"{ratio:.2f} of the spread of its estimates (95% CI coverage "
+                           f"{low:.2f}-{high:.2f}), so with samples of that size its p-values "
+                           "are somewhat liberal.")
     return (f"Measured in the project's recovery study ({int(conventional['n_datasets'])} "
             "simulated datasets in which symptoms lower the same-session alliance and the "
             f"alliance has no true effect): M2 {figures(conventional)}; the dynamic panel model "
-            f"{figures(primary)} (docs/validation/recovery.csv).")
+            f"{figures(primary)} (docs/validation/recovery.csv).{calibration}")
