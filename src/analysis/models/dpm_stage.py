@@ -29,6 +29,7 @@ estimated" with that reason.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -107,6 +108,7 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
         "n_therapists": _n_therapists(rows),
     }
     choice = choose_waves(rows, fit.outcome, **dict(fit.panel))
+    choice = _identified_waves(rows, fit, choice)
     info.update(waves=choice.description, n_waves=int(choice.n_waves))
     formula = describe(fit, choice.description)
     info.update(formula=formula, requested_formula=formula)
@@ -147,6 +149,33 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
     fixed = [_term(role["cross_term"], lagged, robust),
              _term(role["carry_term"], result["autoregressive"], robust)]
     return {"data": accounting, "fixed": fixed, "random": [], "fit": info}
+
+
+def _identified_waves(rows: pd.DataFrame, fit: ResolvedFit, choice):
+    """The chosen waves, shortened (from the end) until the clients with two or more scores are
+    at least as many as the model's free parameters: a small study (e.g. 60 clients) gets a
+    model it can identify instead of none. The description says so."""
+    from analysis.models.dpm import MIN_WAVES, n_free_parameters
+    from analysis.models.waves import choose_waves, wide_panel
+
+    waves = int(choice.n_waves)
+    if waves <= MIN_WAVES:
+        return choice
+    _, counts = wide_panel(rows, fit.outcome, choice)
+    clients = int(counts.get("clients_2plus_waves") or 0)
+    shortened = waves
+    while shortened > MIN_WAVES and n_free_parameters(
+            shortened, equal_paths=fit.equal_paths) > clients:
+        shortened -= 1
+    if shortened == waves:
+        return choice
+    settings = dict(fit.panel)
+    reduced = choose_waves(rows, fit.outcome, **{**settings, "n_waves": shortened})
+    log.info("%s: %d waves instead of %d so that the model is identified", fit.label,
+             shortened, waves)
+    return replace(reduced, description=(
+        f"{reduced.description} (the first {shortened} of the {waves} sessions that qualified, "
+        "so that the model has no more parameters than clients with two or more scores)"))
 
 
 def _n_therapists(rows: pd.DataFrame) -> int:
