@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.ingest.tables import status_text
 from analysis.errors import DataError
 from analysis.models.design import therapist_design
 
@@ -88,17 +89,9 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], needed_by: str) -> Non
                         f"(it has {', '.join(map(str, frame.columns))}).")
 
 
-def _code(value: Any) -> str:
-    # Status and ending codes compare as text, with numeric codes in one spelling (1 == "1.0").
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating))
-                                                and float(value).is_integer()):
-        return str(int(value))
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
+# Status and ending codes compare as text, with numeric codes in one spelling (1 == "1.0"):
+# the same rule as the ingest stage's status column.
+_code = status_text
 
 
 def _map_values(values: pd.Series, mapping: Mapping[str, Sequence[Any]] | None,
