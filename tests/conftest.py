@@ -136,3 +136,13 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"required here but skipped: {reason}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups for running the tests on several processes (``pytest -n 2 --dist loadgroup``, the
+    README's test command): the tests that read the session's pipeline run share one process, so
+    the pipeline runs once; every other module stays on one process, so its module-scoped
+    fixtures (R reference fits, small pipeline runs) are computed once."""
+    for item in items:
+        group = "pipeline_run" if "pipeline_run" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

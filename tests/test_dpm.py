@@ -114,6 +114,10 @@ PARITY = {
                   dict(contemporaneous_feedback=False), None),
     "cluster": (dict(n=600, waves=5, seed=4, dropout=0.1, intermittent=0.05, therapists=40),
                 {}, "therapist"),
+    # the pipeline's SEs with fewer than 20 therapists: every client its own cluster (lavaan:
+    # MLR with cluster = a client number)
+    "client_robust": (dict(n=300, waves=5, seed=7, dropout=0.1, intermittent=0.05),
+                      {}, "client_number"),
 }
 
 
@@ -135,13 +139,17 @@ def parity(tmp_path_factory):
     for name, (simulation, options, cluster) in PARITY.items():
         panel = simulate_panel(**simulation)
         waves = simulation["waves"]
+        by_client = cluster == "client_number"
+        if by_client:
+            panel["client_number"] = np.arange(1, len(panel) + 1)
         data = folder / f"{name}.csv"
         panel.drop(columns="client_id").to_csv(data, index=False, float_format="%.17g")
         model = folder / f"{name}.lav"
         model.write_text(dpm_description(waves, **options))
         jobs.append({"id": name, "data": str(data), "model": str(model),
                      "cluster": cluster or "", "missing": "ml"})
-        ours[name] = fit_dpm(panel, waves, cluster=cluster, **options)
+        ours[name] = (fit_dpm(panel, waves, robust_by_client=True, **options) if by_client
+                      else fit_dpm(panel, waves, cluster=cluster, **options))
     return ours, _run_lavaan(folder, jobs)
 
 
@@ -209,6 +217,26 @@ def test_cluster_robust_ses_match_lavaan_mlr(parity):
     assert lagged["n_clusters"] == groups == 40 and lagged["robust"]
     row = free[free["label"] == "cross-lagged a -> y"].iloc[0]
     assert lagged["se_robust"] == pytest.approx(row["se_mlr"], rel=1e-3)
+
+
+@pytest.mark.r
+@pytest.mark.skipif(LAVAAN_MISSING is not None, reason=str(LAVAAN_MISSING))
+def test_robust_ses_by_client_match_lavaan_mlr(parity):
+    ours, theirs = parity
+    free = _merged(ours["client_robust"], theirs["client_robust"])
+    free = free[free["free"]]
+    # lavaan's MLR (robust.huber.white, one row per client) has no N / (N - 1); ours has it, as
+    # with therapist clusters
+    n = theirs["client_robust"]["fit"]["nclusters"]
+    plain = free["se_robust"] * np.sqrt((n - 1) / n)
+    assert ((plain - free["se_mlr"]).abs() / free["se_mlr"]).max() < 1e-3
+    assert ((plain - free["se_scores"]).abs() / free["se_scores"]).max() < 1e-3
+    lagged = ours["client_robust"]["lagged"]
+    assert lagged["robust"] and lagged["n_clusters"] == n == 300
+    row = free[free["label"] == "cross-lagged a -> y"].iloc[0]
+    assert lagged["se_robust"] * np.sqrt((n - 1) / n) == pytest.approx(row["se_mlr"], rel=1e-3)
+    # the sandwich differs from the observed information (else the check proves nothing)
+    assert lagged["se_robust"] != pytest.approx(lagged["se"], rel=1e-2)
 
 
 # --- the published example --------------------------------------------------------------------

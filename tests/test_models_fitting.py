@@ -264,8 +264,24 @@ def test_dpm_job_reports_the_lagged_alliance_as_the_primary_test(derived):
     info = result["fit"]
     assert info["status"] == "fitted" and info["converged"] is True
     assert info["n_waves"] >= 3 and "sessions" in info["waves"]
-    # 10 therapists: fewer than the threshold for cluster-robust SEs
-    assert info["se_type"] == "observed information"
+    # 10 therapists: fewer than the threshold for cluster-robust SEs, so each client is a cluster
+    assert info["se_type"] == "robust (sandwich, clients as clusters)"
+    plain = fit_dpm_plain(derived)
+    assert lagged["se"] != pytest.approx(plain["lagged"]["se"], rel=1e-3)
+    assert lagged["se"] == pytest.approx(plain["lagged"]["se_robust"], rel=1e-9)
+
+
+def fit_dpm_plain(derived):
+    """The engine on the job's panel, with robust SEs by client computed beside the plain ones."""
+    from analysis.models.dpm import fit_dpm
+    from analysis.models.dpm_stage import _identified_waves
+    from analysis.models.waves import choose_waves, wide_panel
+
+    fit = planned("phq9", "DPM")
+    rows = derived[derived["outcome"] == "phq9"]
+    choice = _identified_waves(rows, fit, choose_waves(rows, "phq9", **dict(fit.panel)))
+    panel, _ = wide_panel(rows, "phq9", choice)
+    return fit_dpm(panel, int(choice.n_waves), cluster=None, robust_by_client=True)
 
 
 def test_dpm_reverse_swaps_the_roles(derived):

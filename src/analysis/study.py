@@ -152,7 +152,7 @@ class Study:
         return ["No therapist column is mapped (inputs.<sessions table>.columns.therapist): "
                 "every model is specified without a therapist term, the therapist ICC (R3) and "
                 "the therapist figures are not estimated, M4's standard errors are clustered by "
-                "client, and the dynamic panel model uses observed-information standard errors."]
+                "client, and the dynamic panel model's standard errors are robust by client."]
 
     @property
     def outcome_keys(self) -> tuple[str, ...]:

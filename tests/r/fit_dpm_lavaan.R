@@ -14,7 +14,8 @@
 # setting to match Stata's xtdpdml). sem's other defaults stand; no predictor is treated as fixed
 # (lavNames(fit, "ov.x") is empty: every predictor covaries with the latent fixed effect), so
 # fixed.x plays no role. With a cluster column the same model is refitted with
-# estimator = "MLR", cluster = <column> (lavaan's cluster-robust sandwich), and the robust SEs
+# estimator = "MLR", cluster = <column> (lavaan's cluster-robust sandwich; without cluster when
+# every cluster is one row, as lavaan requires), and the robust SEs
 # are written beside, together with an independent sandwich from lavaan's casewise scores
 # (lavScores) summed by cluster, with the inverse observed information (vcov of the ML fit) as
 # bread.
@@ -52,8 +53,14 @@ for (i in seq_len(nrow(jobs))) {
                         seconds = seconds)
 
   if (!is.na(job$cluster) && nzchar(job$cluster)) {
-    robust <- sem(model, data = data, missing = "ml", estimator = "MLR",
-                  cluster = job$cluster)
+    # lavaan refuses clusters of one observation: with one row per cluster (a client number)
+    # its MLR without cluster is the same sandwich (robust.huber.white), without G / (G - 1).
+    singletons <- !any(duplicated(data[[job$cluster]]))
+    robust <- if (singletons) {
+      sem(model, data = data, missing = "ml", estimator = "MLR")
+    } else {
+      sem(model, data = data, missing = "ml", estimator = "MLR", cluster = job$cluster)
+    }
     robust_pe <- parameterEstimates(robust, ci = FALSE, remove.nonfree = FALSE)
     paths$se_mlr <- robust_pe$se
     # Independent sandwich: casewise scores of the ML fit, summed within clusters.

@@ -283,7 +283,8 @@ def fit_dpm(panel: pd.DataFrame, waves: int, *, outcome: str = "y",
             predetermined: Sequence[str] = ("a",), exogenous: Sequence[str] = (),
             invariant: Sequence[str] = (), equal_paths: bool = True, equal_errors: bool = False,
             cluster: str | None = None, min_clusters: int = MIN_CLUSTERS_FOR_ROBUST,
-            contemporaneous_feedback: bool = CONTEMPORANEOUS_FEEDBACK) -> dict:
+            contemporaneous_feedback: bool = CONTEMPORANEOUS_FEEDBACK,
+            robust_by_client: bool = False) -> dict:
     """Fit the dynamic panel model to a wide panel by full-information maximum likelihood.
 
     Parameters
@@ -303,6 +304,10 @@ def fit_dpm(panel: pd.DataFrame, waves: int, *, outcome: str = "y",
     min_clusters : int
         Fewest clusters for which the robust SEs are used for inference
         (:data:`MIN_CLUSTERS_FOR_ROBUST`).
+    robust_by_client : bool
+        Without ``cluster``: robust SEs with every client (row) its own cluster, the sandwich
+        that lavaan's ``estimator = "MLR"`` gives with ``cluster`` set to a client id (rows
+        resampled with replacement stay separate clusters).
 
     Returns
     -------
@@ -337,7 +342,7 @@ def fit_dpm(panel: pd.DataFrame, waves: int, *, outcome: str = "y",
     with _single_threaded_blas():
         result = _fit(panel, waves, outcome, tuple(predetermined), tuple(exogenous),
                       tuple(invariant), bool(equal_paths), bool(equal_errors), cluster,
-                      min_clusters, bool(contemporaneous_feedback))
+                      min_clusters, bool(contemporaneous_feedback), bool(robust_by_client))
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -352,7 +357,7 @@ def _single_threaded_blas():
 
 
 def _fit(panel, waves, outcome, predetermined, exogenous, invariant, equal_paths, equal_errors,
-         cluster, min_clusters, contemporaneous_feedback) -> dict:
+         cluster, min_clusters, contemporaneous_feedback, robust_by_client=False) -> dict:
     _check_spec(waves, outcome, predetermined, exogenous, invariant)
     if isinstance(min_clusters, bool) or not isinstance(min_clusters, (int, np.integer)) \
             or min_clusters < 2:
@@ -362,6 +367,8 @@ def _fit(panel, waves, outcome, predetermined, exogenous, invariant, equal_paths
     data, clusters = _checked_data(panel, waves, outcome, predetermined, exogenous, invariant,
                                    model, cluster)
     n_clients = data.shape[0]
+    if clusters is None and robust_by_client:
+        clusters = np.arange(n_clients).astype(str).astype(object)
     patterns = pattern_statistics(data)
     objective = RamObjective(model, patterns)
     optimum = minimise(objective, _starting_values(model, data, waves, outcome))

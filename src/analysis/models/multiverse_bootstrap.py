@@ -45,7 +45,7 @@ import pandas as pd
 
 from analysis.errors import DataError
 from analysis.models.multiverse import MIN_RESAMPLES
-from analysis.models.specs import CLIENT, THERAPIST, split_formula
+from analysis.models.specs import CLIENT, split_formula
 
 
 def client_counts(clients: Sequence[Any], seed: int, resample: int, outcome: str) -> pd.Series:
@@ -135,9 +135,10 @@ class _DpmNull:
 
     df = float("nan")  # large-sample (z) inference
 
-    def __init__(self, panel: pd.DataFrame, waves: int, cluster: bool, estimate: float,
+    def __init__(self, panel: pd.DataFrame, waves: int, standard_errors: dict, estimate: float,
                  rho: float) -> None:
-        self.waves, self.cluster = waves, cluster
+        # standard_errors: the fit_dpm arguments of the original fit (dpm_stage.inference)
+        self.waves, self.standard_errors = waves, dict(standard_errors)
         self.panel = impose_null_dpm(panel, waves, estimate, rho)
 
     def estimate(self, counts: pd.Series) -> tuple[float, float, float]:
@@ -147,7 +148,7 @@ class _DpmNull:
         panel = resample_rows(self.panel, counts)
         try:
             result = fit_dpm(panel, self.waves, outcome="y", predetermined=("a",),
-                             equal_paths=True, cluster=THERAPIST if self.cluster else None)
+                             equal_paths=True, **self.standard_errors)
         except DataError:
             return float("nan"), float("nan"), float("nan")
         lagged = result["lagged"]

@@ -360,7 +360,8 @@ def panel_of(rows: pd.DataFrame, outcome: str, panel_settings: Mapping[str, Any]
 def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
                completers_min_sessions: int) -> tuple[dict[str, Any], Any]:
     from analysis.models.dpm import fit_dpm
-    from analysis.models.dpm_stage import _term
+    from analysis.models.dpm_stage import _term, inference
+    from analysis.models.dpm_stage import se_type as describe_se
     from analysis.models.riclpm import fit_riclpm
 
     record: dict[str, Any] = {"specification": spec.as_dict(), "status": STATUS_FITTED,
@@ -377,10 +378,9 @@ def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
             raise DataError(f"no rows for outcome {spec.outcome!r}")
         panel, waves, waves_text = panel_of(rows, spec.outcome, dict(dpm.panel), spec.lag_gap)
         if spec.estimator == "dpm":
-            cluster = (THERAPIST if spec.random == "full" and THERAPIST in panel
-                       and n_therapists > 1 else None)
+            standard_errors = inference(panel, n_therapists, by_therapist=spec.random == "full")
             result = fit_dpm(panel, waves, outcome="y", predetermined=("a",), equal_paths=True,
-                             cluster=cluster)
+                             **standard_errors)
         else:
             result = fit_riclpm(panel, waves, constrained=True, equal_innovations=True)
     except DataError as error:
@@ -393,12 +393,11 @@ def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
         lagged = result["lagged"]
         robust = bool(lagged.get("robust"))
         values = _term(LAGGED_TERM, lagged, robust)
-        se_type = (f"cluster-robust by therapist ({lagged.get('n_clusters')} therapists)"
-                   if robust else "observed information")
+        se_type = describe_se(lagged, standard_errors)
         formula = (f"DPM: y[t] ~ y[t-1] + a[t-1] + client fixed effect, a predetermined, paths "
                    f"equal over waves; {waves} waves ({waves_text}); SE {se_type}")
         n_clients = int(result["fit"].get("n_clients") or len(panel))
-        state = ("dpm", panel, waves, bool(cluster), float(values["estimate"]),
+        state = ("dpm", panel, waves, standard_errors, float(values["estimate"]),
                  float(result["autoregressive"]["estimate"]))
     else:
         paths = result["paths"]

@@ -255,6 +255,7 @@ def dynamic_panel_sentences(model_fit: pd.DataFrame, view: ReportView) -> list[s
     """Which sessions were the waves of the dynamic panel models, how their standard errors were
     computed, or why a model was not estimated: one sentence per outcome, from ``model_fit``."""
     from analysis.models.dpm import MIN_CLUSTERS_FOR_ROBUST
+    from analysis.models.dpm_stage import SE_CLIENT, SE_THERAPIST
 
     sentences = []
     if model_fit.empty or "DPM" not in set(model_fit["model"].astype(str)):
@@ -269,15 +270,15 @@ def dynamic_panel_sentences(model_fit: pd.DataFrame, view: ReportView) -> list[s
             continue
         sentences.append(f"{label}: the waves were {row.get('waves')}; standard errors: "
                          f"{row.get('se_type')}.")
-    if therapist_term(model_fit) or "therapist" in " ".join(
-            model_fit.get("se_type", pd.Series(dtype=str)).fillna("").astype(str)):
-        sentences.append(f"Standard errors are cluster-robust by therapist (sandwich, as "
-                         f"lavaan's MLR with cluster) when a study has at least "
-                         f"{MIN_CLUSTERS_FOR_ROBUST} therapists; with fewer, cluster-robust "
-                         "standard errors are unreliable and the observed information is used.")
-    else:
-        sentences.append("This design has no therapist clusters, so the standard errors use the "
-                         "observed information.")
+    kinds = set(rows.get("se_type", pd.Series(dtype=str)).dropna().astype(str))
+    if kinds & {SE_THERAPIST, SE_CLIENT}:
+        sentences.append(
+            f"Standard errors are cluster-robust by therapist (sandwich, as lavaan's MLR with "
+            f"cluster) when a study has at least {MIN_CLUSTERS_FOR_ROBUST} therapists (with "
+            "fewer, cluster-robust standard errors are too small); otherwise the sandwich treats "
+            "each client as a cluster, because observed-information standard errors of this "
+            "model are too small at the size of a typical trial (docs/methods.md, recovery "
+            "study).")
     return sentences
 
 
