@@ -453,6 +453,8 @@ def fit_specifications(variants: Mapping[str, pd.DataFrame], settings: Multivers
     """
     from analysis.models.multiverse_bootstrap import bootstrap_null
 
+    from analysis.models.multiverse_bootstrap import SIZE_CHECKED_ESTIMATORS
+
     specs = [Specification.from_dict(values) for values in settings.specifications]
     results: list[dict[str, Any]] = [{} for _ in specs]
     # One data block (prorating option x outcome) at a time; its specifications share the
@@ -472,7 +474,8 @@ def fit_specifications(variants: Mapping[str, pd.DataFrame], settings: Multivers
             record, state = fit_specification(block, spec, m2, settings.completers_min_sessions,
                                               dpm)
             results[index] = record
-            if state is not None and settings.resamples > 0:
+            if (state is not None and settings.resamples > 0
+                    and spec.estimator in SIZE_CHECKED_ESTIMATORS):
                 states.append((index, state))
         if states:
             nulls = bootstrap_null(block, [state for _, state in states], settings.resamples,
