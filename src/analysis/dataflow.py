@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.privacy import format_count
+from analysis.privacy import StudyTotals, format_count
 
 FLOW_COLUMNS = ["stage", "source", "instrument", "unit", "reason", "count"]
 PEOPLE_UNITS = {"clients", "episodes", "episodes_with_outcome", "therapists"}
@@ -58,9 +58,10 @@ def build_data_flow(
                 _row("scored", "scores", "administrations",
                      "not scored: too many missing items", int((~scored).sum()), str(instrument)),
             ]
+    registry = StudyTotals.from_tables(sessions)
     rows += [
-        _row("registry", "sessions", "clients", "", sessions["client_id"].nunique()),
-        _row("registry", "sessions", "therapists", "", sessions["therapist_id"].nunique()),
+        _row("registry", "sessions", "clients", "", registry.clients),
+        _row("registry", "sessions", "therapists", "", registry.therapists),
         _row("registry", "sessions", "sessions", "", len(sessions)),
     ]
     for outcome, part in derived.groupby("outcome", sort=True):
