@@ -94,3 +94,17 @@ def test_published_count_columns_pass_the_one_path():
     assert published["n_therapists"].tolist() == ["<10"] * 3
     assert published["n_obs"].tolist() == [3, 200, 5]  # not a count of people
     assert publish_counts(table.iloc[:0], 10, totals).empty
+
+
+def test_published_data_flow_hides_a_fits_clients_within_its_outcomes_episodes():
+    # 28 clients of phq9's 30 episodes (40 clients): as in the model tables, ">20"
+    flow = pd.DataFrame({
+        "stage": ["registry", "registry", "episodes", "analysis", "analysis", "analysis"],
+        "source": ["sessions", "sessions", "phq9", "phq9 M2 primary", "phq9 M2 primary",
+                   "phq9 M2 primary"],
+        "unit": ["clients", "therapists", "episodes", "clients", "therapists", "observations"],
+        "reason": [""] * 6,
+        "count": [40, 12, 30, 28, 11, 300],
+    })
+    published = publish_data_flow(flow, 10)["count"].tolist()
+    assert published == ["40", "12", "30", ">20", ">2", "300"]
