@@ -40,6 +40,7 @@ from analysis.io import read_table, write_json, write_table
 from analysis.models.fitting import fit_planned_model
 from analysis.models.specs import ResolvedFit
 from analysis.models.tables import combine_fits
+from analysis.privacy import StudyTotals
 from analysis.provenance import collect_provenance
 from analysis.quality import check_quality, summarise_quality
 from analysis.report.inputs import read_report_tables
@@ -427,7 +428,9 @@ def run_design(design: Design, root: Path) -> DesignRun:
     checks = [_cross_check(tables["derived"], fit, study) for fit in fits
               if (fit["outcome"], fit["model"]) in set(study.cross_checks)
               and fit["analysis"] == "primary"]
-    combined = combine_fits(fits, checks, min_cell=study.privacy.min_cell_count)
+    combined = combine_fits(fits, checks, min_cell=study.privacy.min_cell_count,
+                            totals=StudyTotals.from_tables(tables["sessions"],
+                                                           tables["episodes"]))
     for name, table in combined.items():
         tables[name] = _write(root, name, table)
 

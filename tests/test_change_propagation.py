@@ -39,8 +39,12 @@ AFTER_MODEL_TABLES = {
 # The figures of a model read its primary fit file (the diagnostics the fit job stored there):
 # they follow a refit of M2 (residuals) or R3 (therapist caterpillar), not the combined tables.
 AFTER_PRIMARY_FITS = {"figure_residuals", "figure_therapist_caterpillar"}
+# What publishes counts of people against each outcome's episodes (complementary suppression,
+# analysis.privacy.StudyTotals) reads the episodes too, and what follows it.
+AGAINST_EPISODES = {"combine_riclpm", "figure_riclpm", "combine_multiverse",
+                    "figure_specification_curve", "figure_residuals", "figure_alliance_within_next"}
 AFTER_EPISODES = {"episodes", "publish_episodes", "fit_model", "figure_jacobson_truax",
-                  *AFTER_MODEL_TABLES}
+                  *AFTER_MODEL_TABLES, *AGAINST_EPISODES}
 AFTER_DERIVE = {"derive", "fit_model", "engine_cross_check", "figure_trajectories",
                 "figure_alliance_within_next", *AFTER_PRIMARY_FITS, *AFTER_MODEL_TABLES, *RICLPM}
 FIGURE_RULES = {*FIGURES, "figure_riclpm", "figure_specification_curve"}

@@ -198,6 +198,22 @@ def test_custom_process_measure_is_named_as_configured(runs):
     text = corpus.figure_text(figure)
     assert "ECBI Intensity (child disruptive\nbehaviour)" in text
     assert "PCIT coding terms across outcomes" in text
+    # every sentence names the process measure as configured: "alliance" is left only where it
+    # is the literature's (the meta-analytic benchmark, the method's source, the recovery study
+    # of the alliance) or an identifier of a formula (alliance_within, alliance[t-1])
+    literature = re.compile(r"meta-analytic|better alliance have better|not an alliance measure|"
+                            r"as in Falkenström|recovery study|alliance\[t-1\]|^alliance "
+                            r"predetermined")
+    said = [f"{name}: {sentence}" for name in ("answer", "methods", "results", "sensitivity",
+                                               "limitations")
+            for sentence in re.split(r"(?<=[.;])\s+", run.section(name))
+            if re.search(r"\balliance\b(?!_)", sentence, flags=re.IGNORECASE)
+            and not literature.search(sentence.strip())]
+    assert not said, "\n".join(said)
+    limitations = run.section("limitations")
+    for title in ("Early PCIT coding overlaps the change it predicts", "Shared time trends"):
+        assert title in limitations
+    assert "Early symptom change can raise later PCIT coding" in limitations
 
 
 def test_minimal_config_fits_every_default_model(runs):

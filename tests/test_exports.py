@@ -212,6 +212,65 @@ def test_placeholder_rows_are_neither_conflicts_nor_sessions(tmp_path):
     assert flow_count(flow, "weekly", "session_no_measure") == 4
 
 
+def dated(rows: list[dict]) -> list[dict]:
+    """The rows with a visit date column: filled rows dated a week apart by week, placeholder
+    rows (no value in any measure) with the date left empty, as the export leaves it."""
+    return [{**row, "Date": "" if not row["PHQ"] else
+             (datetime.date(2026, 1, 5) + datetime.timedelta(weeks=int(row["Week"]))).isoformat()}
+            for row in rows]
+
+
+def test_a_placeholder_without_a_date_is_a_placeholder_not_a_missing_date(tmp_path):
+    path = write_csv(tmp_path / "weekly.csv", dated(placeholder_rows()))
+    table = weekly_table(path)
+    table["columns"] = {**table["columns"], "date": "Date"}
+    result = ingest_files({"weekly": table})
+    flow = result["flow"]
+    assert result["rejects"].empty, result["rejects"].to_string()
+    assert "missing_date" not in set(flow["reason"])
+    assert check_balance(flow) == []
+    # the same as without the date column: 12 sessions, 4 placeholder rows not counted as sessions
+    sessions = result["sessions"]
+    assert len(sessions) == 12 and sessions["day"].notna().all()
+    assert (result["administrations"]["instrument"] == "wai_sr").sum() == 12
+    assert rows_flow(flow, "weekly") == {"read": 16, "kept": 16, "no_measure": 4}
+    assert flow_count(flow, "weekly", "session_no_measure") == 4
+
+
+def test_placeholders_without_a_date_in_a_table_of_dates_only_are_set_aside(tmp_path):
+    # no session numbers: the date places a record; two undated placeholders of one family are
+    # neither duplicates nor conflicts of each other
+    rows = [{key: value for key, value in row.items() if key != "Week"}
+            for row in dated(placeholder_rows())]
+    path = write_csv(tmp_path / "weekly.csv", rows)
+    table = weekly_table(path)
+    table["columns"] = {"client": "Family", "therapist": "Clinician", "date": "Date"}
+    result = ingest_files({"weekly": table})
+    flow = result["flow"]
+    assert result["rejects"].empty, result["rejects"].to_string()
+    assert check_balance(flow) == []
+    assert len(result["sessions"]) == 12
+    assert rows_flow(flow, "weekly") == {"read": 16, "kept": 16, "no_measure": 4}
+
+
+def test_an_undated_record_of_an_attendance_log_is_still_rejected(tmp_path):
+    # without instruments every record is a session, so its date is needed
+    rows = [{"Family": "F-01", "Clinician": "C-1", "Week": str(week),
+             "Date": "" if week == 2 else f"2026-01-{week:02d}"} for week in (1, 2, 3)]
+    visits = write_csv(tmp_path / "visits.csv", rows)
+    phq = write_csv(tmp_path / "phq.csv", [{"Family": "F-01", "Week": "1",
+                                             **{f"P{i}": "1" for i in range(1, 10)}}])
+    result = ingest_files({
+        "visits": {"path": str(visits), "kind": "sessions",
+                   "columns": {"client": "Family", "therapist": "Clinician", "session": "Week",
+                               "date": "Date"}},
+        "phq": {"path": str(phq), "columns": {"client": "Family", "session": "Week"},
+                "instruments": {"phq9": {"items": "P{i}"}}},
+    })
+    assert result["rejects"]["rule"].tolist() == ["missing_date"]
+    assert len(result["sessions"]) == 2
+
+
 def test_a_placeholder_with_a_linked_questionnaire_is_a_session(tmp_path):
     rows = placeholder_rows()
     sessions_path = write_csv(tmp_path / "weekly.csv", rows)

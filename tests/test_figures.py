@@ -25,8 +25,17 @@ from analysis.catalogue import FILES
 from analysis.errors import DataError
 from analysis.figures import common, data, episodes, models, trajectories
 from analysis.figures.jobs import make_figure, run_figure_job
-from analysis.figures.table import FAMILIES, FAMILY, FIT_INPUT, figure_names, figure_paths, planned
+from analysis.figures.table import (
+    FAMILIES,
+    FAMILY,
+    FIT_INPUT,
+    STUDY_TOTALS,
+    figure_names,
+    figure_paths,
+    planned,
+)
 from analysis.instruments import build_registry
+from analysis.io import write_table
 from analysis.models.specs import BUILTIN_MODELS
 from figure_fixtures import OUTCOMES, family_inputs, figure_inputs, make_models
 from model_fixtures import make_study
@@ -153,10 +162,11 @@ def test_table_rows_are_unique_and_complete():
 
 
 def test_no_figure_reads_a_model_table_to_refit():
-    # the model figures read their fit file only: no derived frame, no model_fit.csv
+    # the model figures read their fit file and at most the tables of the study's totals (for
+    # complementary suppression of the counts they print): no derived frame, no model_fit.csv
     for family in FAMILIES:
         if family.model is not None:
-            assert family.inputs == (), family.name
+            assert set(family.inputs) <= set(STUDY_TOTALS), family.name
 
 
 def test_model_ids_live_only_in_the_table():
@@ -375,7 +385,7 @@ def test_caterpillar_without_therapist_term(registry):
 def test_residual_diagnostics_from_the_fit_file(tmp_path, registry, study):
     _, _, fits = study
     fit = fits[("phq9", "M2")]
-    fig = models.residual_diagnostics_figure(fit["diagnostics"], registry["phq9"],
+    fig = models.residual_diagnostics_figure(fit["diagnostics"], registry["phq9"], min_cell=MIN_CELL,
                                              model_title="M2 lagged",
                                              formula=fit["fit"]["formula"])
     assert len([ax for ax in fig.axes if ax.get_label() != "<colorbar>"]) == 4
@@ -388,17 +398,21 @@ def test_residual_diagnostics_from_the_fit_file(tmp_path, registry, study):
 
 
 def test_residual_figure_without_diagnostics_says_so(registry):
-    fig = models.residual_diagnostics_figure({}, registry["phq9"])
+    fig = models.residual_diagnostics_figure({}, registry["phq9"], min_cell=MIN_CELL)
     assert any("rerun the fit job" in text.get_text() for ax in fig.axes for text in ax.texts)
 
 
 def test_figure_job_reads_the_fit_file(tmp_path, study):
     # the job as the generic script runs it: inputs by name, params, outcome, two files
-    study_, _, fits = study
+    study_, tables, fits = study
     fit_path = tmp_path / "primary.json"
     fit_path.write_text(json.dumps(fits[("gad7", "M2")]))
-    run_figure_job("residuals", {FIT_INPUT: str(fit_path), "code": ["ignored.py"]},
-                   study_.figures.params(), "gad7", tmp_path / "r.svg", tmp_path / "r.png")
+    paths = {FIT_INPUT: str(fit_path), "code": ["ignored.py"]}
+    for name, entry in STUDY_TOTALS:
+        paths[name] = str(tmp_path / f"{entry}.parquet")
+        write_table(tables[entry], paths[name])
+    run_figure_job("residuals", paths, study_.figures.params(), "gad7", tmp_path / "r.svg",
+                   tmp_path / "r.png")
     assert "GAD-7" in svg_text(tmp_path / "r.svg")
 
 

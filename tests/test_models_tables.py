@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.privacy import StudyTotals
 from analysis.models.tables import (
     TABLE_COLUMNS,
     add_adjusted_p,
@@ -47,6 +48,9 @@ def fake_fit(outcome, model, analysis, terms, p_values, interest=(), primary=Non
                 "reml": True, "gradient_norm": 1e-6},
     }
 
+
+#: The study's totals the fake fits' counts are part of: none of them a small complement.
+TOTALS = StudyTotals(clients=200, therapists=30, episodes={"phq9": 180, "gad7": 180})
 
 M2_TERMS = ["(Intercept)", "symptom_score", "alliance_within", "alliance_between_c", "session"]
 M1_TERMS = ["(Intercept)", "session", "alliance_within", "alliance_between_c"]
@@ -109,7 +113,7 @@ def test_add_adjusted_p_ignores_missing_p():
 
 
 def test_tables_have_documented_columns_and_sorted_rows(fits):
-    tables = combine_fits(fits, [], min_cell=10)
+    tables = combine_fits(fits, [], min_cell=10, totals=TOTALS)
     for name, columns in TABLE_COLUMNS.items():
         assert list(tables[name].columns) == columns, name
     models = tables["models"]
@@ -127,17 +131,36 @@ def test_tables_have_documented_columns_and_sorted_rows(fits):
 
 
 def test_small_client_counts_are_suppressed(fits):
-    models = combine_fits(fits, [], min_cell=10)["models"]
+    models = combine_fits(fits, [], min_cell=10, totals=TOTALS)["models"]
     counts = models.groupby("analysis")["n_clients"].first()
     assert counts["subscale_task"] == "<10"
     assert counts["primary"] == "120"
+    assert set(models["n_therapists"]) == {"12"}
+
+
+def test_counts_whose_complement_in_a_study_total_is_small_are_hidden(fits):
+    # 120 of phq9's 122 episodes (2 left out), 12 of 13 therapists (1 left out); gad7's 120
+    # clients are part of 200 episodes and clients: shown
+    totals = StudyTotals(clients=200, therapists=13, episodes={"phq9": 122, "gad7": 200})
+    tables = combine_fits(fits, [], min_cell=10, totals=totals)
+    models = tables["models"].drop_duplicates(["outcome", "model", "analysis"]).set_index(
+        ["outcome", "model", "analysis"])
+    assert models.loc[("phq9", "M2", "primary"), "n_clients"] == ">112"
+    assert models.loc[("gad7", "M2", "primary"), "n_clients"] == "120"
+    assert models.loc[("phq9", "M2", "subscale_task"), "n_clients"] == "<10"
+    assert set(models["n_therapists"]) == {">3"}
+    fit_table = tables["model_fit"].set_index(["outcome", "model", "analysis"])
+    assert fit_table.loc[("phq9", "M2", "primary"), "n_clients"] == ">112"
+    assert set(fit_table["n_therapists"]) == {">3"}
+    # the unpublished counts (the data flow's input) stay exact
+    assert set(tables["fit_counts"]["n_clients"]) == {120, 8}
 
 
 def test_same_fits_in_any_order_give_identical_tables(fits, tmp_path):
     from analysis.io import write_table
 
-    forward = combine_fits(fits, [], min_cell=10)
-    backward = combine_fits(list(reversed(fits)), [], min_cell=10)
+    forward = combine_fits(fits, [], min_cell=10, totals=TOTALS)
+    backward = combine_fits(list(reversed(fits)), [], min_cell=10, totals=TOTALS)
     for name in TABLE_COLUMNS:
         write_table(forward[name], tmp_path / "a.csv")
         write_table(backward[name], tmp_path / "b.csv")
@@ -145,7 +168,7 @@ def test_same_fits_in_any_order_give_identical_tables(fits, tmp_path):
 
 
 def test_sensitivity_table_lines_analyses_up_by_role(fits):
-    sensitivity = combine_fits(fits, [], min_cell=10)["sensitivity"]
+    sensitivity = combine_fits(fits, [], min_cell=10, totals=TOTALS)["sensitivity"]
     within = sensitivity.loc[(sensitivity["outcome"] == "phq9")
                              & (sensitivity["role"] == "alliance_within")]
     assert list(within["analysis"]) == ["primary", "ml", "subscale_task"]
@@ -163,6 +186,6 @@ def test_engine_agreement_rows_drop_per_term_details():
              "max_abs_diff": 1e-6, "max_rel_diff": 2e-6, "max_abs_se_diff": 1e-3,
              "max_rel_se_diff": 0.01, "flag": False, "se_flag": True, "tolerance": 1e-3,
              "terms": [{"term": "x"}]}
-    table = combine_fits([], [check], min_cell=10)["engine_agreement"]
+    table = combine_fits([], [check], min_cell=10, totals=TOTALS)["engine_agreement"]
     assert len(table) == 1 and "terms" not in table
     assert table["flag"].iloc[0] == False  # noqa: E712

@@ -45,9 +45,11 @@ from analysis.models.multiverse_summary import (
     combine_multiverse,
     joint_test,
     mark_duplicates,
+    publish_multiverse,
     summarise_multiverse,
 )
 from analysis.models.specs import ResolvedFit
+from analysis.privacy import StudyTotals
 from analysis.study import study_from_dict
 from conftest import run_snakemake
 from model_fixtures import make_config, simulate_derived
@@ -363,6 +365,19 @@ def test_duplicates_are_counted_once():
     marked = mark_duplicates(table)
     assert marked["distinct"].tolist() == [True, False, True, True, False]
     assert marked["duplicate_of"].tolist() == ["", "a", "", "", ""]
+
+
+def test_published_multiverse_hides_small_counts_and_their_complements():
+    table = pd.DataFrame({"id": ["a", "b", "c"], "outcome": ["phq9", "phq9", "gad7"],
+                          "n_clients": pd.array([35, 20, 3], dtype="Int64"),
+                          "n_therapists": pd.array([6, 12, None], dtype="Int64")})
+    totals = StudyTotals(clients=36, therapists=13, episodes={"phq9": 36, "gad7": 30})
+    published = publish_multiverse(table, 10, totals)
+    # 35 of 36 clients and 12 of 13 therapists would give the one left out back
+    assert published["n_clients"].tolist() == [">26", "20", "<10"]
+    assert published["n_therapists"].tolist()[:2] == ["<10", ">3"]
+    assert pd.isna(published["n_therapists"].iloc[2])
+    assert table["n_clients"].tolist() == [35, 20, 3]  # the unpublished table is untouched
 
 
 def test_fallback_duplicates_are_detected_and_summarised_per_estimand(study):

@@ -248,28 +248,20 @@ def scan_report(scanner: Scanner, document: str, where: str) -> list[Finding]:
     return findings
 
 
-def scan_outputs(root: Path, scanner: Scanner, only: set[str] | None = None) -> list[Finding]:
-    """Every published output of a run under ``root``: tables, report, figures, logs (``only``:
-    the names of the tables and figures, "report" and "logs" to scan; None: all)."""
-    def wanted(name: str) -> bool:
-        return only is None or name in only
-
+def scan_outputs(root: Path, scanner: Scanner) -> list[Finding]:
+    """Every published output of a run under ``root``: tables, report, figures, logs."""
     findings: list[Finding] = []
     for path in sorted((root / "results" / "tables").glob("*.csv")):
-        if wanted(path.stem):
-            findings += scanner.table(table_rows(path), path.stem)
+        findings += scanner.table(table_rows(path), path.stem)
     for path in sorted((root / "results").rglob("*.html")):
-        if wanted("report"):
-            findings += scan_report(scanner, path.read_text(encoding="utf-8"),
-                                    str(path.relative_to(root)))
+        findings += scan_report(scanner, path.read_text(encoding="utf-8"),
+                                str(path.relative_to(root)))
     for path in sorted((root / "results" / "figures").glob("*.svg")):
-        if wanted(path.stem):
-            findings += scanner.text(svg_text(path.read_text(encoding="utf-8")),
-                                     str(path.relative_to(root)))
+        findings += scanner.text(svg_text(path.read_text(encoding="utf-8")),
+                                 str(path.relative_to(root)))
     for path in sorted((root / "logs").rglob("*.log")):
-        if wanted("logs"):
-            findings += scanner.text(path.read_text(encoding="utf-8", errors="replace"),
-                                     str(path.relative_to(root)))
+        findings += scanner.text(path.read_text(encoding="utf-8", errors="replace"),
+                                 str(path.relative_to(root)))
     return findings
 
 
@@ -355,6 +347,35 @@ def test_report_paths_suppress_against_the_study_total():
     assert publish_rate(22, 50, MIN_CELL, total=64) == pytest.approx(0.44)
 
 
+def test_the_scan_of_a_run_catches_a_leak_in_every_kind_of_output(tmp_path):
+    """A run's folder with one unsuppressed count in each kind of output: each is found."""
+    processed = tmp_path / "data" / "processed"
+    tables, figures = tmp_path / "results" / "tables", tmp_path / "results" / "figures"
+    report, logs = tmp_path / "results" / "report", tmp_path / "logs" / "fit_model"
+    for folder in (processed, tables, figures, report, logs):
+        folder.mkdir(parents=True)
+    (processed / "data_flow.csv").write_text(
+        "stage,source,instrument,unit,reason,count\n"
+        "registry,sessions,,clients,,36\nregistry,sessions,,therapists,,6\n"
+        "episodes,phq9,,episodes,,36\n")
+    (tables / "models.csv").write_text("outcome,model,n_clients,n_therapists\n"
+                                       "phq9,M2,35,<10\ngad7,M2,>26,<10\n")
+    (tables / "data_flow.csv").write_text("stage,source,instrument,unit,reason,count\n"
+                                          "analysis,phq9 M2 primary,,clients,,>26\n")
+    (figures / "residuals_phq9.svg").write_text(
+        "<svg><!-- Normal Q-Q plot of client random intercepts (35 clients) --></svg>")
+    (report / "index.html").write_text(
+        "<html><body><p>The model used 34 of 36 clients.</p></body></html>")
+    (logs / "phq9.log").write_text("INFO fitted M2 on 640 observations; therapists: 4\n")
+    totals = published_totals(tmp_path)
+    assert totals == {36, 6}
+    findings = scan_outputs(tmp_path, Scanner(totals))
+    where = sorted({finding.where.split(":")[0].split(" row ")[0] for finding in findings})
+    assert where == ["logs/fit_model/phq9.log", "models", "results/figures/residuals_phq9.svg",
+                     "results/report/index.html"], findings
+    assert sorted(finding.shown for finding in findings) == ["34", "35", "35", "4"]
+
+
 # -- a small study, end to end -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -368,32 +389,9 @@ def small_run(tmp_path_factory):
     return project.root
 
 
-#: Outputs whose counts of people already pass analysis.privacy.format_count with their totals.
-ON_THE_PATH = {"report", "logs", "data_flow", "episodes_summary", "jacobson_truax",
-               "missingness", "alliance_distribution", "trajectories_phq9", "trajectories_gad7"}
-
-
-def _scan(root: Path, only: set[str] | None) -> list[Finding]:
-    totals = published_totals(root)
-    assert SCAN_CLIENTS - 1 <= max(totals) <= SCAN_CLIENTS + 1
-    return scan_outputs(root, Scanner(totals), only)
-
-
-def test_report_data_flow_episodes_and_logs_reveal_no_hidden_count(small_run):
-    findings = _scan(small_run, ON_THE_PATH)
-    assert not findings, "counts of people shown that the privacy rule hides:\n" + "\n".join(
-        map(str, findings[:60]))
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "not yet on the one privacy path: the model tables (models, model_fit, sensitivity, rm_corr, "
-    "early_alliance, engine_agreement, therapist_icc: analysis.models.tables."
-    "suppress_client_counts publishes n_clients without the study's total and n_therapists not "
-    "at all), the multiverse table (multiverse_summary.publish_multiverse) and figure labels "
-    "(analysis.figures: Jacobson-Truax, residuals, alliance-within-next titles) must call "
-    "analysis.privacy.format_count(n, min_cell, total) with the registry's clients/therapists. "
-    "Remove this marker when they do: the scan then passes."))
 def test_no_output_of_a_small_study_reveals_a_hidden_count(small_run):
-    findings = _scan(small_run, None)
+    totals = published_totals(small_run)
+    assert SCAN_CLIENTS - 1 <= max(totals) <= SCAN_CLIENTS + 1
+    findings = scan_outputs(small_run, Scanner(totals))
     assert not findings, "counts of people shown that the privacy rule hides:\n" + "\n".join(
         map(str, findings[:60]))

@@ -31,6 +31,7 @@ from analysis.models.riclpm_stage import (
     lagged_paths,
     suppress_counts_in_text,
 )
+from analysis.privacy import StudyTotals
 from analysis.report.robustness import path_sentence
 from analysis.settings import PanelWaveSettings, RiclpmSettings
 from analysis.simulate_panel import simulate_riclpm
@@ -53,7 +54,7 @@ def result(derived):
 def test_both_versions_are_fitted_and_combined(result, derived):
     assert [(v["version"], v["status"]) for v in result["versions"]] == [
         ("constrained", "fitted"), ("free", "fitted")]
-    tables = combine_riclpm([result], min_cell=10)
+    tables = combine_riclpm([result], min_cell=10, totals=StudyTotals())
     paths, fit = tables["riclpm"], tables["riclpm_fit"]
     assert list(paths.columns) == ["outcome", "version", *PATH_COLUMNS]
     assert list(fit.columns) == FIT_COLUMNS
@@ -86,7 +87,7 @@ def test_too_few_clients_is_a_result_not_a_failure(derived):
     assert {v["status"] for v in result["versions"]} == {"not_identified"}
     # 15 clients: even 3 waves with equal innovations have 19 parameters; nothing can help
     assert "no setting can identify the RI-CLPM" in result["versions"][0]["reason"]
-    fit = combine_riclpm([result], min_cell=20)["riclpm_fit"]
+    fit = combine_riclpm([result], min_cell=20, totals=StudyTotals())["riclpm_fit"]
     assert (fit["status"] == "not_identified").all()
     assert (fit["n_clients"] == "<20").all()
     assert "15 clients" not in fit["reason"].iloc[0] and "<20 clients" in fit["reason"].iloc[0]
@@ -125,6 +126,9 @@ def test_counts_of_people_in_reasons_are_suppressed():
     assert "3 waves: <10" in shown and "1 wave: 12" in shown and "but <10 have them" in shown
     assert "all <10 values" in shown and "<10 client(s)" in shown
     assert "37 free parameters" in shown and "sessions 1-6" in shown
+    # beside the study's 17 clients, "16 clients" gives the one left out back
+    beside = suppress_counts_in_text(text, 10, (17,))
+    assert ">7 clients have data" in beside and "1 wave: >7" in beside
 
 
 @pytest.mark.parametrize("row, forward, expected", [
@@ -151,13 +155,13 @@ def test_figure_is_drawn_fitted_and_not(result, derived):
     from analysis.instruments import build_registry
 
     registry = build_registry()
-    tables = combine_riclpm([result])
+    tables = combine_riclpm([result], totals=StudyTotals())
     figure = riclpm_figure(tables["riclpm"], tables["riclpm_fit"], registry["phq9"],
                            registry["wai_sr"])
     assert len(figure.axes) == 3
     few = fit_riclpm_outcome(derived[0].loc[derived[0]["client_id"] < "c000015"], "phq9",
                              RiclpmSettings(sessions=4))
-    tables = combine_riclpm([few])
+    tables = combine_riclpm([few], totals=StudyTotals())
     figure = riclpm_figure(tables["riclpm"], tables["riclpm_fit"], registry["phq9"],
                            registry["wai_sr"])
     texts = [text.get_text() for ax in figure.axes for text in ax.texts]
@@ -208,7 +212,7 @@ def test_default_waves_come_from_the_data_and_sessions_from_3_work(derived):
     result = fit_riclpm_outcome(frame, "phq9", RiclpmSettings())
     assert [v["status"] for v in result["versions"]] == ["fitted", "fitted"]
     assert result["waves"]["n_waves"] == result["sessions"] == 4
-    fit = combine_riclpm([result])["riclpm_fit"]
+    fit = combine_riclpm([result], totals=StudyTotals())["riclpm_fit"]
     assert (fit["wave_sessions"] == "each client's sessions 1 to 4").all()
     assert (fit["innovations"] == "equal").all() and (fit["origin"] == "client").all()
     study = fit_riclpm_outcome(frame, "phq9", RiclpmSettings(
@@ -283,7 +287,7 @@ def test_no_likelihood_ratio_test_when_a_fit_is_inadmissible(inadmissible):
     assert test["chisq"] is None and test["df"] is None and test["pvalue"] is None
     assert test["note"].startswith("not given: the free-paths fit is inadmissible")
     assert "innovation variance alliance at wave" in test["note"]
-    fit = combine_riclpm([inadmissible])["riclpm_fit"].set_index("version")
+    fit = combine_riclpm([inadmissible], totals=StudyTotals())["riclpm_fit"].set_index("version")
     assert pd.isna(fit.loc["free", "lr_chisq"]) and pd.isna(fit.loc["free", "lr_pvalue"])
     assert fit.loc["free", "lr_note"] == test["note"]
     assert "not above zero" in fit.loc["free", "problems"]
@@ -298,7 +302,7 @@ def test_likelihood_ratio_test_when_both_fits_are_admissible(result):
     assert test["chisq"] == pytest.approx(2 * (free["fit"]["loglik"]
                                                - constrained["fit"]["loglik"]))
     assert 0 < test["pvalue"] < 1
-    fit = combine_riclpm([result])["riclpm_fit"].set_index("version")
+    fit = combine_riclpm([result], totals=StudyTotals())["riclpm_fit"].set_index("version")
     assert fit.loc["free", "lr_df"] == 8
 
 
@@ -331,7 +335,7 @@ def test_report_says_why_and_labels_the_mean_beta(inadmissible, result):
     from analysis.study import study_from_dict
     from test_waves import _config
 
-    tables = combine_riclpm([inadmissible])
+    tables = combine_riclpm([inadmissible], totals=StudyTotals())
     view = ReportView(study_from_dict(_config()).report)
     context = riclpm_context(ReportTables(riclpm=tables["riclpm"],
                                           riclpm_fit=tables["riclpm_fit"]), view)
@@ -345,7 +349,7 @@ def test_report_says_why_and_labels_the_mean_beta(inadmissible, result):
     assert context["riclpm_waves"] == "each client's sessions 1 to 4"
     lr_column = context["riclpm_fit"].columns.index("Free vs constrained paths (LR test)")
     assert context["riclpm_fit"].rows[1][lr_column].startswith("not given")
-    tables = combine_riclpm([result])
+    tables = combine_riclpm([result], totals=StudyTotals())
     context = riclpm_context(ReportTables(riclpm=tables["riclpm"],
                                           riclpm_fit=tables["riclpm_fit"]), view)
     text = " ".join(context["riclpm_outcomes"][0]["sentences"])
@@ -357,14 +361,14 @@ def test_figure_labels_the_mean_beta(result, inadmissible):
     from analysis.instruments import build_registry
 
     registry = build_registry()
-    tables = combine_riclpm([result])
+    tables = combine_riclpm([result], totals=StudyTotals())
     figure = riclpm_figure(tables["riclpm"], tables["riclpm_fit"], registry["phq9"],
                            registry["wai_sr"])
     texts = [text.get_text() for ax in figure.axes for text in ax.texts]
     assert sum("β (mean over waves) = " in text for text in texts) == 4
     assert any("mean of the wave-specific standardised estimates" in text for text in texts)
     assert figure.axes[2].get_xlabel() == "waves (each client's sessions 1 to 4)"
-    tables = combine_riclpm([inadmissible])
+    tables = combine_riclpm([inadmissible], totals=StudyTotals())
     figure = riclpm_figure(tables["riclpm"], tables["riclpm_fit"], registry["phq9"],
                            registry["wai_sr"])
     texts = [text.get_text() for ax in figure.axes for text in ax.texts]

@@ -334,7 +334,7 @@ _JACOBSON_TRUAX = (
     "se_measurement", "s_diff", "rci_criterion", "reliable_change_points", "functional_mean",
     "functional_sd", "norms_source", "cutoff", "cutoff_formula",
 )
-_MODEL_COUNTS = Listed("analysis.models.tables", "CLIENT_COUNT_COLUMNS")
+_MODEL_COUNTS = Listed("analysis.models.tables", "PEOPLE_COUNT_COLUMNS")
 
 
 def _model_table(name: str, keys: list[str]) -> Spec:
@@ -411,7 +411,7 @@ SPECS: dict[str, Spec] = {
     "multiverse": Spec(
         ["index", "id", Listed("analysis.models.multiverse", "CHOICE_NAMES"), "primary",
          "reproduces", Listed("analysis.models.multiverse_fit", "RESULT_COLUMNS")],
-        keys=["index", "id"], suppressed=["n_clients"]),
+        keys=["index", "id"], suppressed=["n_clients", "n_therapists"]),
     "multiverse_summary": Spec(Listed("analysis.models.multiverse_summary", "SUMMARY_COLUMNS"),
                                keys=["outcome", "lag_gap", "estimator", "statistic"]),
     # data flow

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.privacy import format_count
+from analysis.privacy import StudyTotals, format_count
 
 FLOW_COLUMNS = ["stage", "source", "instrument", "unit", "reason", "count"]
 PEOPLE_UNITS = {"clients", "episodes", "episodes_with_outcome", "therapists"}
@@ -58,9 +58,10 @@ def build_data_flow(
                 _row("scored", "scores", "administrations",
                      "not scored: too many missing items", int((~scored).sum()), str(instrument)),
             ]
+    registry = StudyTotals.from_tables(sessions)
     rows += [
-        _row("registry", "sessions", "clients", "", sessions["client_id"].nunique()),
-        _row("registry", "sessions", "therapists", "", sessions["therapist_id"].nunique()),
+        _row("registry", "sessions", "clients", "", registry.clients),
+        _row("registry", "sessions", "therapists", "", registry.therapists),
         _row("registry", "sessions", "sessions", "", len(sessions)),
     ]
     for outcome, part in derived.groupby("outcome", sort=True):
@@ -90,28 +91,36 @@ def build_data_flow(
 def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     """The published copy: counts of people through :func:`analysis.privacy.format_count`.
 
-    Each count of people is published with the total it is part of, so that no published total
+    Each count of people is published with the totals it is part of, so that no published total
     reveals a hidden complement by subtraction (complementary suppression): episodes with an
-    outcome beside all episodes of the outcome; every other count of clients (episodes are one
-    per client and outcome) beside the registry's clients, and counts of therapists beside the
-    registry's therapists. Row counts are not counts of people and stay exact, so every file's
-    rows still visibly balance.
+    outcome beside all episodes of the outcome; the clients of a fit beside its outcome's
+    episodes and the registry's clients; every other count of clients (episodes are one per
+    client and outcome) beside the registry's clients, and counts of therapists beside the
+    registry's therapists (:class:`analysis.privacy.StudyTotals`, as the model tables). Row
+    counts are not counts of people and stay exact, so every file's rows still visibly balance.
     """
     published = flow.copy()
-    totals = flow[flow["unit"] == "episodes"].set_index("source")["count"].to_dict()
+    episodes = flow[flow["unit"] == "episodes"].set_index("source")["count"].to_dict()
     registry = {unit: int(count) for stage, unit, count in
                 zip(flow["stage"], flow["unit"], flow["count"]) if stage == "registry"}
-    population = {"clients": registry.get("clients"), "episodes": registry.get("clients"),
-                  "therapists": registry.get("therapists")}
-    published["count"] = [
-        format_count(count, min_cell, totals[source])
-        if unit == "episodes_with_outcome" and source in totals
-        else format_count(count, min_cell, None if stage == "registry" else population.get(unit))
-        if unit in PEOPLE_UNITS
-        else str(int(count))
-        for stage, unit, source, count in zip(flow["stage"], flow["unit"], flow["source"],
-                                              flow["count"])
-    ]
+    totals = StudyTotals(registry.get("clients"), registry.get("therapists"),
+                         {str(outcome): int(n) for outcome, n in episodes.items()})
+
+    def shown(stage: str, unit: str, source: str, count: int) -> str:
+        if unit not in PEOPLE_UNITS:
+            return str(int(count))
+        if stage == "registry":
+            return format_count(count, min_cell)
+        if unit == "episodes_with_outcome" and source in episodes:
+            return format_count(count, min_cell, episodes[source])
+        if unit == "therapists":
+            return format_count(count, min_cell, totals.of("therapists"))
+        # a fit's source is "<outcome> <model> <analysis>": its clients are of that outcome
+        outcome = source.split(" ")[0] if stage == "analysis" else None
+        return format_count(count, min_cell, totals.of("clients", outcome))
+
+    published["count"] = [shown(stage, unit, source, count) for stage, unit, source, count in
+                          zip(flow["stage"], flow["unit"], flow["source"], flow["count"])]
     return published
 
 

@@ -63,6 +63,28 @@ def analysis_order(analysis: str) -> tuple[int, str]:
     return (order.index(analysis) if analysis in order else len(order), analysis)
 
 
+#: "alliance" as a word of the wording here (not in an identifier such as ``alliance_within``).
+_ALLIANCE_WORD = re.compile(r"\b([Aa])lliance\b(?!_)")
+
+
+def name_process(text: str, process: str = "alliance") -> str:
+    """Wording of this module or the specification table (a model's title or question, a term's
+    label) with the process measure named as the study configures it: ``process`` is "alliance"
+    for an alliance measure (the default; the text is unchanged), else the measure's label, which
+    takes the place of the word "alliance" (capitalised where the word was).
+
+    >>> name_process("M2 Lagged alliance: does the alliance predict symptoms?", "PCIT coding")
+    'M2 Lagged PCIT coding: does the PCIT coding predict symptoms?'
+    >>> name_process("Alliance terms of alliance_within", "PCIT coding")
+    'PCIT coding terms of alliance_within'
+    """
+    if process == "alliance":
+        return text
+    return _ALLIANCE_WORD.sub(
+        lambda match: (process[:1].upper() + process[1:]) if match.group(1) == "A" else process,
+        text)
+
+
 def term_label(term: str) -> str:
     """A short name for a model term (``alliance_task_within`` -> "Task alliance, within-client")."""
     if term in TERM_LABELS:

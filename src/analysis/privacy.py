@@ -11,6 +11,10 @@ episodes of an outcome, the therapists), it also applies complementary suppressi
 count is never published when the rest of its total is a small cell (62 of 64 clients would reveal
 the 2 left out). A rate is published only when neither its count nor its denominator is hidden
 (:func:`publish_rate`): 22/62 = 35.5% beside a hidden 62 would reveal it.
+
+The totals themselves are one fact, :class:`StudyTotals` (the session registry's clients and
+therapists, each outcome's episodes), and :func:`publish_counts` is the path for the columns of a
+published table that hold counts of people.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -78,20 +84,32 @@ def resolve_key(variable: str, is_demo_data: bool) -> str:
     )
 
 
-def format_count(n: int, min_cell: int, total: int | None = None) -> str:
+def format_count(n: int, min_cell: int, total: int | Iterable[int | None] | None = None) -> str:
     """A count of people as published: the one path for every output.
 
     ``"<min_cell"`` when 0 < n < min_cell. With ``total`` (what the count is part of: the
     study's clients, an outcome's episodes, ...), a count whose complement ``total - n`` is a
     small cell is shown as ``">{total - min_cell}"`` too (:func:`format_part`), because the
-    published total would reveal the complement by subtraction.
+    published total would reveal the complement by subtraction. ``total`` may name several
+    nested totals (an outcome's episodes within the study's clients, :meth:`StudyTotals.of`):
+    the count is hidden when it is hidden within any of them, shown as the first that hides it.
     """
-    if total is not None:
-        return format_part(n, total, min_cell)
     n = int(n)
+    for part_of in _totals(total):
+        shown = format_part(n, part_of, min_cell)
+        if shown != str(n):
+            return shown
     if 0 < n < min_cell:
         return f"<{min_cell}"
     return str(n)
+
+
+def _totals(total: int | Iterable[int | None] | None) -> list[int]:
+    if total is None:
+        return []
+    if isinstance(total, (int, np.integer)):
+        return [int(total)]
+    return [int(value) for value in total if value is not None]
 
 
 def format_part(count: int, total: int, min_cell: int) -> str:
@@ -111,10 +129,10 @@ def format_part(count: int, total: int, min_cell: int) -> str:
     return str(count)
 
 
-def is_suppressed(count: int, total: int | None, min_cell: int) -> bool:
-    """Whether :func:`format_part` (or :func:`format_count` without a total) hides ``count``."""
-    shown = format_count(count, min_cell) if total is None else format_part(count, total, min_cell)
-    return shown != str(int(count))
+def is_suppressed(count: int, total: int | Iterable[int | None] | None, min_cell: int
+                  ) -> bool:
+    """Whether :func:`format_count` with ``total`` (None, one or several) hides ``count``."""
+    return format_count(count, min_cell, total) != str(int(count))
 
 
 def publish_rate(count: int, denominator: int, min_cell: int, total: int | None = None
@@ -142,3 +160,75 @@ def hidden_counts(total: int, min_cell: int) -> set[int]:
     small = set(range(1, min_cell))
     complements = {total - k for k in small if total - k > 0}
     return (small | complements) - ({total} if total >= min_cell else set())
+
+
+#: The published tables' columns that hold counts of people, by the unit counted (episodes are
+#: one per client and outcome, so they are parts of the clients).
+PEOPLE_COUNT_COLUMNS: dict[str, str] = {
+    "n_clients": "clients", "n_episodes": "clients", "n_episodes_fewer_than_2_scores": "clients",
+    "n_therapists": "therapists",
+}
+
+
+@dataclass(frozen=True)
+class StudyTotals:
+    """The published totals every count of people is part of (complementary suppression).
+
+    ``clients`` and ``therapists``: the study's after cleaning (the session registry, published in
+    the data flow); ``episodes``: each outcome's episodes (the episode summary). A count of
+    clients in an analysis of one outcome is part of that outcome's episodes and of the clients.
+    """
+
+    clients: int | None = None
+    therapists: int | None = None
+    episodes: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_tables(cls, sessions: pd.DataFrame | None = None,
+                    episodes: pd.DataFrame | None = None) -> "StudyTotals":
+        """From the session registry (``client_id``, ``therapist_id``) and the episodes (one row
+        per client and outcome); a table or column that is missing gives no total."""
+        def distinct(column: str) -> int | None:
+            if sessions is None or column not in sessions.columns:
+                return None
+            return int(sessions[column].dropna().nunique())
+
+        per_outcome = ({} if episodes is None or "outcome" not in episodes.columns else
+                       {str(outcome): int(n) for outcome, n in
+                        episodes.groupby("outcome", sort=True, observed=True).size().items()})
+        return cls(distinct("client_id"), distinct("therapist_id"), per_outcome)
+
+    def of(self, unit: str, outcome: str | None = None) -> tuple[int, ...]:
+        """The totals a count of ``unit`` ("clients" or "therapists") is part of, innermost first
+        (for :func:`format_count`): the outcome's episodes, then the clients."""
+        if unit == "therapists":
+            totals = [self.therapists]
+        elif unit == "clients":
+            totals = [None if outcome is None else self.episodes.get(str(outcome)), self.clients]
+        else:
+            raise ValueError(f"unit {unit!r}: counts of people are of 'clients' or 'therapists'")
+        return tuple(int(total) for total in totals if total is not None)
+
+
+def publish_counts(frame: pd.DataFrame, min_cell: int, totals: StudyTotals,
+                   columns: Mapping[str, str] = PEOPLE_COUNT_COLUMNS,
+                   outcome_column: str = "outcome") -> pd.DataFrame:
+    """A table as published: each count of people through :func:`format_count` with the totals
+    it is part of (``totals.of(unit, the row's outcome)``).
+
+    ``columns`` maps the columns holding counts to their unit (those absent from ``frame`` are
+    skipped); a missing count stays missing.
+    """
+    out = frame.copy()
+    if out.empty:
+        return out
+    outcomes = (out[outcome_column].astype("string").tolist() if outcome_column in out.columns
+                else [None] * len(out))
+    for column, unit in columns.items():
+        if column not in out.columns:
+            continue
+        out[column] = [
+            None if pd.isna(value) else format_count(
+                int(value), min_cell, totals.of(unit, None if pd.isna(outcome) else outcome))
+            for value, outcome in zip(out[column], outcomes)]
+    return out

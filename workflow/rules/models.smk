@@ -56,6 +56,9 @@ rule combine_models:
             CROSS_CHECK_FILE.format(outcome=outcome, model=model)
             for outcome, model in STUDY.cross_checks
         ],
+        # the totals counts of people are part of (complementary suppression)
+        sessions=path("sessions"),
+        episodes=path("episodes"),
         code=code("combine_models"),
     output:
         **outputs_of("combine_models"),

@@ -50,6 +50,9 @@ if STUDY.multiverse is not None:
     rule combine_multiverse:
         input:
             specifications=[specification_file(spec) for spec in STUDY.multiverse_specifications],
+            # the totals counts of people are part of (complementary suppression)
+            sessions=path("sessions"),
+            episodes=path("episodes"),
             code=code("combine_multiverse"),
         output:
             **outputs_of("combine_multiverse"),

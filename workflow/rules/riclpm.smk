@@ -26,6 +26,9 @@ if STUDY.riclpm is not None:
     rule combine_riclpm:
         input:
             fits=[RICLPM_FILE.format(outcome=outcome) for outcome in OUTCOMES],
+            # the totals counts of people are part of (complementary suppression)
+            sessions=path("sessions"),
+            episodes=path("episodes"),
             code=code("combine_riclpm"),
         output:
             **outputs_of("combine_riclpm"),

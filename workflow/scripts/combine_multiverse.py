@@ -1,11 +1,12 @@
 """Snakemake script: the multiverse table, its summary and joint test (multiverse_summary)."""
-from analysis.io import read_json, write_table
+from analysis.io import read_json, read_table, write_table
 from analysis.models.multiverse_summary import (
     combine_multiverse,
     joint_test,
     publish_multiverse,
     summarise_multiverse,
 )
+from analysis.privacy import StudyTotals
 from analysis.runner import run_job
 from analysis.settings import MultiverseSummarySettings
 
@@ -16,7 +17,10 @@ def main() -> None:
     table = combine_multiverse(results, settings)
     distinct = set(table.loc[table["distinct"], "id"]) if not table.empty else set()
     summary = summarise_multiverse(table, joint_test(results, settings, distinct), settings)
-    write_table(publish_multiverse(table, settings.min_cell_count), snakemake.output.multiverse)
+    totals = StudyTotals.from_tables(read_table(snakemake.input.sessions),
+                                     read_table(snakemake.input.episodes))
+    write_table(publish_multiverse(table, settings.min_cell_count, totals),
+                snakemake.output.multiverse)
     write_table(summary, snakemake.output.multiverse_summary)
 
 

@@ -17,6 +17,7 @@ from scipy.special import stdtrit
 
 from analysis import errors
 from analysis.figures.style import NEUTRAL_GREY
+from analysis.privacy import StudyTotals
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,14 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> N
     """A DataError naming the table and the missing columns (:func:`analysis.errors.require_columns`
     for a figure)."""
     errors.require_columns(frame, columns, name, "the figure")
+
+
+def client_totals(inputs: Mapping[str, Any], outcome: str | None) -> tuple[int, ...]:
+    """The totals a count of clients printed in a figure of ``outcome`` is part of (the outcome's
+    episodes, the study's clients), from the figure's ``sessions`` and ``episodes`` inputs:
+    :meth:`analysis.privacy.StudyTotals.of`, for complementary suppression."""
+    return StudyTotals.from_tables(inputs.get("sessions"), inputs.get("episodes")).of(
+        "clients", outcome)
 
 
 def outcome_rows(derived: pd.DataFrame, outcome: str) -> pd.DataFrame:

@@ -15,13 +15,14 @@ an axis extended to reach it, and the figure says that it lies outside the scale
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.figures.common import (
+    client_totals,
     instrument_axis_label,
     instrument_title,
     wrap_title,
@@ -101,7 +102,7 @@ def _axis_range(low: float, high: float, cutoff: float) -> tuple[float, float, s
 @styled
 def jacobson_truax_figure(episodes: pd.DataFrame, parameters: Mapping[str, Any],
                           outcome_instrument: Any, *, min_cell: int,
-                          show_individual: bool = False) -> Figure:
+                          totals: Sequence[int] = (), show_individual: bool = False) -> Figure:
     """First against last score per client, with the reliable-change band and cut-off lines.
 
     Parameters
@@ -120,6 +121,10 @@ def jacobson_truax_figure(episodes: pd.DataFrame, parameters: Mapping[str, Any],
     min_cell : int
         Category counts use ``format_count``; without individual display a cell is drawn only
         when it holds at least ``min_cell`` clients.
+    totals : sequence of int
+        The totals the counts of clients in the title are part of (the outcome's episodes, the
+        study's clients: :func:`analysis.figures.common.client_totals`), for complementary
+        suppression.
     show_individual : bool
         Draw one point per client (sized by how many share the same pair of scores) instead of
         suppressed cells; only when ``privacy.show_individual_trajectories`` is true.
@@ -174,15 +179,16 @@ def jacobson_truax_figure(episodes: pd.DataFrame, parameters: Mapping[str, Any],
     if outside_note:
         notes.append(outside_note)
     notes.append(_category_text(rows.loc[pairs.index], pairs, band, outcome_instrument,
-                                min_cell))
+                                min_cell, (len(pairs), *totals)))
     ax.set_xlim(axis_low, axis_high)
     ax.set_ylim(axis_low, axis_high)
     ax.set_aspect("equal")
     ax.set_xlabel(f"First {label}")
     ax.set_ylabel(f"Last {label}")
     ax.set_title(wrap_title(f"{instrument_title(outcome_instrument)}: Jacobson-Truax plot\n"
-                            f"{format_count(len(pairs), min_cell)} clients with two or more "
-                            f"scores ({format_count(n_short, min_cell)} with fewer)", 5.2))
+                            f"{format_count(len(pairs), min_cell, totals)} clients with two "
+                            f"or more scores ({format_count(n_short, min_cell, totals)} with "
+                            "fewer)", 5.2))
     ax.legend(loc="upper left", fontsize=7)
     # each note wrapped to the figure's width (about 100 characters at this size)
     fig.supxlabel("\n".join(textwrap.fill(line, NOTE_WIDTH) for note in notes if note
@@ -208,7 +214,7 @@ def _draw_cells(fig: Figure, ax: Any, first: np.ndarray, last: np.ndarray, low: 
 
 
 def _category_text(episodes: pd.DataFrame, pairs: pd.DataFrame, band: float, instrument: Any,
-                   min_cell: int) -> str:
+                   min_cell: int, totals: Sequence[int]) -> str:
     improved, deteriorated = _reliable_change_counts(episodes, pairs, band, instrument)
     shown = category_counts({"reliably improved": improved,
                              "no reliable change": len(pairs) - improved - deteriorated,
@@ -217,7 +223,7 @@ def _category_text(episodes: pd.DataFrame, pairs: pd.DataFrame, band: float, ins
     if "jt_recovered" in episodes.columns:
         recovered = int(episodes["jt_recovered"].fillna(False).astype(bool).sum())
         text += ("\nrecovered (reliable and clinically significant): "
-                 f"{format_count(recovered, min_cell)}")
+                 f"{format_count(recovered, min_cell, totals)}")
     return text
 
 
@@ -259,6 +265,7 @@ def draw_jacobson_truax(inputs: Mapping[str, Any], settings: Any, outcome: str |
     parameters = outcome_row(inputs["parameters"], outcome, "jacobson_truax.parquet")
     return jacobson_truax_figure(inputs["episodes"], parameters, settings.registry()[outcome],
                                  min_cell=settings.privacy.min_cell_count,
+                                 totals=client_totals(inputs, outcome),
                                  show_individual=settings.privacy.show_individual_trajectories)
 
 

@@ -11,7 +11,7 @@ cost grows with the number of session rows. Therapists are shown by rank, never 
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from scipy.special import ndtri
 
 from analysis.figures.common import (
+    client_totals,
     instrument_axis_label,
     instrument_title,
     message_panel,
@@ -38,6 +39,7 @@ from analysis.presentation import (
     term_family,
     term_label,
 )
+from analysis.privacy import format_count
 
 #: Width (characters) an axis label is wrapped to, so a long instrument name stays on the canvas.
 LABEL_WIDTH = 38
@@ -224,6 +226,7 @@ def therapist_caterpillar_figure(effects: pd.DataFrame, outcome_instrument: Any,
 
 @styled
 def residual_diagnostics_figure(diagnostics: Mapping[str, Any], outcome_instrument: Any, *,
+                                min_cell: int, totals: Sequence[int] = (),
                                 model_title: str = "primary model",
                                 formula: str = "") -> Figure:
     """Residual diagnostics of a fitted mixed model, from the summaries in its fit file.
@@ -239,6 +242,12 @@ def residual_diagnostics_figure(diagnostics: Mapping[str, Any], outcome_instrume
         A fit file's ``diagnostics`` (:func:`analysis.models.diagnostics.model_diagnostics`).
     outcome_instrument
         Registry entry for labels.
+    min_cell : int
+        ``privacy.min_cell_count``: the number of clients is published through
+        :func:`analysis.privacy.format_count`.
+    totals : sequence of int
+        The totals that number is part of (the outcome's episodes, the study's clients:
+        :func:`analysis.figures.common.client_totals`), for complementary suppression.
     model_title : str
         Named in the title (e.g. "M2 Lagged alliance (primary)").
     formula : str
@@ -265,7 +274,8 @@ def residual_diagnostics_figure(diagnostics: Mapping[str, Any], outcome_instrume
         _qq_panel(client_ax, clients[0], "Client intercept (conditional mode)",
                   reference="quartiles")
         client_ax.set_title(f"Normal Q-Q plot of client random intercepts\n"
-                            f"({clients[0]['n']} clients)")
+                            f"({format_count(int(clients[0]['n']), min_cell, totals)} "
+                            "clients)")
     else:
         message_panel(client_ax, "The model has no client random intercept.")
     return fig
@@ -381,6 +391,7 @@ def draw_residuals(inputs: Mapping[str, Any], settings: Any, outcome: str | None
     fit = inputs["fit"]
     return residual_diagnostics_figure(
         fit.get("diagnostics") or {}, settings.registry()[outcome],
+        min_cell=settings.privacy.min_cell_count, totals=client_totals(inputs, outcome),
         model_title=model_title(str(fit.get("model", ""))),
         formula=str((fit.get("fit") or {}).get("formula") or ""))
 

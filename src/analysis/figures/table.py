@@ -7,7 +7,8 @@ One row (:class:`FigureFamily`) per family of figures. The Snakemake rules are g
 its drawing function (:mod:`analysis.figures.jobs`). A row says:
 
 - ``inputs``: the stage files it reads, as (input name, catalogue name) pairs
-  (:mod:`analysis.catalogue`);
+  (:mod:`analysis.catalogue`); a figure that prints a count of clients reads ``sessions`` and
+  ``episodes`` too (:data:`STUDY_TOTALS`), the totals the count is published against;
 - ``model``: the planned model whose primary-analysis fit file it reads as input ``fit`` (the
   fit job stores the diagnostics the figure needs there: :mod:`analysis.models.diagnostics`);
   a figure with a model is drawn only for the outcomes that model is planned for;
@@ -99,6 +100,10 @@ class FigureFamily:
         return getattr(importlib.import_module(f"analysis.figures.{module}"), function)
 
 
+#: The inputs that give the totals a count of clients in a figure is part of (complementary
+#: suppression: :func:`analysis.figures.common.client_totals`).
+STUDY_TOTALS = (("sessions", "sessions"), ("episodes", "episodes"))
+
 #: The figure table, in the order figures are listed.
 FAMILIES: tuple[FigureFamily, ...] = (
     FigureFamily("forest", "forest_alliance", (("models", "models"),),
@@ -116,18 +121,20 @@ FAMILIES: tuple[FigureFamily, ...] = (
     FigureFamily("trajectories", "trajectories", (("derived", "derived"),),
                  "figure_trajectories.rst", "data", "trajectories by early alliance",
                  "trajectories:draw_trajectories", per_outcome=True),
-    FigureFamily("alliance_within_next", "alliance_within_next", (("derived", "derived"),),
+    FigureFamily("alliance_within_next", "alliance_within_next",
+                 (("derived", "derived"), *STUDY_TOTALS),
                  "figure_alliance_within_next.rst", "data",
                  "within-client alliance and next session", "trajectories:draw_alliance_within_next",
                  per_outcome=True),
     FigureFamily("jacobson_truax", "jacobson_truax",
-                 (("episodes", "episodes"), ("parameters", "jacobson_truax_parameters")),
+                 (("episodes", "episodes"), ("parameters", "jacobson_truax_parameters"),
+                  ("sessions", "sessions")),
                  "figure_jacobson_truax.rst", "instruments", "Jacobson-Truax plot",
                  "episodes:draw_jacobson_truax", per_outcome=True),
     FigureFamily("therapist_caterpillar", "therapist_caterpillar", (),
                  "figure_therapist_caterpillar.rst", "models", "therapist random intercepts",
                  "models:draw_therapist_caterpillar", per_outcome=True, model="R3"),
-    FigureFamily("residuals", "residuals", (),
+    FigureFamily("residuals", "residuals", STUDY_TOTALS,
                  "figure_residuals.rst", "diagnostics", "residual diagnostics (M2)",
                  "models:draw_residuals", per_outcome=True, model="M2"),
 )

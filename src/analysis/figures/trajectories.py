@@ -9,7 +9,7 @@ says ``privacy.show_individual_trajectories`` allows it. Costs grow linearly wit
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from analysis.figures.common import (
     binned_means,
+    client_totals,
     instrument_axis_label,
     instrument_title,
     mean_confidence_intervals,
@@ -181,7 +182,7 @@ def _group_names(n_groups: int) -> list[str]:
 @styled
 def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
                                 alliance_instrument: Any, *, min_cell: int,
-                                n_bins: int = 10) -> Figure:
+                                totals: Sequence[int] = (), n_bins: int = 10) -> Figure:
     """Within-client alliance at a session against symptoms at the next session (binned means).
 
     Left: the next-session score; right: the change from this session to the next, both as means
@@ -198,6 +199,9 @@ def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
     min_cell : int
         Bins with fewer session pairs than this are not drawn; the number of clients is
         formatted with ``format_count``.
+    totals : sequence of int
+        The totals the number of clients is part of (the outcome's episodes, the study's clients:
+        :func:`analysis.figures.common.client_totals`), for complementary suppression.
     n_bins : int
         Number of equal-count bins (fewer when there are fewer than ``min_cell`` pairs a bin).
     """
@@ -235,7 +239,7 @@ def alliance_within_next_figure(derived: pd.DataFrame, outcome_instrument: Any,
                       "client's mean)")
         ax.set_ylabel(y_label)
         ax.set_title(title)
-    n_clients = format_count(pairs["client_id"].nunique(), min_cell)
+    n_clients = format_count(pairs["client_id"].nunique(), min_cell, totals)
     fig.suptitle(wrap_title(f"{instrument_title(outcome_instrument)}: "
                             f"{process_name(alliance_instrument)} at a session and symptoms at "
                             f"the next\n({len(pairs)} session pairs of {n_clients} clients; "
@@ -259,7 +263,8 @@ def draw_alliance_within_next(inputs: Mapping[str, Any], settings: Any,
     registry = settings.registry()
     return alliance_within_next_figure(inputs["derived"], registry[outcome],
                                        registry[settings.alliance],
-                                       min_cell=settings.privacy.min_cell_count)
+                                       min_cell=settings.privacy.min_cell_count,
+                                       totals=client_totals(inputs, outcome))
 
 
 __all__ = [

@@ -7,8 +7,9 @@ conflicting duplicates (same client and session, different answers) are all reje
 
 Before that, blank rows (every cell empty or a missing-value code) are skipped and the table's
 ``missing_values`` codes set missing, both counted in the flow. A record without a value in any
-mapped measure is not an administration; beside a filled record of the same client and session
-it is set aside (not a conflict), and its row counts as a kept row with no measure.
+mapped measure is not an administration and needs no date; beside a filled record of the same
+client and session, or without a session number or date to place it, it is set aside (not a
+conflict, not rejected), and its row counts as a kept row with no measure.
 """
 
 from __future__ import annotations
@@ -79,8 +80,14 @@ def ingest_table(raw: pd.DataFrame, plan: TablePlan, registry: dict, table: Inpu
     bad_records = set(row_failures["record"])
     admin_failures = failures[~failures["rule"].isin(row_rules) & ~failures["record"].isin(bad_records)]
 
-    ok = ~records.index.isin(bad_records)
+    # A placeholder without its key (no session number in the table, and no date) belongs to no
+    # session: it is set aside like one beside a filled record, never a duplicate of another.
+    key = "session" if "session" in records else "date"
+    keyless = set(records.index[_placeholders(records, plan)
+                                & records.get(key, pd.Series(pd.NA, index=records.index)).isna()])
+    ok = ~records.index.isin(bad_records | keyless)
     duplicates, beside_filled = _duplicates(records[ok], item_values, plan)
+    beside_filled |= keyless
     if "date" in records:
         # Dates become datetimes here, with this table's format; later steps compare them.
         records["date"] = _parse_dates(records["date"], table.date_format)
@@ -173,6 +180,14 @@ def _to_records(frame: pd.DataFrame, plan: TablePlan, registry: dict):
     return records, values
 
 
+def _placeholders(records: pd.DataFrame, plan: TablePlan) -> pd.Series:
+    """Records without a value in any mapped measure, of a table that maps measures (in a
+    sessions table without instruments, an attendance log, every record is a session)."""
+    if not plan.instruments:
+        return pd.Series(False, index=records.index)
+    return ~records["_measured"].astype(bool)
+
+
 def _any_value(values: dict, n_records: int) -> np.ndarray:
     """Per record: does it hold a value (valid or not) in any item or total column?"""
     measured = np.zeros(n_records, dtype=bool)
@@ -218,7 +233,10 @@ def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dic
             f"date cannot be read (expected {table.date_format or 'yyyy-mm-dd'})",
         )]
         if plan.kind == "sessions" or "session" not in records:
-            date_rules.append(("missing_date", lambda s, t=date_text: t.notna(), "no date"))
+            # a placeholder (no value in any measure) needs no date: it is not an administration
+            placeholder = _placeholders(records, plan)
+            date_rules.append(("missing_date", lambda s, t=date_text, p=placeholder:
+                               t.notna() | p, "no date"))
         add("date", _parse_dates(date_text, table.date_format), plan.roles["date"], "row", None,
             date_rules)
 

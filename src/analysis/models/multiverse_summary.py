@@ -3,7 +3,7 @@
 Once every job has fitted its specifications (:mod:`analysis.models.multiverse_fit`), the
 combining rule reads their results: :func:`combine_multiverse` makes ``multiverse.csv`` (one row
 per planned specification, with the duplicates marked; :func:`publish_multiverse` suppresses small
-client counts), :func:`joint_test` the joint test of each estimand's specification curve
+counts of clients and therapists), :func:`joint_test` the joint test of each estimand's specification curve
 (Simonsohn, Simmons & Nelson 2020) from the bootstrap nulls
 (:mod:`analysis.models.multiverse_bootstrap`), and :func:`summarise_multiverse` the summary in
 numbers. Kept apart from the fitting because it reads only the results: no model is fitted here.
@@ -37,6 +37,7 @@ from analysis.models.multiverse_fit import (
     STATUS_INADMISSIBLE,
     STATUS_NOT_ESTIMABLE,
 )
+from analysis.privacy import StudyTotals, publish_counts
 from analysis.settings import MultiverseSummarySettings
 
 
@@ -131,14 +132,11 @@ def mark_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def publish_multiverse(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """The table as published: clients below ``min_cell`` shown as "<min_cell"."""
-    from analysis.privacy import format_count
-
-    out = table.copy()
-    out["n_clients"] = [None if pd.isna(value) else format_count(int(value), min_cell)
-                        for value in out["n_clients"]]
-    return out
+def publish_multiverse(table: pd.DataFrame, min_cell: int, totals: StudyTotals) -> pd.DataFrame:
+    """The table as published: counts of clients and therapists through
+    :func:`analysis.privacy.publish_counts` ("<min_cell" below ``min_cell``, and hidden when
+    their complement in the study's ``totals`` is a small cell)."""
+    return publish_counts(table, min_cell, totals)
 
 
 def _significant(estimate: Any, p: Any, sign: int, alpha: float) -> bool:

@@ -35,13 +35,14 @@ import logging
 import math
 import re
 import warnings
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
 from analysis.models.records import json_ready, records
+from analysis.privacy import StudyTotals, format_count
 from analysis.settings import RiclpmSettings
 
 log = logging.getLogger(__name__)
@@ -360,8 +361,8 @@ def _waves_have_data(panel: pd.DataFrame, k: int) -> bool:
     return True
 
 
-def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10
-                   ) -> dict[str, pd.DataFrame]:
+def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
+                   totals: StudyTotals) -> dict[str, pd.DataFrame]:
     """``riclpm`` (parameters) and ``riclpm_fit`` (fit indices) over every outcome's result.
 
     Parameters
@@ -370,6 +371,9 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10
         :func:`fit_riclpm_outcome`'s results, one per outcome (in outcome order).
     min_cell : int
         Counts of clients below this are published as ``"<min_cell"`` (``privacy``).
+    totals : StudyTotals
+        The study's clients and each outcome's episodes: a count of clients whose complement in
+        them is a small cell is hidden too (:func:`analysis.privacy.format_count`).
 
     Returns
     -------
@@ -382,11 +386,11 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10
         not; the likelihood-ratio test (or why it is not given) on the ``free`` row.
     """
     from analysis.models.riclpm import PATH_COLUMNS
-    from analysis.privacy import format_count
 
     path_rows, fit_rows = [], []
     for result in results:
         outcome = result["outcome"]
+        part_of = totals.of("clients", outcome)
         counts = result.get("counts") or {}
         waves = result.get("waves") or {}
         comparison = result.get("likelihood_ratio") or {}
@@ -401,9 +405,10 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10
             n_clients = fit.get("n_clients", counts.get("clients_with_data"))
             fit_rows.append({
                 "outcome": outcome, "version": entry["version"], "status": entry["status"],
-                "reason": suppress_counts_in_text(entry.get("reason") or "", min_cell),
+                "reason": suppress_counts_in_text(entry.get("reason") or "", min_cell,
+                                                  part_of),
                 "n_clients": None if n_clients is None else format_count(int(n_clients),
-                                                                          min_cell),
+                                                                          min_cell, part_of),
                 "n_waves": fit.get("n_waves", result.get("sessions")),
                 **{name: fit.get(name) for name in ("n_parameters", "chisq", "df", "pvalue",
                                                     "cfi", "tli", "rmsea", "srmr", "aic", "bic",
@@ -450,21 +455,23 @@ _COUNT_PATTERNS = (
 )
 
 
-def suppress_counts_in_text(text: str, min_cell: int) -> str:
+def suppress_counts_in_text(text: str, min_cell: int, totals: Sequence[int] = ()) -> str:
     """A message about the panel with its counts of people below ``min_cell`` shown as "<min_cell".
 
     The reason an RI-CLPM was not identified is published (``riclpm_fit.csv``, the report), and
-    it counts clients; the privacy rule for published counts applies to it too.
+    it counts clients; the privacy rule for published counts applies to it too, with the totals
+    the counts are part of (``totals``, e.g. ``StudyTotals.of("clients", outcome)``: "but 35
+    have them" beside a study of 36 is hidden).
 
     >>> suppress_counts_in_text("16 clients have data (3 waves: 2, 6 waves: 14); but 16 have "
     ...                         "them", 10)
     '16 clients have data (3 waves: <10, 6 waves: 14); but 16 have them'
+    >>> suppress_counts_in_text("36 clients have data; but 35 have them", 10, (36,))
+    '36 clients have data; but >26 have them'
     """
-    from analysis.privacy import format_count
-
     for pattern in _COUNT_PATTERNS:
         text = pattern.sub(lambda match: match.group("before")
-                           + format_count(int(match.group("count")), min_cell)
+                           + format_count(int(match.group("count")), min_cell, totals)
                            + match.group("after"), text)
     return text
 

@@ -16,8 +16,9 @@ tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUM
 - ``engine_agreement``: the cross-check of the primary-analysis mixed models by a second engine;
 - ``rm_corr``, ``reliability``, ``therapist_icc``, ``early_alliance``.
 
-Counts of clients are published through :func:`analysis.privacy.format_count` (``"<10"`` below
-the threshold). Rows are sorted by outcome, model (table order), analysis (primary first) and
+Counts of clients and therapists are published through :func:`analysis.privacy.publish_counts`
+(``"<10"`` below the threshold, and hidden when their complement in the study's totals is a
+small cell: complementary suppression). Rows are sorted by outcome, model (table order), analysis (primary first) and
 term (formula order), so the same fits give byte-identical files.
 """
 
@@ -30,7 +31,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES, find_sensitivity
-from analysis.privacy import format_count
+from analysis.privacy import PEOPLE_COUNT_COLUMNS as _PEOPLE, StudyTotals, publish_counts
 
 TABLE_COLUMNS: dict[str, list[str]] = {
     "models": [
@@ -79,7 +80,9 @@ TABLE_COLUMNS: dict[str, list[str]] = {
 
 #: Columns holding counts of clients: published with small-cell suppression.
 FIT_COUNT_COLUMNS = ["outcome", "model", "analysis", "n_obs", "n_clients", "n_therapists"]
-CLIENT_COUNT_COLUMNS = ("n_clients", "n", "n_episodes", "n_episodes_fewer_than_2_scores")
+#: The columns of the model tables that hold counts of people, by unit (``rm_corr``'s and
+#: ``reliability``'s ``n`` counts clients).
+PEOPLE_COUNT_COLUMNS: dict[str, str] = {**_PEOPLE, "n": "clients"}
 
 _ANALYSIS_ORDER = {row.id: position for position, row in enumerate(SENSITIVITY_ANALYSES)}
 _MODEL_ORDER = {model_id: position for position, model_id in enumerate(BUILTIN_MODELS)}
@@ -333,22 +336,20 @@ def _sort_key(column: pd.Series) -> pd.Series:
     return column.astype(str)
 
 
-def suppress_client_counts(frame: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """Counts of clients as published: ``"<min_cell"`` when 0 < n < min_cell."""
-    out = frame.copy()
-    for column in CLIENT_COUNT_COLUMNS:
-        if column in out and len(out):
-            out[column] = [
-                None if pd.isna(value) else format_count(int(value), min_cell)
-                for value in out[column]
-            ]
-    return out
+def suppress_client_counts(frame: pd.DataFrame, min_cell: int, totals: StudyTotals
+                           ) -> pd.DataFrame:
+    """Counts of clients and therapists as published (:func:`analysis.privacy.publish_counts`):
+    ``"<min_cell"`` when 0 < n < min_cell, and hidden when the rest of a total it is part of
+    (the outcome's episodes, the study's clients or therapists, ``totals``) is a small cell."""
+    return publish_counts(frame, min_cell, totals, PEOPLE_COUNT_COLUMNS)
 
 
 def combine_fits(
     fits: Iterable[dict[str, Any]],
     cross_checks: Iterable[dict[str, Any]] = (),
     min_cell: int = 10,
+    *,
+    totals: StudyTotals,
 ) -> dict[str, pd.DataFrame]:
     """Every published model table, by name (the keys of :data:`TABLE_COLUMNS`).
 
@@ -360,6 +361,11 @@ def combine_fits(
         Results of :func:`analysis.models.fitting.cross_check_fit`.
     min_cell : int
         ``privacy.min_cell_count``: client counts below it are shown as ``"<min_cell"``.
+    totals : StudyTotals
+        The study's clients, therapists and each outcome's episodes
+        (:meth:`analysis.privacy.StudyTotals.from_tables`): a count whose complement in one of
+        them is a small cell is hidden too (35 of 36 clients beside the study's 36 would reveal
+        the one left out).
     """
     fits = list(fits)
     models = models_table(fits)
@@ -375,7 +381,8 @@ def combine_fits(
         "early_alliance": _collect(fits, "early_alliance", "early_alliance",
                                    ["outcome", "analysis"]),
     }
-    published = {name: suppress_client_counts(table, min_cell) for name, table in tables.items()}
+    published = {name: suppress_client_counts(table, min_cell, totals)
+                 for name, table in tables.items()}
     return {**published, "fit_counts": fit_counts_table(fits)}
 
 

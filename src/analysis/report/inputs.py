@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.errors import DataError
 from analysis.io import read_table
+from analysis.privacy import StudyTotals
 
 
 @dataclass
@@ -44,11 +45,10 @@ class ReportTables:
     def population(self, unit: str = "clients") -> int | None:
         """The study's clients (or therapists) after cleaning: the total every published count of
         them is part of (complementary suppression, :func:`analysis.privacy.format_count`).
-        From the session registry; None when it is not available."""
-        column = {"clients": "client_id", "therapists": "therapist_id"}[unit]
-        if not self.sessions.empty and column in self.sessions.columns:
-            return int(self.sessions[column].dropna().nunique())
-        return None
+        From the session registry (:class:`analysis.privacy.StudyTotals`); None when it is not
+        available."""
+        totals = StudyTotals.from_tables(None if self.sessions.empty else self.sessions)
+        return {"clients": totals.clients, "therapists": totals.therapists}[unit]
 
     def has_dates(self) -> bool:
         """Whether any session record carried a date (turned into a day offset at ingest)."""

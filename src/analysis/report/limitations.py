@@ -43,6 +43,8 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
     maximum.
     """
     outcomes, alliance, registry = view.outcomes, view.alliance, view.registry
+    # the configured process measure: "alliance" by default, else its label ("PCIT coding")
+    process = view.process_label
     min_cell = view.min_cell
     items = []
     reverse = []
@@ -69,15 +71,15 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
     reverse_tests = []
     if panel_reverse:
         reverse_tests.append("the reverse dynamic panel model (symptoms predicting the next "
-                             "alliance): " + "; ".join(panel_reverse))
+                             f"{process}): " + "; ".join(panel_reverse))
     if reverse:
         reverse_tests.append("M3 (symptoms above a client's average predicting the next "
-                             "alliance): " + "; ".join(reverse))
+                             f"{process}): " + "; ".join(reverse))
     items.append({"title": "Reverse causation", "text": (
-        "Early symptom change can raise later alliance, so an association does not show that "
-        "the alliance causes improvement. The primary dynamic panel model lets symptoms move "
-        "later alliance without biasing the lagged alliance coefficient, and the reverse path "
-        "is tested directly"
+        f"Early symptom change can raise later {process}, so an association does not show that "
+        f"the {process} causes improvement. The primary dynamic panel model lets symptoms move "
+        f"later {process} without biasing the lagged {process} coefficient, and the reverse "
+        "path is tested directly"
         + (": " + "; and ".join(reverse_tests) + "." if reverse_tests
            else "; neither reverse model was run in this configuration."))})
     items.append({"title": "Dynamic-panel bias of the conventional model",
@@ -85,12 +87,12 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
     early = view.settings.derive.early_sessions
     if any(one(tables.models, outcome=o, model="M4", analysis="primary",
                term="alliance_early") is not None for o in outcomes):
-        items.append({"title": "Early alliance overlaps the change it predicts", "text": (
-            "M4 relates the early alliance (the mean over the first "
+        items.append({"title": f"Early {process} overlaps the change it predicts", "text": (
+            f"M4 relates the early {process} (the mean over the first "
             + (f"{early} sessions" if early else "sessions")
             + ") to change from the first to the last score, and that change window includes "
             "the early sessions. Improvement in those sessions can itself raise the early "
-            "alliance, so M4's association mixes both directions; the lagged models separate "
+            f"{process}, so M4's association mixes both directions; the lagged models separate "
             "them.")})
     detrended = []
     for outcome in outcomes:
@@ -101,26 +103,28 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
         if primary is not None and trend_free is not None:
             detrended.append(f"{registry[outcome].label}: {format_number(primary['estimate'])} "
                              f"as specified, {format_number(trend_free['estimate'])} detrended")
+    trends = ("Alliance tends to rise and symptoms to fall over therapy" if view.is_alliance
+              else f"The {process} and symptoms may both change over therapy")
     items.append({"title": "Shared time trends", "text": (
-        "Alliance tends to rise and symptoms to fall over therapy, which inflates within-client "
-        "associations. The detrended sensitivity analysis removes each client's linear trend in "
-        "alliance" + (": " + "; ".join(detrended) + "." if detrended
-                      else " (not run in this configuration).")
+        f"{trends}, which inflates within-client associations. The detrended sensitivity "
+        f"analysis removes each client's linear trend in {process}"
+        + (": " + "; ".join(detrended) + "." if detrended
+           else " (not run in this configuration).")
     )})
     attenuation = _attenuation_text(tables, view)
     if attenuation:
-        items.append({"title": "Measurement error in the alliance", "text": attenuation})
+        items.append({"title": f"Measurement error in the {process}", "text": attenuation})
     labels = {key: instrument.label for key, instrument in registry.items()}
     items.append({"title": "Missing data and dropout",
                   "text": _dropout_text(tables, min_cell, labels)})
     share = ceiling_share(tables.scores, alliance)
     if share is not None and share > view.settings.ceiling_share:
-        items.append({"title": "Ceiling of the alliance scale", "text": (
+        items.append({"title": f"Ceiling of the {process} scale", "text": (
             f"{100 * share:.1f}% of {alliance.label} scores are at the scale maximum "
             f"({alliance.score_max:g}), more than the {100 * view.settings.ceiling_share:g}% "
             "that marks a ceiling effect (report.ceiling_share; Terwee et al., 2007). Little "
-            "room above the ceiling shrinks the variance of the within-client alliance and can "
-            "attenuate its estimated effect (see the alliance distribution figure).")})
+            f"room above the ceiling shrinks the variance of the within-client {process} and "
+            f"can attenuate its estimated effect (see the {process} distribution figure).")})
     interval = session_interval_days(tables.sessions)
     # An interval between sessions shorter than an instrument's recall window ("over the last
     # 2 weeks") means consecutive scores share part of their recall period.
@@ -145,11 +149,12 @@ def limitations(tables: ReportTables, view: ReportView) -> list[dict[str, str]]:
 def conventional_bias_text(tables: ReportTables, view: ReportView) -> str:
     """The bias of the conventional M2 under reverse paths, with the figures of the recovery
     study (``docs/validation/recovery.csv``, made by ``make validate``) when it is available."""
-    text = ("M2 centres the alliance on each client's mean over all sessions. That mean "
-            "includes later sessions, and when symptoms also move the alliance it carries later "
+    process = view.process_label
+    text = (f"M2 centres the {process} on each client's mean over all sessions. That mean "
+            f"includes later sessions, and when symptoms also move the {process} it carries later "
             "symptom levels into the predictor of the next symptom score (Falkenström et al., "
             "2017; Hamaker & Grasman, 2015): M2 can then find an effect that is not there. The "
-            "primary dynamic panel model treats the alliance as predetermined and is not "
+            f"primary dynamic panel model treats the {process} as predetermined and is not "
             "affected.")
     from analysis.report.recovery import recovery_sentence
 
@@ -183,7 +188,7 @@ def within_client_reliability(scores: pd.DataFrame, instrument_key: str,
 
 
 def _attenuation_text(tables: ReportTables, view: ReportView) -> str:
-    alliance = view.alliance
+    alliance, process = view.alliance, view.process_label
     reliability, source = alliance.reliability, "the instrument registry"
     if reliability is None and not tables.reliability.empty:
         row = one(tables.reliability, instrument=alliance.key)
@@ -197,12 +202,14 @@ def _attenuation_text(tables: ReportTables, view: ReportView) -> str:
     return (
         f"Measurement error in the {alliance.label} attenuates its within-client effects. With "
         f"a reliability of {format_number(reliability, 2)} ({source}), the within-client part "
-        f"of the alliance has a reliability of about {format_number(within, 2)} in these data "
-        "(most of an alliance scale's variance lies between clients and is removed by "
-        "person-mean centring), so the within-client estimates of M1 and M2 are expected to be "
+        f"of the {process} has a reliability of about {format_number(within, 2)} in these data "
+        + ("(most of an alliance scale's variance lies between clients and is removed by "
+           "person-mean centring)" if view.is_alliance else
+           "(its variance between clients is removed by person-mean centring)")
+        + ", so the within-client estimates of M1 and M2 are expected to be "
         f"about {100 * (1 - within):.0f}% smaller in magnitude than the effect of the true "
-        "alliance. Parameter recovery on simulated data with a latent alliance measured at this "
-        "reliability shows the same attenuation (make validate).")
+        f"{process}. Parameter recovery on simulated data with a latent {process} measured at "
+        "this reliability shows the same attenuation (make validate).")
 
 
 def _dropout_text(tables: ReportTables, min_cell: int, labels: Mapping[str, str]) -> str:

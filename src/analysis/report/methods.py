@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from analysis.ingest import ROUTES
-from analysis.presentation import FAMILY_P_COLUMNS, analysis_label, term_label
+from analysis.presentation import FAMILY_P_COLUMNS, analysis_label, name_process, term_label
 from analysis.report.formatting import MISSING, Table, format_number, generic_table
 from analysis.report.inputs import ReportTables
 from analysis.report.tables import model_fit_table
@@ -200,7 +200,8 @@ def family_members(models: pd.DataFrame, view: ReportView) -> dict[str, list[str
     for family in FAMILY_P_COLUMNS:
         rows = primary.loc[primary["family"].fillna("").astype(str) == family]
         members[family] = [f"{view.name_of(row['outcome'])} {row['model']} "
-                           f"{term_label(str(row['term']))}" for row in rows.to_dict("records")]
+                           f"{name_process(term_label(str(row['term'])), view.process_label)}"
+                           for row in rows.to_dict("records")]
     return members
 
 
@@ -322,16 +323,15 @@ def describe_analysis(description: str, view: ReportView) -> str:
     for key, value in values.items():
         description = description.replace(key, f"{value:g}" if isinstance(value, float)
                                           else str(value))
-    if not view.is_alliance:
-        description = description.replace("alliance", view.alliance.label)
-    return description
+    return name_process(description, view.process_label)
 
 
 def methods_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
     """The methods section generated from the settings, the data flow and the fitted models."""
     settings = view.settings
     specs = view.specs
-    models = [{"id": model, "title": specs[model].title, "question": specs[model].question,
+    models = [{"id": model, "title": name_process(specs[model].title, view.process_label),
+               "question": name_process(specs[model].question, view.process_label),
                "formula": specs[model].formula or _PANEL_FORMULAS.get(model)
                or "(no formula: see text)"}
               for model in view.models_run]

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from analysis.io import atomic_path
 from analysis.literature import META_ANALYTIC_CI, META_ANALYTIC_R, META_ANALYTIC_SOURCE
-from analysis.presentation import model_title
+from analysis.presentation import model_title, name_process
 from analysis.report import answer, methods, tables as apa
 from analysis.report.formatting import (
     format_number,
@@ -51,7 +51,8 @@ class Section:
 
 def _answer(tables: ReportTables, view: ReportView) -> dict[str, Any]:
     return {"answers": [answer.outcome_answer(tables, outcome, view) for outcome in view.outcomes],
-            "alpha": f"{view.settings.alpha:g}".removeprefix("0")}
+            "alpha": f"{view.settings.alpha:g}".removeprefix("0"),
+            "stronger": answer.stronger_phrase(view)}
 
 
 def _data(tables: ReportTables, view: ReportView) -> dict[str, Any]:
@@ -81,14 +82,15 @@ def _results(tables: ReportTables, view: ReportView) -> dict[str, Any]:
         for model in [model for model in view.models_run if model in fitted]:
             spec = view.specs[model]
             label = view.labels[outcome]
+            title = name_process(model_title(model), view.process_label)
             result_models.append({
                 "outcome": outcome,
                 "outcome_label": label,
                 "model": model,
-                "title": model_title(model),
-                "question": spec.question,
+                "title": title,
+                "question": name_process(spec.question, view.process_label),
                 "fixed": apa.fixed_effects_table(tables.models, outcome, model,
-                                                 caption=f"{label}: {model_title(model)}"),
+                                                 caption=f"{label}: {title}"),
                 "random": apa.random_effects_table(tables.random_effects, outcome, model),
                 "fit": apa.fit_summary(tables.models, tables.model_fit, outcome, model,
                                        view.min_cell, clients=tables.population(),
@@ -130,7 +132,8 @@ def _when_empty(model: str, view: ReportView) -> str:
 
 
 def _sensitivity(tables: ReportTables, view: ReportView) -> dict[str, Any]:
-    return {"sensitivity": apa.sensitivity_table(tables.models, view.outcomes, view.labels)}
+    return {"sensitivity": apa.sensitivity_table(tables.models, view.outcomes, view.labels,
+                                                 view.process_label)}
 
 
 def _therapists(tables: ReportTables, view: ReportView) -> dict[str, Any]:
@@ -226,6 +229,7 @@ def render_report(tables: ReportTables, settings: ReportSettings,
     env = environment()
     shared = {"figures": figures, "outcomes": view.outcomes, "labels": view.labels,
               "alliance": view.alliance, "process": view.process_label,
+              "name_process": lambda text: name_process(text, view.process_label),
               "stronger_process": view.stronger_process, "min_cell": view.min_cell,
               "provenance": provenance}
     sections = [Markup(env.get_template(f"report/{section.id}.html.j2").render(

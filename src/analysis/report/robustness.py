@@ -99,7 +99,8 @@ def _clear(row: Mapping[str, Any], alpha: float) -> bool:
 
 
 def path_sentence(row: Mapping[str, Any] | None, *, forward: bool, outcome_label: str,
-                  alliance_label: str, outcome_higher_worse: bool, alpha: float) -> str:
+                  alliance_label: str, outcome_higher_worse: bool, alpha: float,
+                  process: str = "alliance") -> str:
     """One cross-lagged path in plain words, generated from its direction, CI and p.
 
     Parameters
@@ -114,6 +115,9 @@ def path_sentence(row: Mapping[str, Any] | None, *, forward: bool, outcome_label
         Whether a higher outcome score means more symptoms.
     alpha : float
         ``report.alpha``: below it the path is described as a finding, otherwise as unclear.
+    process : str
+        How the text names the process measure (``ReportView.process_label``: "alliance" by
+        default, else the measure's label).
 
     Examples
     --------
@@ -136,24 +140,31 @@ def path_sentence(row: Mapping[str, Any] | None, *, forward: bool, outcome_label
     size = format_number(abs(estimate))
     if forward:
         if not _clear(row, alpha):
-            return (f"Within clients, a session with better alliance than usual was not clearly "
+            return (f"Within clients, a session with better {process} than usual was not clearly "
                     f"followed by different {outcome_label} scores at the next session: the 95% "
                     f"CI includes both directions ({numbers}).")
         lower = estimate < 0
         meaning = ("fewer symptoms" if lower == outcome_higher_worse else "more symptoms")
-        return (f"Within clients, a session with better alliance than usual was followed by "
+        return (f"Within clients, a session with better {process} than usual was followed by "
                 f"{'lower' if lower else 'higher'} {outcome_label} scores ({meaning}) at the next "
                 f"session: one {alliance_label} point above the client's usual level went with "
                 f"{size} {outcome_label} points {'less' if lower else 'more'} ({numbers}).")
     worse = "more" if outcome_higher_worse else "fewer"
     if not _clear(row, alpha):
         return (f"In the other direction, a session with {worse} symptoms than usual was not "
-                f"clearly followed by a different alliance at the next session ({numbers}).")
+                f"clearly followed by a different {process} at the next session ({numbers}).")
     # the estimate is per point of the outcome score; "more symptoms" is the score's worse side
     per_worse = estimate if outcome_higher_worse else -estimate
     return (f"In the other direction, a session with {worse} symptoms than usual was followed "
-            f"by a {'weaker' if per_worse < 0 else 'stronger'} alliance at the next session: "
+            f"by a {_direction_word(per_worse > 0, process)} {process} at the next session: "
             f"{size} {alliance_label} points per {outcome_label} point ({numbers}).")
+
+
+def _direction_word(up: bool, process: str) -> str:
+    # an alliance is stronger or weaker; another process measure (a count, a rating) higher or lower
+    if process == "alliance":
+        return "stronger" if up else "weaker"
+    return "higher" if up else "lower"
 
 
 def _fit_sentence(fit: Mapping[str, Any], min_cell: int) -> str:
@@ -266,7 +277,8 @@ def riclpm_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
             backward = _first_path(tables.riclpm, outcome, "constrained",
                                    "cross-lagged symptoms -> alliance")
             kwargs = {"outcome_label": instrument.label, "alliance_label": view.alliance.label,
-                      "outcome_higher_worse": higher_worse, "alpha": alpha}
+                      "outcome_higher_worse": higher_worse, "alpha": alpha,
+                      "process": view.process_label}
             entry["sentences"] = [s for s in [
                 _waves_sentence(constrained),
                 path_sentence(forward, forward=True, **kwargs)
@@ -466,7 +478,8 @@ def _estimand_sentences(summary: pd.DataFrame, table: pd.DataFrame, outcome: str
     sentences.append(
         f"{_count(expected)} of the {_count(distinct)} distinct specifications "
         f"({format_percent(value('share_significant_expected'))}) found that a session with "
-        f"better alliance was followed by fewer symptoms {_lag_words(lag)} (p < {alpha_text}); "
+        f"better {view.process_label} was followed by fewer symptoms {_lag_words(lag)} "
+        f"(p < {alpha_text}); "
         f"{_count(opposite)} found the opposite. The median standardised estimate was "
         f"β = {format_number(value('median_std_estimate'), 3)} (range "
         f"{format_number(value('min_std_estimate'), 3)} to "

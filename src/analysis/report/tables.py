@@ -14,6 +14,7 @@ from analysis.presentation import (
     analysis_label,
     analysis_order,
     model_title,
+    name_process,
     select_alliance_terms,
     term_family,
     term_label,
@@ -122,8 +123,9 @@ def fallback_text(value: Any) -> str:
 
 
 def sensitivity_table(models: pd.DataFrame, outcomes: Sequence[str],
-                      outcome_labels: Mapping[str, str]) -> Table:
-    """Every alliance term across analyses, outcomes side by side: b [95% CI], adjusted p."""
+                      outcome_labels: Mapping[str, str], process: str = "alliance") -> Table:
+    """Every alliance term across analyses, outcomes side by side: b [95% CI], adjusted p.
+    ``process`` names the process measure in the caption (``ReportView.process_label``)."""
     terms = select_alliance_terms(models) if not models.empty else models
     columns = ["Model", "Term", "Analysis"]
     for outcome in outcomes:
@@ -135,7 +137,8 @@ def sensitivity_table(models: pd.DataFrame, outcomes: Sequence[str],
     keys.sort(key=lambda key: (key[0], term_family(key[1]), analysis_order(key[2]), key[1]))
     body, flagged = [], []
     for model, term, analysis in keys:
-        cells = [model_title(model), term_label(term), analysis_label(analysis)]
+        cells = [name_process(model_title(model), process),
+                 name_process(term_label(term), process), analysis_label(analysis)]
         for outcome in outcomes:
             row = one(terms, outcome=outcome, model=model, term=term, analysis=analysis)
             if row is None:
@@ -147,7 +150,8 @@ def sensitivity_table(models: pd.DataFrame, outcomes: Sequence[str],
                       format_p(p_adjusted)]
         body.append(cells)
         flagged.append(analysis == "primary")
-    return Table("Alliance terms in every analysis (primary rows highlighted)", columns, body,
+    return Table(name_process("Alliance terms in every analysis (primary rows highlighted)",
+                              process), columns, body,
                  flagged=flagged, numeric=[False, False, False] + [True] * (len(columns) - 3))
 
 
