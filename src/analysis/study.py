@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,6 +41,9 @@ from analysis.models.specs import (
 from analysis.settings import (
     CrossCheckSettings,
     DeriveSettings,
+    DropoutHazardSettings,
+    DropoutSettings,
+    EngagementSettings,
     EpisodeSettings,
     FigureSettings,
     IngestSettings,
@@ -50,6 +53,7 @@ from analysis.settings import (
     QualitySettings,
     ScoreSettings,
     Settings,
+    SuddenGainSettings,
 )
 from analysis.settings import (  # the RI-CLPM check and the multiverse
     MultiverseDataSettings,
@@ -91,6 +95,7 @@ class ReportSettings(Settings):
     fits: tuple[dict[str, Any], ...]
     riclpm: RiclpmSettings | None = None  # None: models.riclpm.run is false
     multiverse: MultiverseSettings | None = None  # None: multiverse.run is false
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
 
     @property
     def planned_fits(self) -> list[ResolvedFit]:
@@ -136,6 +141,7 @@ class Study:
     seed: int = 0
     alpha: float = 0.05
     panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
+    engagement: EngagementSettings = EngagementSettings()  # engagement: dropout, therapists, gains
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -341,6 +347,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
     outcome_keys = [outcome.key for outcome in outcomes]
     linking = LinkingSettings(**config["linking"])
     fits = plan_fits(models, alliance, outcomes)
+    engagement = engagement_settings(config["engagement"], inputs, outcomes)
     riclpm, multiverse, specifications = _riclpm_and_multiverse(config, outcome_keys, derive)
     return Study(
         registry=registry,
@@ -386,6 +393,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
             fits=tuple(fit.as_dict() for fit in fits),
             riclpm=riclpm,
             multiverse=multiverse,
+            engagement=engagement,
         ),
         config_sha256=_fingerprint(config),
         riclpm=riclpm,
@@ -394,6 +402,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         seed=int(config["study"]["seed"]),
         alpha=float(config["report"]["alpha"]),
         panel_waves=panel_waves,
+        engagement=engagement,
     )
 
 
@@ -461,6 +470,35 @@ def _riclpm_and_multiverse(config: Mapping[str, Any], outcomes: list[str], deriv
         specifications_per_job=int(declared["specifications_per_job"]),
         resamples=resamples)
     return riclpm, multiverse, tuple(enumerate_specifications(choices, primary))
+
+
+def engagement_settings(section: Mapping[str, Any], inputs: tuple[InputTable, ...],
+                        outcomes: tuple[Instrument, ...]) -> EngagementSettings:
+    """``engagement``: the analyses switched on, with what each of their stages reads."""
+    dropout, gains = section["dropout"], section["sudden_gains"]
+    weeks = dropout["proxy_active_weeks"]
+    spline = dropout["session_spline_df"]
+    return EngagementSettings(
+        dropout=DropoutSettings(
+            status_recorded=any(table.kind == "sessions" and "status" in table.columns
+                                for table in inputs),
+            proxy_min_sessions=int(dropout["proxy_min_sessions"]),
+            proxy_active_weeks=None if weeks is None else float(weeks),
+        ) if dropout["run"] else None,
+        dropout_hazard=DropoutHazardSettings(
+            session_spline_df=None if spline is None else int(spline)) if dropout["run"] else None,
+        therapist_patient=bool(section["therapist_patient"]["run"]),
+        sudden_gains=SuddenGainSettings(
+            directions={outcome.key: ("higher_is_better" if outcome.direction == "higher_better"
+                                      else "lower_is_better") for outcome in outcomes},
+            cutoff=None if gains["cutoff"] is None else float(gains["cutoff"]),
+            crit2_pct=None if gains["crit2_pct"] is None else float(gains["crit2_pct"]),
+            crit3=bool(gains["crit3"]),
+            identify_1to2=bool(gains["identify_1to2"]),
+            window=int(gains["window"]),
+            min_gains=int(gains["min_gains"]),
+        ) if gains["run"] else None,
+    )
 
 
 def panel_wave_settings(section: Mapping[str, Any]) -> PanelWaveSettings:
