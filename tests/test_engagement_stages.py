@@ -313,3 +313,16 @@ def test_report_sections_say_switched_off_and_not_estimated(derived):
     assert dropout_context(tables, view)["dropout_off"].startswith("Not run: switched off")
     assert not therapist_patient_context(tables, view)["therapist_patient_run"]
     assert not sudden_gains_context(tables, view)["sudden_gains_run"]
+
+
+def test_the_published_column_lists_follow_the_analysis_modules():
+    from analysis.engagement.dropout import STATUS_CATEGORIES
+    from analysis.engagement.dropout_stage import ATTENDANCE_COLUMNS, EPISODE_COLUMNS
+    from analysis.engagement.sudden_gains import GAIN_COLUMNS
+    from analysis.engagement.sudden_gains_stage import GAIN_TABLE_COLUMNS
+
+    # written out as literals (the contracts read them without importing), kept in step here
+    assert GAIN_TABLE_COLUMNS[2:-3] == GAIN_COLUMNS
+    for columns in (EPISODE_COLUMNS, ATTENDANCE_COLUMNS):
+        start = columns.index("attended")
+        assert tuple(columns[start:start + 4]) == STATUS_CATEGORIES

@@ -506,12 +506,14 @@ SPECS: dict[str, Spec] = {
     "dropout_km": Spec(Listed("analysis.engagement.dropout_stage", "KM_TABLE_COLUMNS"),
                        keys=["tertile", "session"], strict=True),
     "dropout": Spec(Listed("analysis.engagement.dropout_stage", "DROPOUT_COLUMNS"),
-                    keys=["outcome", "term", "status"], suppressed=["n_clients", "n_events"]),
+                    keys=["outcome", "term", "status"],
+                    suppressed=["n_clients", "n_events", "n_events_lost", "n_clusters"]),
     "attendance": Spec(Listed("analysis.engagement.dropout_stage", "ATTENDANCE_COLUMNS"),
                        keys=["group"], suppressed=["n_clients", "n_dropout"]),
     "therapist_patient_alliance": Spec(
         Listed("analysis.engagement.therapist_patient", "RESULT_COLUMNS"),
-        keys=["outcome", "term", "status"], suppressed=["n_clients", "n_clients_excluded"]),
+        keys=["outcome", "term", "status"],
+        suppressed=["n_clients", "n_clients_excluded", "n_therapists"]),
     "therapist_patient_points": Spec(
         Listed("analysis.engagement.therapist_patient_stage", "POINT_COLUMNS"),
         keys=["outcome", "therapist_id", "n_clients"], strict=True),

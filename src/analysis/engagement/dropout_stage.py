@@ -47,8 +47,8 @@ ATTENDED_STATUSES = ("attended", "no_measure")
 #: Columns of ``dropout_episodes`` (one row per client).
 EPISODE_COLUMNS = [
     "client_id", "therapist_id", "sessions_attended", "last_session", "ending", "dropout",
-    "dropout_source", "offered", "attended", *STATUS_CATEGORIES[1:], "status_unknown",
-    "alliance_early", "tertile",
+    "dropout_source", "offered", "attended", "did_not_attend", "cancelled_by_client",
+    "cancelled_by_service", "status_unknown", "alliance_early", "tertile",
 ]
 #: Columns of ``dropout_km`` (Kaplan-Meier by early-alliance tertile).
 KM_TABLE_COLUMNS = ["tertile", "session", "at_risk", "events", "censored", "survival", "se",
@@ -62,12 +62,13 @@ DROPOUT_COLUMNS = [
 ]
 #: Columns of the published ``attendance.csv`` (everyone, then each early-alliance tertile).
 ATTENDANCE_COLUMNS = [
-    "group", "n_clients", "offered", "attended", *STATUS_CATEGORIES[1:], "attendance_rate",
+    "group", "n_clients", "offered", "attended", "did_not_attend", "cancelled_by_client",
+    "cancelled_by_service", "attendance_rate",
     "mean_client_rate", "mean_sessions_attended", "n_dropout", "dropout_rate", "status_recorded",
     "dropout_source", "note",
 ]
 #: Counts of people in the published tables (small cells hidden).
-PEOPLE_COUNTS = ("n_clients", "n_events", "n_dropout")
+PEOPLE_COUNTS = ("n_clients", "n_events", "n_events_lost", "n_clusters", "n_dropout")
 #: The hazard model's term compared with Sharf et al.'s d.
 BETWEEN_TERM = "alliance_between_c"
 
@@ -160,9 +161,13 @@ def fit_dropout_outcome(derived: pd.DataFrame, episodes: pd.DataFrame, outcome: 
     """
     rows = derived.loc[derived["outcome"].astype(str) == outcome]
     source = str(episodes["dropout_source"].iloc[0]) if len(episodes) else ""
+    # the totals the model's counts are parts of (complementary suppression when published)
+    totals = {"clients": int(len(episodes)), "dropouts": int(episodes["dropout"].sum()),
+              "therapists": int(episodes["therapist_id"].nunique())
+              if "therapist_id" in episodes else 0}
     result: dict[str, Any] = {"outcome": outcome, "status": "not_estimated", "reason": "",
                               "terms": [], "effect": None, "info": {},
-                              "dropout_source": source}
+                              "dropout_source": source, "totals": totals}
     if rows.empty:
         result["reason"] = f"the derived table has no rows of {outcome}"
         return result
@@ -219,8 +224,7 @@ def combine_dropout(fits: Iterable[Mapping[str, Any]], episodes: pd.DataFrame,
             rows.append({**common, **term,
                          **(extra if term["term"] == BETWEEN_TERM else {})})
     table = pd.DataFrame(rows).reindex(columns=DROPOUT_COLUMNS)
-    for name in ("n_rows", "n_events_lost", "n_clusters"):
-        table[name] = table[name].astype("Int64")
+    table["n_rows"] = table["n_rows"].astype("Int64")
     for name in ("outcome", "term", "status", "reason", "dropout_source", "cluster", "formula"):
         table[name] = table[name].fillna("").astype("string")
     numeric = [c for c in DROPOUT_COLUMNS if c not in ("outcome", "term", "status", "reason",
@@ -228,14 +232,24 @@ def combine_dropout(fits: Iterable[Mapping[str, Any]], episodes: pd.DataFrame,
                                                         "n_clients", "n_events", "n_rows",
                                                         "n_events_lost", "n_clusters")]
     table[numeric] = table[numeric].astype(float)
-    table["n_events"] = [
-        None if pd.isna(events) else format_count(int(events), min_cell,
-                                                  None if pd.isna(clients) else int(clients))
-        for events, clients in zip(table["n_events"], table["n_clients"])]
-    table["n_clients"] = [None if pd.isna(n) else format_count(int(n), min_cell)
-                          for n in table["n_clients"]]
-    for name in ("n_clients", "n_events"):
-        table[name] = pd.array(table[name], dtype="string")
+    # counts of people, each beside the total it is part of: the study's clients, its dropouts
+    # (the events lost are the rest of them), its therapists or clients (the clusters)
+    totals = pd.DataFrame([fit.get("totals") or {} for fit in fits
+                           for _ in range(max(1, len(fit["terms"]) if fit["status"] ==
+                                              "estimated" else 1))],
+                          columns=["clients", "dropouts", "therapists"])
+
+    def published(values: pd.Series, total: pd.Series) -> pd.array:
+        return pd.array([None if pd.isna(n) else format_count(
+            int(n), min_cell, None if pd.isna(t) else int(t)) for n, t in zip(values, total)],
+            dtype="string")
+
+    cluster_total = totals["therapists"].where(table["cluster"] == "therapist",
+                                               totals["clients"])
+    table["n_clusters"] = published(table["n_clusters"], cluster_total)
+    table["n_events_lost"] = published(table["n_events_lost"], totals["dropouts"])
+    table["n_events"] = published(table["n_events"], totals["dropouts"])
+    table["n_clients"] = published(table["n_clients"], totals["clients"])
     return {"dropout": table,
             "attendance": attendance_summary(episodes, min_cell, status_recorded)}
 

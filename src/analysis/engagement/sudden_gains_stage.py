@@ -40,8 +40,15 @@ from analysis.privacy import format_count, publish_rate
 from analysis.settings import SuddenGainSettings
 
 #: Columns of the published ``sudden_gains.csv`` (one row per gain or loss).
-GAIN_TABLE_COLUMNS = ["outcome", "client_id", *GAIN_COLUMNS, "largest_of_client",
-                      "alliance_pre", "alliance_post"]
+GAIN_TABLE_COLUMNS = [
+    "outcome", "client_id", "gain_id", "kind", "pregain_session", "postgain_session",
+    "score_pregain_minus2", "score_pregain_minus1", "pregain_score", "postgain_score",
+    "score_postgain_plus1", "score_postgain_plus2",
+    "magnitude", "percent_change", "share_of_total_change",
+    "mean_pre", "mean_post", "n_pre", "n_post", "critical_value",
+    "reversal_value", "reversal", "n_per_client", "largest_of_client", "alliance_pre",
+    "alliance_post",
+]
 #: Columns of the published ``sudden_gains_summary.csv`` (one row per outcome).
 SUMMARY_COLUMNS = [
     "outcome", "status", "reason", "cutoff", "cutoff_source", "crit2_pct", "crit3",
@@ -74,8 +81,8 @@ def crit1_cutoff(parameters: pd.DataFrame, outcome: str, settings: SuddenGainSet
     row = rows.iloc[0]
     value = define_crit1_cutoff(sd=float(row["sd_first"]), reliability=float(row["r_xx"]))
     return (float(value["reliable_change_value"].iloc[0]),
-            f"reliable change value (SD {float(row['sd_first']):.2f}, r_xx "
-            f"{float(row['r_xx']):.2f})")
+            f"reliable change value from SD {float(row['sd_first']):.2f} and r_xx "
+            f"{float(row['r_xx']):.2f}")
 
 
 def sudden_gains_outcome(derived: pd.DataFrame, parameters: pd.DataFrame, outcome: str,
@@ -96,10 +103,12 @@ def sudden_gains_outcome(derived: pd.DataFrame, parameters: pd.DataFrame, outcom
     rows["client_id"] = rows["client_id"].astype(str)
     scored = rows.dropna(subset=["symptom_score"])
     n_clients = int((scored.groupby("client_id").size() >= 2).sum())
+    total = int(rows["client_id"].nunique())
     cutoff, source = crit1_cutoff(parameters, outcome, settings)
     result: dict[str, Any] = {
         "outcome": outcome, "status": "not_estimated", "reason": "", "cutoff": cutoff,
         "cutoff_source": source if cutoff is not None else "", "n_clients": n_clients,
+        "n_clients_total": total,
         "criteria": {"crit2_pct": settings.crit2_pct, "crit3": settings.crit3,
                      "identify_1to2": settings.identify_1to2},
         "gains": [], "alliance": {"status": "not_estimated", "reason": ""}, "course": []}
@@ -213,7 +222,7 @@ def combine_sudden_gains(fits: Iterable[Mapping[str, Any]], min_cell: int
             "outcome": fit["outcome"], "status": fit["status"], "reason": fit["reason"],
             "cutoff": fit["cutoff"], "cutoff_source": fit["cutoff_source"],
             **fit["criteria"],
-            "n_clients": format_count(n, min_cell),
+            "n_clients": format_count(n, min_cell, fit.get("n_clients_total")),
             "n_clients_with_gain": format_count(with_gain, min_cell, n),
             "share_with_gain": publish_rate(with_gain, n, min_cell),
             "n_gains": format_count(len(gain_rows), min_cell),
@@ -222,8 +231,9 @@ def combine_sudden_gains(fits: Iterable[Mapping[str, Any]], min_cell: int
             "n_clients_with_loss": format_count(int(loss_rows["client_id"].nunique()),
                                                 min_cell, n),
             "n_losses": format_count(len(loss_rows), min_cell),
-            "mean_magnitude": (float(gain_rows["magnitude"].mean()) if len(gain_rows)
-                               else np.nan),
+            # a mean over fewer gains than min_cell describes a handful of people: hidden
+            "mean_magnitude": (float(gain_rows["magnitude"].mean())
+                               if len(gain_rows) >= min_cell else np.nan),
             "alliance_status": alliance["status"], "alliance_reason": alliance["reason"],
             **{name: alliance.get(name) for name in ("estimate", "se", "df", "t", "p",
                                                      "ci_low", "ci_high", "n_obs")},

@@ -33,7 +33,7 @@ from analysis.privacy import format_count
 POINT_COLUMNS = ["outcome", "therapist_id", "n_clients", "alliance_therapist", "alliance_mean",
                  "mean_change", "mean_end_score"]
 #: Counts of clients in the published table.
-PEOPLE_COUNTS = ("n_clients", "n_clients_excluded")
+PEOPLE_COUNTS = ("n_clients", "n_clients_excluded", "n_therapists")
 
 
 def fit_therapist_patient_outcome(derived: pd.DataFrame, outcome: str) -> dict[str, Any]:
@@ -63,7 +63,10 @@ def fit_therapist_patient_outcome(derived: pd.DataFrame, outcome: str) -> dict[s
         }).reset_index()
         frame.insert(0, "outcome", outcome)
         points = frame[POINT_COLUMNS].to_dict("records")
-    return {"outcome": outcome, "table": _records(table), "points": points}
+    totals = {"clients": int(clients["client_id"].nunique()),
+              "therapists": int(clients["therapist_id"].nunique())
+              if "therapist_id" in clients else 0}
+    return {"outcome": outcome, "table": _records(table), "points": points, "totals": totals}
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -89,10 +92,14 @@ def combine_therapist_patient(fits: Iterable[Mapping[str, Any]], min_cell: int
         table[name] = table[name].astype(float)
     for name in ("singular", "converged"):
         table[name] = table[name].astype("boolean")
-    table["n_therapists"] = table["n_therapists"].astype("Int64")
-    for name in PEOPLE_COUNTS:
-        table[name] = pd.array([None if pd.isna(n) else format_count(int(n), min_cell)
-                                for n in table[name]], dtype="string")
+    # counts of people beside the totals they are parts of (complementary suppression)
+    totals = pd.DataFrame([fit.get("totals") or {} for fit in fits for _ in fit["table"]],
+                          columns=["clients", "therapists"])
+    for name, total in (("n_clients", "clients"), ("n_clients_excluded", "clients"),
+                        ("n_therapists", "therapists")):
+        table[name] = pd.array([None if pd.isna(n) else format_count(
+            int(n), min_cell, None if pd.isna(t) or not t else int(t))
+            for n, t in zip(table[name], totals[total])], dtype="string")
     points = pd.DataFrame([point for fit in fits for point in fit["points"]]).reindex(
         columns=POINT_COLUMNS)
     points["outcome"] = points["outcome"].astype("string")

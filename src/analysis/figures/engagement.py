@@ -30,6 +30,7 @@ from analysis.figures.common import (
     number,
     process_name,
     require_columns,
+    wrap_text,
     wrap_title,
 )
 from analysis.figures.style import NEUTRAL_GREY, SERIES_COLOURS, styled
@@ -97,9 +98,10 @@ def dropout_km_figure(km: pd.DataFrame, alliance_instrument: Any, *, min_cell: i
                             5.3))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="lower left")
-    fig.supxlabel("Kaplan-Meier estimates with 95% CI; dropout by the proxy rule (no recorded "
-                  f"ending); each curve stops where fewer "
-                  f"than {min_cell} clients are at risk.", fontsize=7, color=NEUTRAL_GREY)
+    fig.supxlabel(wrap_text("Kaplan-Meier estimates with 95% CI; dropout by the proxy rule (no "
+                            "recorded ending); each curve stops where fewer than "
+                            f"{min_cell} clients are at risk.", 100),
+                  fontsize=7, color=NEUTRAL_GREY)
     return fig
 
 
@@ -166,12 +168,20 @@ def therapist_patient_figure(points: pd.DataFrame, table: pd.DataFrame, outcome_
     ax.set_title(wrap_title(f"{instrument_title(outcome_instrument)}: therapists' "
                             f"{process_name(alliance_instrument)} and their clients' change",
                             4.8))
-    n_therapists = len(mine)
-    n_clients = format_count(int(mine["n_clients"].sum()), min_cell)
-    fig.supxlabel(f"One point per therapist ({n_therapists} therapists, {n_clients} clients; "
-                  "size by caseload); the line is the model's therapist-part slope, adjusted "
-                  "for the start score.", fontsize=7, color=NEUTRAL_GREY)
+    # the counts as the table publishes them (small cells and their complements hidden)
+    n_therapists = _published(rows, "n_therapists", len(mine), min_cell)
+    n_clients = _published(rows, "n_clients", int(mine["n_clients"].sum()), min_cell)
+    fig.supxlabel(wrap_text(f"One point per therapist ({n_therapists} therapists, {n_clients} "
+                            "clients; size by caseload); the line is the model's therapist-part "
+                            "slope, adjusted for the start score.", 95),
+                  fontsize=7, color=NEUTRAL_GREY)
     return fig
+
+
+def _published(rows: pd.DataFrame, column: str, count: int, min_cell: int) -> str:
+    if column in rows and len(rows) and pd.notna(rows[column].iloc[0]):
+        return str(rows[column].iloc[0])
+    return format_count(count, min_cell)
 
 
 def draw_therapist_patient(inputs: Mapping[str, Any], settings: Any,
@@ -231,9 +241,9 @@ def sudden_gains_figure(course: pd.DataFrame, outcome_instrument: Any, alliance_
                                  "gain", 3.0))
     fig.suptitle(f"Around the sudden gains in {outcome_instrument.label} "
                  f"(n = {format_count(n_gains, min_cell)} gains)", fontsize=10)
-    fig.supxlabel(f"Means with 95% CI; the dotted line marks the gain (pregain session 0, "
-                  f"postgain session 1); sessions with fewer than {min_cell} gains are not "
-                  "shown.", fontsize=7, color=NEUTRAL_GREY)
+    fig.supxlabel(wrap_text("Means with 95% CI; the dotted line marks the gain (pregain session "
+                            f"0, postgain session 1); sessions with fewer than {min_cell} gains "
+                            "are not shown.", 110), fontsize=7, color=NEUTRAL_GREY)
     return fig
 
 

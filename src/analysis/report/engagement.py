@@ -131,8 +131,9 @@ def _hazard_sentence(dropout: pd.DataFrame, outcome: str, view: ReportView) -> s
     within = one(dropout, outcome=outcome, term="alliance_within")
     within_text = ""
     if within is not None and finite(within.get("estimate")) is not None:
-        within_text = (f" Within clients, sessions with a {view.process_label} one point above "
-                       f"the client's own mean had an odds ratio of dropping out after them of "
+        within_text = (f" Within clients, a session at which the client's {view.process_label} "
+                       f"was one point above their own mean had an odds ratio of dropping out "
+                       f"after it of "
                        f"{format_number(within['odds_ratio'])} "
                        f"({format_ci(within['odds_ratio_ci_low'], within['odds_ratio_ci_high'])}, "
                        f"{format_p_clause(within['p'])}).")
@@ -181,7 +182,7 @@ def _hazard_table(dropout: pd.DataFrame, view: ReportView):
          "n_events": "Dropouts", "n_clusters": "Clusters", "status": "Status"},
         {"outcome": view.name_of, "estimate": format_number, "se": format_number,
          "p": format_p, "odds_ratio": format_number, "odds_ratio_ci_low": format_number,
-         "odds_ratio_ci_high": format_number, "d": format_number, "n_clusters": plain_int,
+         "odds_ratio_ci_high": format_number, "d": format_number,
          "status": lambda value: str(value).replace("_", " ")},
         note=(f"d converts the between-client alliance term to Sharf et al.'s scale: minus the "
               "log odds per SD of the clients' mean alliance (a positive d means a weaker "
@@ -230,7 +231,7 @@ def therapist_patient_context(tables: ReportTables, view: ReportView) -> dict[st
              "n_therapists": "Therapists"},
             {"outcome": view.name_of, "estimate": format_number, "se": format_number,
              "df": format_df, "p": format_p, "ci_low": format_number, "ci_high": format_number,
-             "n_therapists": plain_int},
+             },
             note="end score ~ start score + therapist part + client part + (1 | therapist), "
                  "REML with Satterthwaite df; the therapist part is the therapist's mean "
                  "alliance over their clients (grand-mean centred), the client part the "
@@ -284,8 +285,9 @@ def _therapist_patient_entry(table: pd.DataFrame, outcome: str, view: ReportView
         f"therapist's other clients {verdict(client)} ({stats(client)}): {pattern} "
         f"({BALDWIN_SOURCE}: therapist variability in the alliance predicted outcome and "
         f"patient variability did not; confirmed across studies by {DEL_RE_SOURCE}). "
-        f"{plain(therapist.get('n_clients'))} clients of {plain_int(therapist.get('n_therapists'))}"
-        f" therapists with at least 3 such clients each.{singular}")}
+        f"In the model: {plain(therapist.get('n_clients'))} clients of "
+        f"{plain(therapist.get('n_therapists'))} therapists (those with at least 3 clients with "
+        f"start, end and alliance scores).{singular}")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,14 +336,17 @@ def _sudden_gains_entry(summary: pd.DataFrame, outcome: str, view: ReportView
     if row.get("crit3") in (True, "True", "true"):
         criteria += (", and a mean of up to three sessions before above the mean of up to three "
                      "after by 2.776 pooled SDs (adjusted for fewer scores)")
+    share = (f" ({format_percent(row['share_with_gain'])})"
+             if finite(row.get("share_with_gain")) is not None else "")
+    size = (f", mean size {format_number(row['mean_magnitude'])} points"
+            if finite(row.get("mean_magnitude")) is not None else "")
     sentences = [
         f"A sudden gain is {criteria} ({TANG_DERUBEIS_SOURCE}; identified as "
         f"{SUDDENGAINS_SOURCE} does). {plain(row['n_clients_with_gain'])} of "
-        f"{plain(row['n_clients'])} clients with at least two scores "
-        f"({format_percent(row['share_with_gain'])}) had at least one sudden gain "
-        f"({plain(row['n_gains'])} gains, mean size {format_number(row['mean_magnitude'])} "
-        f"points; {plain(row['n_reversals'])} reversed, i.e. at least half of the gain was "
-        f"lost again later); {plain(row['n_clients_with_loss'])} clients had a sudden loss."]
+        f"{plain(row['n_clients'])} clients with at least two scores{share} had at least one "
+        f"sudden gain ({plain(row['n_gains'])} gains{size}; {plain(row['n_reversals'])} "
+        f"reversed, i.e. at least half of the gain was lost again later); "
+        f"{plain(row['n_clients_with_loss'])} clients had a sudden loss."]
     if str(row.get("alliance_status")) == "estimated":
         estimate, p = finite(row.get("estimate")), finite(row.get("p"))
         rose = (estimate is not None and estimate > 0)
