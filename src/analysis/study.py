@@ -155,10 +155,14 @@ class Study:
         """What this design will not estimate, said before anything runs."""
         if self.has_therapist_ids:
             return []
+        split = (" The therapist and patient parts of the alliance (engagement.therapist_patient) "
+                 "are not estimated, and the dropout model's standard errors are clustered by "
+                 "client." if self.engagement.switched_on else "")
         return ["No therapist column is mapped (inputs.<sessions table>.columns.therapist): "
                 "every model is specified without a therapist term, the therapist ICC (R3) and "
                 "the therapist figures are not estimated, M4's standard errors are clustered by "
-                "client, and the dynamic panel model uses observed-information standard errors."]
+                "client, and the dynamic panel model uses observed-information standard errors."
+                + split]
 
     @property
     def outcome_keys(self) -> tuple[str, ...]:

@@ -51,6 +51,8 @@ if STUDY.engagement.dropout is not None:
             **outputs_of("combine_dropout"),
         log:
             "logs/combine_dropout.log",
+        benchmark:
+            "benchmarks/rules/combine_dropout.tsv"
         params:
             min_cell=STUDY.privacy.min_cell_count,
             status_recorded=STUDY.engagement.dropout.status_recorded,
@@ -83,6 +85,8 @@ if STUDY.engagement.therapist_patient:
             **outputs_of("combine_therapist_patient"),
         log:
             "logs/combine_therapist_patient.log",
+        benchmark:
+            "benchmarks/rules/combine_therapist_patient.tsv"
         params:
             min_cell=STUDY.privacy.min_cell_count,
         script:
@@ -117,6 +121,8 @@ if STUDY.engagement.sudden_gains is not None:
             **outputs_of("combine_sudden_gains"),
         log:
             "logs/combine_sudden_gains.log",
+        benchmark:
+            "benchmarks/rules/combine_sudden_gains.tsv"
         params:
             min_cell=STUDY.privacy.min_cell_count,
         script:

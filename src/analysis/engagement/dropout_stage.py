@@ -67,8 +67,6 @@ ATTENDANCE_COLUMNS = [
     "mean_client_rate", "mean_sessions_attended", "n_dropout", "dropout_rate", "status_recorded",
     "dropout_source", "note",
 ]
-#: Counts of people in the published tables (small cells hidden).
-PEOPLE_COUNTS = ("n_clients", "n_events", "n_events_lost", "n_clusters", "n_dropout")
 #: The hazard model's term compared with Sharf et al.'s d.
 BETWEEN_TERM = "alliance_between_c"
 

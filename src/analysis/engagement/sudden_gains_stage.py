@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.engagement.sudden_gains import (
-    GAIN_COLUMNS,
     alliance_around_gains,
     define_crit1_cutoff,
     extract_scores_around_gains,

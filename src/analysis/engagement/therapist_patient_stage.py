@@ -32,8 +32,6 @@ from analysis.privacy import format_count
 #: Columns of ``therapist_patient_points`` (one row per outcome and therapist in the model).
 POINT_COLUMNS = ["outcome", "therapist_id", "n_clients", "alliance_therapist", "alliance_mean",
                  "mean_change", "mean_end_score"]
-#: Counts of clients in the published table.
-PEOPLE_COUNTS = ("n_clients", "n_clients_excluded", "n_therapists")
 
 
 def fit_therapist_patient_outcome(derived: pd.DataFrame, outcome: str) -> dict[str, Any]:
