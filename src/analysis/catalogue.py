@@ -57,7 +57,8 @@ _FILES = (
     StageFile("offered_sessions", f"{PROCESSED}/offered_sessions.parquet", "ingest",
               "every session record with its status: attended, did not attend, cancelled by "
               "client or service (from the status column), or no_measure (a placeholder record "
-              "without any measure); the attendance rates read it"),
+              "without any measure), and the episode ending a record carries (from the ending "
+              "column, else missing); the attendance rates and dropout read it"),
     StageFile("rejects", f"{PROCESSED}/rejects.csv", "ingest",
               "every rejected row or administration: file, row, column, instrument, rule, reason"),
     StageFile("ingest_flags", f"{PROCESSED}/ingest_flags.csv", "ingest",

@@ -436,7 +436,7 @@ SPECS: dict[str, Spec] = {
         strict=True),
     "sessions": Spec(["client_id", "therapist_id", "session", "day"],
                      keys=["client_id", "session"], strict=True),
-    "offered_sessions": Spec(["client_id", "therapist_id", "session", "day", "status"],
+    "offered_sessions": Spec(["client_id", "therapist_id", "session", "day", "status", "ending"],
                              keys=["client_id", "session"], strict=True),
     "rejects": Spec(_REJECT_COLUMNS, keys=["file", "row", "rule"], strict=True),
     "ingest_flags": Spec(_REJECT_COLUMNS, keys=["file", "row", "rule"], strict=True),

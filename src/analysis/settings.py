@@ -84,6 +84,9 @@ class InputTable(Settings):
     # The values of the session-status column (role ``status``) for each kind of session record:
     # attended, did_not_attend, cancelled_by_client, cancelled_by_service.
     status_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The values of the episode-ending column (role ``ending``) for each kind of ending:
+    # completed, dropped_out, other.
+    ending_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def config_key(self, *parts: str) -> str:
         """The dotted config key of this table, or of a key inside it, for messages."""
@@ -271,10 +274,12 @@ class MultiverseSummarySettings(Settings):
 @dataclass(frozen=True)
 class DropoutSettings(Settings):
     """What the dropout episodes read (``engagement.dropout``): whether a session-status column
-    is mapped (attendance rates need one) and the proxy rule of a dropout without a recorded
-    ending (:func:`analysis.engagement.dropout.dropout_episodes`)."""
+    is mapped (attendance rates need one), whether an episode-ending column is (dropout is then
+    the recorded ending), and the proxy rule of a dropout without one
+    (:func:`analysis.engagement.dropout.dropout_episodes`)."""
 
     status_recorded: bool = False
+    ending_recorded: bool = False
     proxy_min_sessions: int = 4
     proxy_active_weeks: float | None = 4.0
 

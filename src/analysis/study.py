@@ -486,6 +486,8 @@ def engagement_settings(section: Mapping[str, Any], inputs: tuple[InputTable, ..
         dropout=DropoutSettings(
             status_recorded=any(table.kind == "sessions" and "status" in table.columns
                                 for table in inputs),
+            ending_recorded=any(table.kind == "sessions" and "ending" in table.columns
+                                for table in inputs),
             proxy_min_sessions=int(dropout["proxy_min_sessions"]),
             proxy_active_weeks=None if weeks is None else float(weeks),
         ) if dropout["run"] else None,
@@ -536,6 +538,7 @@ def input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Inst
         missing_values=tuple(table.get("missing_values") or ()),
         value_labels=bool(table.get("value_labels", True)),
         status_values=status_values(name, table),
+        ending_values=ending_values(name, table),
     )
 
 
@@ -545,18 +548,34 @@ def status_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, .
     Numbers are written as text the way the export shows them (1 and 1.0 both as "1"), since
     the status column is read as text.
     """
-    values = table.get("status_values") or {}
-    has_status = "status" in (table.get("columns") or {})
-    if values and not has_status:
-        raise ConfigError(f"inputs.{name}.status_values is set but inputs.{name}.columns.status "
-                          "is not: name the column that holds the session status.")
-    if has_status:
+    return coded_values(name, table, "status", "attended",
+                        "the values of the status column that mean the session was attended",
+                        "the column that holds the session status")
+
+
+def ending_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``inputs.<name>.ending_values`` as text codes, checked against the ending column."""
+    return coded_values(name, table, "ending", "dropped_out",
+                        "the values of the ending column that mean the client dropped out",
+                        "the column that records how the episode ended")
+
+
+def coded_values(name: str, table: Mapping[str, Any], role: str, required: str, listing: str,
+                 column: str) -> dict[str, tuple[str, ...]]:
+    """The ``<role>_values`` of a sessions table's coded column (status, ending) as text codes:
+    set only with the column, the ``required`` category listed, no code under two categories."""
+    key = f"{role}_values"
+    values = table.get(key) or {}
+    has_column = role in (table.get("columns") or {})
+    if values and not has_column:
+        raise ConfigError(f"inputs.{name}.{key} is set but inputs.{name}.columns.{role} is not: "
+                          f"name {column}.")
+    if has_column:
         if str(table.get("kind")) != "sessions":
-            raise ConfigError(f"inputs.{name}.columns.status: a status column belongs to a "
+            raise ConfigError(f"inputs.{name}.columns.{role}: a {role} column belongs to a "
                               "table with kind: sessions.")
-        if not values.get("attended"):
-            raise ConfigError(f"inputs.{name}.status_values.attended: list the values of the "
-                              "status column that mean the session was attended.")
+        if not values.get(required):
+            raise ConfigError(f"inputs.{name}.{key}.{required}: list {listing}.")
     seen: dict[str, str] = {}
     out = {}
     for category, codes in values.items():
@@ -564,7 +583,7 @@ def status_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, .
         for code in codes:
             text = status_text(code)
             if text in seen:
-                raise ConfigError(f"inputs.{name}.status_values: {code!r} is listed under both "
+                raise ConfigError(f"inputs.{name}.{key}: {code!r} is listed under both "
                                   f"{seen[text]} and {category}.")
             seen[text] = category
             texts.append(text)

@@ -14,7 +14,9 @@ The pipeline's steps around :mod:`analysis.engagement.dropout` (docs/methods.md 
   models) and ``attendance.csv`` (attendance and dropout overall and by early-alliance tertile),
   counts of people through :func:`analysis.privacy.format_count`.
 
-Without a recorded ending the event comes from the proxy rule of
+With an episode-ending column (``inputs.<sessions table>.columns.ending``, mapped by
+``ending_values``) the event is the recorded ending (a client's latest record with one);
+without one it comes from the proxy rule of
 :func:`~analysis.engagement.dropout.dropout_episodes` (``engagement.dropout.proxy_*``), named in
 ``dropout_source`` and in the report as a proxy.
 """
@@ -52,7 +54,8 @@ EPISODE_COLUMNS = [
 ]
 #: Columns of ``dropout_km`` (Kaplan-Meier by early-alliance tertile).
 KM_TABLE_COLUMNS = ["tertile", "session", "at_risk", "events", "censored", "survival", "se",
-                    "ci_low", "ci_high", "n_clients", "alliance_min", "alliance_max"]
+                    "ci_low", "ci_high", "n_clients", "alliance_min", "alliance_max",
+                    "dropout_source"]
 #: Columns of the published ``dropout.csv`` (one row per outcome and model term).
 DROPOUT_COLUMNS = [
     "outcome", "term", "estimate", "se", "z", "p", "ci_low", "ci_high", "odds_ratio",
@@ -82,6 +85,14 @@ def attended_sessions(sessions: pd.DataFrame, offered: pd.DataFrame) -> pd.DataF
             .sort_values(["client_id", "session"], kind="stable").reset_index(drop=True))
 
 
+def recorded_endings(offered: pd.DataFrame) -> pd.DataFrame:
+    """One recorded ending per client: the ending on the client's latest record that has one
+    (``offered_sessions``' ``ending``, mapped at ingest); clients without one are left out."""
+    recorded = offered.dropna(subset=["ending"]).sort_values(["client_id", "session"],
+                                                             kind="stable")
+    return recorded.drop_duplicates("client_id", keep="last")[["client_id", "ending"]]
+
+
 def dropout_stage(sessions: pd.DataFrame, offered: pd.DataFrame, derived: pd.DataFrame,
                   settings: DropoutSettings) -> dict[str, pd.DataFrame]:
     """The dropout episodes (one row per client) and the Kaplan-Meier curves by tertile.
@@ -94,7 +105,8 @@ def dropout_stage(sessions: pd.DataFrame, offered: pd.DataFrame, derived: pd.Dat
     derived : DataFrame
         ``derived.parquet``: its ``alliance_early`` (one value per client) gives the tertiles.
     settings : DropoutSettings
-        Whether a status column is mapped, and the proxy rule.
+        Whether a status column and an ending column are mapped, and the proxy rule (used
+        without an ending column).
 
     Returns
     -------
@@ -105,8 +117,11 @@ def dropout_stage(sessions: pd.DataFrame, offered: pd.DataFrame, derived: pd.Dat
     attended = attended_sessions(sessions, offered)
     if attended.empty:
         raise DataError("dropout_episodes: the session registry has no attended session.")
-    episodes = dropout_episodes(attended, min_sessions=settings.proxy_min_sessions,
-                                active_weeks=settings.proxy_active_weeks, day_col="day")
+    if settings.ending_recorded:
+        episodes = dropout_episodes(attended, recorded_endings(offered), ending_col="ending")
+    else:
+        episodes = dropout_episodes(attended, min_sessions=settings.proxy_min_sessions,
+                                    active_weeks=settings.proxy_active_weeks, day_col="day")
     if settings.status_recorded:
         codes = {category: [category] for category in STATUS_CATEGORIES}
         codes["attended"] = list(ATTENDED_STATUSES)
@@ -133,6 +148,9 @@ def dropout_stage(sessions: pd.DataFrame, offered: pd.DataFrame, derived: pd.Dat
         columns=KM_TABLE_COLUMNS)
     km = km.reindex(columns=KM_TABLE_COLUMNS)
     km["tertile"] = km["tertile"].astype("string")
+    km["dropout_source"] = pd.Series(
+        str(episodes["dropout_source"].iloc[0]) if len(episodes) else "", index=km.index,
+        dtype="string")
     for name in ("session", "at_risk", "events", "censored", "n_clients"):
         km[name] = km[name].astype("int64")
     for name in ("survival", "se", "ci_low", "ci_high", "alliance_min", "alliance_max"):

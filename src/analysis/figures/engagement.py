@@ -51,7 +51,8 @@ def dropout_km_figure(km: pd.DataFrame, alliance_instrument: Any, *, min_cell: i
     ----------
     km : DataFrame
         ``dropout_km``: ``tertile, session, at_risk, survival, ci_low, ci_high, n_clients,
-        alliance_min, alliance_max``.
+        alliance_min, alliance_max`` and ``dropout_source`` (a proxy rule or the recorded
+        ending, said under the figure).
     alliance_instrument
         The alliance's registry entry (labels).
     min_cell : int
@@ -98,9 +99,12 @@ def dropout_km_figure(km: pd.DataFrame, alliance_instrument: Any, *, min_cell: i
                             5.3))
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(loc="lower left")
-    fig.supxlabel(wrap_text("Kaplan-Meier estimates with 95% CI; dropout by the proxy rule (no "
-                            "recorded ending); each curve stops where fewer than "
-                            f"{min_cell} clients are at risk.", 100),
+    proxy = "dropout_source" not in km or km["dropout_source"].astype(str).str.startswith(
+        "proxy").any()
+    source = ("dropout by the proxy rule (no recorded ending)" if proxy
+              else "dropout as recorded (ending column)")
+    fig.supxlabel(wrap_text(f"Kaplan-Meier estimates with 95% CI; {source}; each curve stops "
+                            f"where fewer than {min_cell} clients are at risk.", 100),
                   fontsize=7, color=NEUTRAL_GREY)
     return fig
 

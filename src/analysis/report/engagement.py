@@ -89,7 +89,10 @@ def _definition(tables: ReportTables) -> str:
                 "session. Planned short treatments and clients who moved on to another service "
                 "may be counted as dropouts, and dropouts after the first few sessions are "
                 "missed, so the results below describe this proxy.")
-    return "Dropout is the ending recorded in the data."
+    return ("Dropout is the ending recorded in the data (the ending column of the session "
+            "records, mapped by inputs.<table>.ending_values; a client's latest record with an "
+            "ending counts). Episodes that were completed, ended otherwise or have no recorded "
+            "ending are censored at their last attended session.")
 
 
 def _attendance_sentence(attendance: pd.DataFrame) -> str:
