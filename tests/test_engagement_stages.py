@@ -5,6 +5,7 @@ instead of errors, the figures and the report sections."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -326,3 +327,44 @@ def test_the_published_column_lists_follow_the_analysis_modules():
     for columns in (EPISODE_COLUMNS, ATTENDANCE_COLUMNS):
         start = columns.index("attended")
         assert tuple(columns[start:start + 4]) == STATUS_CATEGORIES
+
+
+def test_simulated_attendance_and_endings_through_ingest(tmp_path):
+    """The simulator's status and ending columns, mapped in config, reach the dropout stage:
+    the recorded dropouts are the simulated ones and the missed appointments are offered."""
+    import dataclasses
+
+    import yaml
+
+    from analysis.ingest import run_ingest
+    from analysis.privacy import DEMO_KEY, PROJECT_ROOT
+    from analysis.simulate import simulate_study, write_study
+    from analysis.study import ingest_settings, study_from_dict
+
+    simulated = simulate_study(120, 12, seed=3, engagement=True)
+    write_study(simulated, tmp_path)
+    config = yaml.safe_load((PROJECT_ROOT / "config" / "config.yaml").read_text())
+    sessions_table = config["inputs"]["sessions"]
+    sessions_table["columns"].update(status="status", ending="ending")
+    sessions_table["status_values"] = {"attended": ["attended"],
+                                       "did_not_attend": ["did not attend"]}
+    sessions_table["ending_values"] = {"completed": ["completed"],
+                                       "dropped_out": ["dropped out"]}
+    study = study_from_dict(config)
+    assert study.engagement.dropout.ending_recorded and study.engagement.dropout.status_recorded
+    settings = ingest_settings(study)
+    settings = dataclasses.replace(settings, inputs=tuple(
+        dataclasses.replace(table, path=str(tmp_path / Path(table.path).name))
+        for table in settings.inputs))
+    ingested = run_ingest(settings, key=DEMO_KEY)
+    offered = ingested["offered_sessions"]
+    derived = ingested["sessions"].assign(alliance_early=4.0)
+    tables = dropout_stage(ingested["sessions"], offered, derived, study.engagement.dropout)
+    episodes = tables["dropout_episodes"]
+    truth = simulated.truth["engagement"]
+    assert int(episodes["dropout"].sum()) == truth["n_dropped_out"]
+    assert set(episodes["dropout_source"]) == {"recorded"}
+    # the missed appointments that survived cleaning are offered, not attended
+    assert 0 < episodes["did_not_attend"].sum() <= truth["n_missed_appointments"]
+    attendance = combine_dropout([], episodes, MIN_CELL, status_recorded=True)["attendance"]
+    assert 0.8 < attendance["attendance_rate"].iloc[0] < 1.0
