@@ -46,6 +46,7 @@ benchmark: install
 	$(BIN)/python benchmarks/bench_dpm.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_multiverse.py --demo --permutations 0 200
+	$(BIN)/python benchmarks/bench_engagement.py
 
 clean:
 	rm -rf results/* data/processed/* logs .snakemake

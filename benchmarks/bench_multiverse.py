@@ -72,24 +72,27 @@ def job_benchmarks(workdir: Path, rules: tuple[str, ...]) -> list[tuple[str, flo
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def scale_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of a benchmark of some stages on a scratch copy: data, size, cores, folder."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--demo", action="store_true", help="the shipped demo data and config")
     parser.add_argument("--clients", type=int, default=100_000)
     parser.add_argument("--therapists", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--permutations", type=int, nargs="+", default=[0],
-                        help="one run per value (0 = no joint test)")
-    parser.add_argument("--specifications-per-job", type=int, default=None)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--project", type=Path, default=ROOT,
                         help="the checkout to copy (default: this one); its src/ goes first on "
                              "PYTHONPATH")
-    args = parser.parse_args(argv)
+    return parser
 
-    base = args.workdir or Path(tempfile.mkdtemp(prefix="bench_multiverse_"))
+
+def scratch_project(args: argparse.Namespace, prefix: str, key: str
+                    ) -> tuple[Path, Path, dict]:
+    """A scratch copy with the demo data or simulated exports: (base folder, project folder,
+    environment of the runs)."""
+    base = args.workdir or Path(tempfile.mkdtemp(prefix=prefix))
     workdir = base / ("demo" if args.demo else f"sim{args.clients}")
     env = dict(os.environ, MPLBACKEND="Agg")
     project = args.project.resolve()
@@ -99,9 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         copy_demo_data(ROOT, workdir)
         print("data: the shipped demo (400 clients, 40 therapists)")
     else:
-        env[KEY_VARIABLE] = BENCH_KEY
+        env[KEY_VARIABLE] = key
         made = simulate(workdir, args.clients, args.therapists, args.seed, env)
         print(f"data: alliance-simulate {made['command']} ({made['seconds']:.0f} s)")
+    return base, workdir, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = scale_arguments(__doc__.split("\n")[0])
+    parser.add_argument("--permutations", type=int, nargs="+", default=[0],
+                        help="one run per value (0 = no joint test)")
+    parser.add_argument("--specifications-per-job", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    base, workdir, env = scratch_project(args, "bench_multiverse_", BENCH_KEY)
     upstream = run(workdir, env, UPSTREAM, [], args.cores)
     print(f"upstream (ingest, score, derive; not counted): {upstream['wall']:.1f} s wall, "
           f"{upstream['cpu']:.1f} s CPU")

@@ -441,6 +441,10 @@ def run_design(design: Design, root: Path) -> DesignRun:
     tables["data_flow"] = _write(root, "data_flow", publish_data_flow(
         flow, study.privacy.min_cell_count))
 
+    # the engagement analyses switched on (engagement.smk: dropout_episodes.py, fit_dropout.py,
+    # fit_therapist_patient.py, fit_sudden_gains.py and their combine scripts)
+    tables.update(_engagement(root, study, tables))
+
     # the therapist figures (figure.py; drawn, not saved: saving is the same for every figure)
     figure_settings = FigureSettings.from_params(study.figures.params())
     figures = {}
@@ -452,7 +456,8 @@ def run_design(design: Design, root: Path) -> DesignRun:
     # the reviewer report (build_report.py), from the files as written
     report_tables = ["models", "random_effects", "model_fit", "engine_agreement", "rm_corr",
                      "reliability", "therapist_icc", "episodes_summary", "jacobson_truax",
-                     "data_flow", "data_quality", "sessions", "scores"]
+                     "data_flow", "data_quality", "sessions", "scores",
+                     *[name for name in ENGAGEMENT_TABLES if name in tables]]
     paths = {name: root / catalogue_path(name) for name in report_tables}
     settings = ReportSettings.from_params(study.report.params())
     provenance = collect_provenance(root, study.config_sha256, settings.seed,
@@ -460,6 +465,44 @@ def run_design(design: Design, root: Path) -> DesignRun:
                                     [paths[name] for name in report_tables[:11]])
     page = render_report(read_report_tables(paths), settings, {}, provenance)
     return DesignRun(design, root, study, tables, fits, figures, page, errors)
+
+
+#: The engagement tables the report reads.
+ENGAGEMENT_TABLES = ("dropout", "attendance", "therapist_patient_alliance",
+                     "sudden_gains_summary")
+
+
+def _engagement(root: Path, study: Study, tables: dict[str, pd.DataFrame]
+                ) -> dict[str, pd.DataFrame]:
+    """The engagement stages of every analysis switched on, as their scripts run them."""
+    from analysis.engagement.dropout_stage import (combine_dropout, dropout_stage,
+                                                   fit_dropout_outcome)
+    from analysis.engagement.sudden_gains_stage import combine_sudden_gains, sudden_gains_outcome
+    from analysis.engagement.therapist_patient_stage import (combine_therapist_patient,
+                                                             fit_therapist_patient_outcome)
+    from analysis.settings import DropoutHazardSettings, DropoutSettings, SuddenGainSettings
+
+    engagement, min_cell, out = study.engagement, study.privacy.min_cell_count, {}
+    derived = tables["derived"]
+    if engagement.dropout is not None:
+        made = dropout_stage(tables["sessions"], tables["offered_sessions"], derived,
+                             DropoutSettings.from_params(engagement.dropout.params()))
+        hazard = DropoutHazardSettings.from_params(engagement.dropout_hazard.params())
+        fits = [fit_dropout_outcome(derived, made["dropout_episodes"], outcome, hazard)
+                for outcome in study.outcome_keys]
+        made.update(combine_dropout(fits, made["dropout_episodes"], min_cell,
+                                    engagement.dropout.status_recorded))
+        out.update(made)
+    if engagement.therapist_patient:
+        out.update(combine_therapist_patient(
+            [fit_therapist_patient_outcome(derived, outcome) for outcome in study.outcome_keys],
+            min_cell))
+    if engagement.sudden_gains is not None:
+        gains = SuddenGainSettings.from_params(engagement.sudden_gains.params())
+        out.update(combine_sudden_gains(
+            [sudden_gains_outcome(derived, tables["jacobson_truax_parameters"], outcome, gains)
+             for outcome in study.outcome_keys], min_cell))
+    return {name: _write(root, name, table) for name, table in out.items()}
 
 
 def _cross_check(derived: pd.DataFrame, fit: dict[str, Any], study: Study) -> dict[str, Any]:

@@ -116,6 +116,56 @@ def fitted_fits(study, derived: pd.DataFrame, models=("M2", "R3")) -> dict:
             if fit.model in models and fit.analysis == "primary"}
 
 
+def engagement_tables(derived: pd.DataFrame, fit_models: bool) -> dict[str, pd.DataFrame]:
+    """The engagement figures' inputs: through the stages' own functions for small studies;
+    for large ones (``fit_models`` False) without fitting a mixed model (the therapist-patient
+    slope and the sudden gains' course made with numpy)."""
+    from analysis.engagement.dropout_stage import dropout_stage
+    from analysis.engagement.sudden_gains_stage import combine_sudden_gains, sudden_gains_outcome
+    from analysis.engagement.therapist_patient import client_outcome_table, therapist_patient_rows
+    from analysis.engagement.therapist_patient_stage import (combine_therapist_patient,
+                                                             fit_therapist_patient_outcome)
+    from analysis.settings import DropoutSettings, SuddenGainSettings
+
+    sessions = derived.loc[derived["outcome"] == OUTCOMES[0],
+                           ["client_id", "therapist_id", "session", "day"]]
+    km = dropout_stage(sessions, sessions.assign(status="attended"), derived,
+                       DropoutSettings())["dropout_km"]
+    parameters = pd.DataFrame({"outcome": list(OUTCOMES), "sd_first": [4.5, 3.6],
+                               "r_xx": [0.84, 0.84]})
+    if fit_models:
+        therapist = combine_therapist_patient(
+            [fit_therapist_patient_outcome(derived, outcome) for outcome in OUTCOMES], 10)
+        gains = SuddenGainSettings(directions={outcome: "lower_is_better"
+                                               for outcome in OUTCOMES})
+        course = combine_sudden_gains([sudden_gains_outcome(derived, parameters, outcome, gains)
+                                       for outcome in OUTCOMES], 10)["sudden_gains_course"]
+    else:
+        points, tables = [], []
+        for outcome in OUTCOMES:
+            rows, _, _ = therapist_patient_rows(client_outcome_table(
+                derived[derived["outcome"] == outcome]))
+            rows = rows.assign(change=rows["end_score"] - rows["start_score"])
+            grouped = rows.groupby("therapist_id")
+            points.append(pd.DataFrame({
+                "outcome": outcome, "n_clients": grouped.size(),
+                "alliance_mean": grouped["alliance_mean"].mean(),
+                "mean_change": grouped["change"].mean()}).reset_index())
+            tables.append(pd.DataFrame({"outcome": outcome, "term": ["alliance_therapist"],
+                                        "estimate": [-1.5], "status": ["estimated"],
+                                        "reason": [""]}))
+        therapist = {"therapist_patient_points": pd.concat(points, ignore_index=True),
+                     "therapist_patient_alliance": pd.concat(tables, ignore_index=True)}
+        offsets = np.arange(-2, 4)
+        course = pd.DataFrame([
+            {"outcome": outcome, "measure": measure, "offset": offset,
+             "mean": (14.0 - 6 * (offset > 0)) if measure == "symptoms" else 3.9 + 0.05 * offset,
+             "se": 0.3, "n_gains": len(derived) // 40}
+            for outcome in OUTCOMES for measure in ("symptoms", "alliance")
+            for offset in offsets])
+    return {"dropout_km": km, **therapist, "sudden_gains_course": course}
+
+
 def figure_inputs(n_clients: int = 160, n_therapists: int = 16, seed: int = 3,
                   fit_models: bool = True, max_sessions: int = 12) -> tuple[Any, dict, dict]:
     """The study, the stage files by catalogue name, and the fit files by (outcome, model)."""
@@ -128,6 +178,7 @@ def figure_inputs(n_clients: int = 160, n_therapists: int = 16, seed: int = 3,
         "episodes": episodes_from_derived(derived),
         "jacobson_truax_parameters": jacobson_truax_parameters(n_clients < 100),
         "models": make_models(), "data_flow": make_flow(n_clients),
+        **engagement_tables(derived, fit_models),
     }
     if fit_models:
         fits = fitted_fits(study, derived)

@@ -22,15 +22,23 @@ pytestmark = pytest.mark.slow
 FIGURES = {
     "figure_forest", "figure_data_flow", "figure_missingness", "figure_alliance_distribution",
     "figure_trajectories", "figure_alliance_within_next", "figure_jacobson_truax",
-    "figure_therapist_caterpillar", "figure_residuals",
+    "figure_therapist_caterpillar", "figure_residuals", "figure_dropout_km",
+    "figure_therapist_patient", "figure_sudden_gains",
 }
 # The RI-CLPM check reads the derived table; the multiverse re-scores the administrations.
 RICLPM = {"fit_riclpm", "combine_riclpm", "figure_riclpm"}
 MULTIVERSE = {"multiverse_data", "fit_multiverse", "combine_multiverse", "figure_specification_curve"}
+# The engagement analyses read the derived table (dropout also the session registry, sudden gains
+# the Jacobson-Truax parameters of the episodes stage).
+DROPOUT = {"dropout_episodes", "fit_dropout", "combine_dropout", "figure_dropout_km"}
+THERAPIST_PATIENT = {"fit_therapist_patient", "combine_therapist_patient",
+                     "figure_therapist_patient"}
+SUDDEN_GAINS = {"fit_sudden_gains", "combine_sudden_gains", "figure_sudden_gains"}
+ENGAGEMENT = DROPOUT | THERAPIST_PATIENT | SUDDEN_GAINS
 EVERYTHING = {
     "ingest", "quality_gate", "score", "episodes", "publish_episodes", "derive", "data_flow",
     "fit_model", "engine_cross_check", "combine_models", *FIGURES, *RICLPM, *MULTIVERSE,
-    "reviewer_report", "all",
+    *ENGAGEMENT, "reviewer_report", "all",
 }
 # What follows a change of the combined model tables (models.csv, model_fit.csv, ...).
 AFTER_MODEL_TABLES = {
@@ -44,10 +52,12 @@ AFTER_PRIMARY_FITS = {"figure_residuals", "figure_therapist_caterpillar"}
 AGAINST_EPISODES = {"combine_riclpm", "figure_riclpm", "combine_multiverse",
                     "figure_specification_curve", "figure_residuals", "figure_alliance_within_next"}
 AFTER_EPISODES = {"episodes", "publish_episodes", "fit_model", "figure_jacobson_truax",
-                  *AFTER_MODEL_TABLES, *AGAINST_EPISODES}
+                  *AFTER_MODEL_TABLES, *AGAINST_EPISODES, *SUDDEN_GAINS}
 AFTER_DERIVE = {"derive", "fit_model", "engine_cross_check", "figure_trajectories",
-                "figure_alliance_within_next", *AFTER_PRIMARY_FITS, *AFTER_MODEL_TABLES, *RICLPM}
+                "figure_alliance_within_next", *AFTER_PRIMARY_FITS, *AFTER_MODEL_TABLES, *RICLPM,
+                *ENGAGEMENT}
 FIGURE_RULES = {*FIGURES, "figure_riclpm", "figure_specification_curve"}
+COMBINE_ENGAGEMENT = {"combine_dropout", "combine_therapist_patient", "combine_sudden_gains"}
 
 
 def _set(config: dict, dotted: str, value) -> None:
@@ -80,9 +90,9 @@ EDITS = [
      {"ingest", "reviewer_report"}, EVERYTHING),
     ("privacy threshold", lambda c: _set(c, "privacy.min_cell_count", 5),
      {"publish_episodes", "combine_models", "combine_riclpm", "combine_multiverse", "data_flow",
-      *FIGURE_RULES, "reviewer_report"},
+      *COMBINE_ENGAGEMENT, *FIGURE_RULES, "reviewer_report"},
      {"publish_episodes", "combine_models", "combine_riclpm", "combine_multiverse", "data_flow",
-      *FIGURE_RULES, "reviewer_report", "all"}),
+      *COMBINE_ENGAGEMENT, *FIGURE_RULES, "reviewer_report", "all"}),
     # the multiverse derives its own data variants, with the lag rule among its choices
     ("derive setting", lambda c: _set(c, "analysis.max_lag_gap", 2),
      {"derive", "multiverse_data", "fit_multiverse", "reviewer_report"},
@@ -119,6 +129,11 @@ EDITS = [
      {"reviewer_report", "all"}),
     ("quality threshold", lambda c: _set(c, "quality.max_reject_share", 0.5),
      {"quality_gate", "reviewer_report"}, {"quality_gate", "reviewer_report", "all"}),
+    # each engagement analysis reruns from the stage that reads the edited setting
+    ("dropout proxy rule", lambda c: _set(c, "engagement.dropout.proxy_min_sessions", 3),
+     {"dropout_episodes", "reviewer_report"}, {*DROPOUT, "reviewer_report", "all"}),
+    ("sudden-gain criterion", lambda c: _set(c, "engagement.sudden_gains.crit2_pct", 0.3),
+     {"fit_sudden_gains", "reviewer_report"}, {*SUDDEN_GAINS, "reviewer_report", "all"}),
 ]
 
 

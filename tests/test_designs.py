@@ -130,6 +130,25 @@ def test_report_sentences_are_true_for_the_design(runs, name):
         assert "PHQ-9" not in text
 
 
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_engagement_analyses_run_or_say_why_not(runs, name):
+    """Dropout, therapist-patient and sudden gains run on every design; a design that cannot
+    carry one says "not estimated" and why (never an error), in its table and in the report."""
+    run = runs(name)
+    for table in ("dropout", "attendance", "therapist_patient_alliance", "sudden_gains",
+                  "sudden_gains_summary"):
+        assert table in run.tables, table
+    therapist = run.tables["therapist_patient_alliance"]
+    if not run.study.has_therapist_ids:
+        assert set(therapist["status"]) == {"not_estimated"}
+        assert set(therapist["reason"]) == {"the data have no therapist ids"}
+        assert "Not estimated: the data have no therapist ids." in run.text
+    for frame in (run.tables["dropout"], therapist, run.tables["sudden_gains_summary"]):
+        not_estimated = frame[frame["status"] == "not_estimated"]
+        assert not_estimated["reason"].astype(str).str.len().gt(0).all()
+    assert set(run.tables["dropout"]["outcome"]) == set(run.study.outcome_keys)
+
+
 def test_sessions_from_3_are_waves_3_onward(runs):
     fit = runs("sessions_from_3").fit("DPM")["fit"]
     assert fit["waves"].startswith("sessions 3 to ")

@@ -1,4 +1,5 @@
-"""The session-status role: which session records were attended, and which were only offered.
+"""The session-status role: which session records were attended, and which were only offered;
+and the episode-ending role: how each client's episode ended (dropped out, completed, other).
 
 A sessions table may carry a status column (attended / did not attend / cancelled), mapped in
 config by ``inputs.<table>.status_values``. Only attended sessions are sessions (they enter the
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import ConfigError
-from analysis.study import status_values
+from analysis.study import ending_values, status_values
 from conftest import check_balance
 from test_exports import WAI, ingest_files
 
@@ -104,3 +105,61 @@ def test_without_a_status_column_placeholders_are_offered_but_not_sessions(tmp_p
     offered = out["offered_sessions"]
     assert offered["status"].value_counts().to_dict() == {"attended": 10, "no_measure": 2}
     assert len(out["sessions"]) == 10
+
+
+# ---------------------------------------------------------------------------------------------
+# The episode-ending role
+
+
+def with_endings(tmp_path: Path, last: dict[str, str]) -> dict:
+    """The visits export with an ending column filled on each family's last record only."""
+    frame = pd.read_csv(write_sessions(tmp_path / "visits.csv"))
+    is_last = frame["Session"] == frame.groupby("Family")["Session"].transform("max")
+    frame["EndReason"] = frame["Family"].map(last).where(is_last)
+    frame.to_csv(tmp_path / "ended.csv", index=False)
+    table = inputs(tmp_path / "ended.csv")
+    table["visits"]["columns"]["ending"] = "EndReason"
+    table["visits"]["ending_values"] = {"completed": ["Planned"], "dropped_out": ["Left", 9],
+                                        "other": ["Moved"]}
+    return table
+
+
+def test_the_ending_column_reaches_the_offered_sessions_mapped(tmp_path):
+    out = ingest_files(with_endings(tmp_path, {"F-01": "Planned", "F-02": "Left", "F-03": "9"}))
+    offered = out["offered_sessions"]
+    last = offered.dropna(subset=["ending"])
+    assert len(last) == 3 and sorted(last["ending"]) == ["completed", "dropped_out",
+                                                         "dropped_out"]
+    assert out["rejects"].empty
+
+    from analysis.engagement.dropout_stage import dropout_stage
+    from analysis.settings import DropoutSettings
+
+    derived = out["sessions"].assign(alliance_early=4.0)
+    episodes = dropout_stage(out["sessions"], offered, derived,
+                             DropoutSettings(ending_recorded=True))["dropout_episodes"]
+    assert episodes["dropout"].tolist() == [0, 1, 1]
+    assert set(episodes["dropout_source"]) == {"recorded"}
+
+
+def test_an_ending_value_not_mapped_is_rejected_with_the_key_to_edit(tmp_path):
+    out = ingest_files(with_endings(tmp_path, {"F-01": "Planned", "F-02": "Quit", "F-03": "9"}))
+    rejects = out["rejects"]
+    assert set(rejects["rule"]) == {"unknown_ending"} and len(rejects) == 1
+    assert (rejects["column"] == "EndReason").all()
+    assert "inputs.visits.ending_values" in rejects["reason"].iloc[0]
+
+
+def test_ending_settings_are_checked():
+    with pytest.raises(ConfigError, match="columns.ending is not"):
+        ending_values("t", {"kind": "sessions", "columns": {"client": "c"},
+                            "ending_values": {"dropped_out": ["x"]}})
+    with pytest.raises(ConfigError, match="ending_values.dropped_out"):
+        ending_values("t", {"kind": "sessions", "columns": {"client": "c", "ending": "e"},
+                            "ending_values": {"completed": ["x"]}})
+    with pytest.raises(ConfigError, match="kind: sessions"):
+        ending_values("t", {"kind": "questionnaires", "columns": {"client": "c", "ending": "e"},
+                            "ending_values": {"dropped_out": ["x"]}})
+    assert ending_values("t", {"kind": "sessions", "columns": {"client": "c", "ending": "e"},
+                               "ending_values": {"dropped_out": [2.0, "left"]}}) == {
+        "dropped_out": ("2", "left")}

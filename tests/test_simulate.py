@@ -447,3 +447,74 @@ def test_python_dash_m_runs_the_package(tmp_path):
                              "--therapists", "2", "--seed", "1", "--out", str(tmp_path)],
                             capture_output=True, text=True, check=True)
     assert "wrote" in result.stderr and (tmp_path / "sessions.csv").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Attendance and endings (engagement=True)
+
+
+@pytest.fixture(scope="module")
+def engaged() -> SimulatedStudy:
+    return simulate_study(600, 30, seed=11, engagement=True, invalid_rows=False,
+                          identifiers=False)
+
+
+def test_engagement_off_changes_nothing():
+    plain = simulate_study(80, 8, seed=4)
+    again = simulate_study(80, 8, seed=4, engagement=False)
+    pd.testing.assert_frame_equal(plain.sessions, again.sessions)
+    pd.testing.assert_frame_equal(plain.outcomes, again.outcomes)
+    assert "engagement" not in plain.truth and "status" not in plain.sessions
+
+
+def test_engagement_adds_endings_missed_appointments_and_renumbers(engaged):
+    sessions = engaged.sessions
+    assert set(sessions["status"]) == {"attended", "did not attend"}
+    assert set(sessions["ending"]) == {"completed", "dropped out"}
+    assert sessions.groupby("client_id")["ending"].nunique().max() == 1
+    truth = engaged.truth["engagement"]
+    assert truth["n_missed_appointments"] == int((sessions["status"] == "did not attend").sum())
+    assert truth["n_dropped_out"] == sessions.drop_duplicates("client_id")["ending"].eq(
+        "dropped out").sum()
+    # appointments numbered 1..n without repeats; a missed one is never a client's first
+    assert not sessions.duplicated(["client_id", "session"]).any()
+    assert (sessions.groupby("client_id")["session"].min() == 1).all()
+    missed = sessions[sessions["status"] == "did not attend"]
+    assert missed[WAI].isna().all().all() and (missed["session"] > 1).all()
+    # questionnaires only at attended appointments
+    keys = set(zip(missed["client_id"], missed["session"]))
+    assert not keys & set(zip(engaged.outcomes["client_id"], engaged.outcomes["session"]))
+    generated = engaged.generated
+    assert set(zip(generated["client_id"], generated["session"])) == set(zip(
+        sessions.loc[sessions["status"] == "attended", "client_id"],
+        sessions.loc[sessions["status"] == "attended", "session"]))
+
+
+def test_the_alliance_effect_on_dropout_is_recovered(engaged):
+    from analysis.engagement.dropout import (dropout_episodes, fit_dropout_hazard,
+                                             person_session_data)
+
+    rows = engaged.generated.rename(columns={"phq9_score": "symptom_score"})
+    ends = engaged.sessions.drop_duplicates("client_id")[["client_id", "ending"]]
+    episodes = dropout_episodes(rows, ends, "ending", {"dropped_out": ["dropped out"],
+                                                       "completed": ["completed"]})
+    fit = fit_dropout_hazard(person_session_data(rows, episodes))
+    between = fit.table.set_index("term").loc["alliance_between_c"]
+    truth = engaged.truth["engagement"]["effects"]["dropout_between"]
+    assert truth == -1.5
+    # sign and rough size (600 clients): the estimate lies within half the truth of it and
+    # its interval excludes 0
+    assert abs(between["estimate"] - truth) < 0.5 * abs(truth), between["estimate"]
+    assert between["ci_high"] < 0
+
+
+def test_engagement_command_line_and_bad_effects(tmp_path):
+    assert main(["--clients", "30", "--therapists", "3", "--seed", "2", "--out",
+                 str(tmp_path), "--engagement"]) == 0
+    truth = yaml.safe_load((tmp_path / "truth.yaml").read_text())
+    assert "--engagement" in truth["command"]
+    assert "ending" in pd.read_csv(tmp_path / "sessions.csv").columns
+    with pytest.raises(ConfigError, match="dropout_slope"):
+        simulate_study(20, 2, seed=1, engagement=True, engagement_effects={"dropout_slope": 1})
+    with pytest.raises(ConfigError, match="engagement=True"):
+        simulate_study(20, 2, seed=1, engagement_effects={"dna_rate": 0.2})

@@ -57,7 +57,8 @@ _FILES = (
     StageFile("offered_sessions", f"{PROCESSED}/offered_sessions.parquet", "ingest",
               "every session record with its status: attended, did not attend, cancelled by "
               "client or service (from the status column), or no_measure (a placeholder record "
-              "without any measure); the attendance rates read it"),
+              "without any measure), and the episode ending a record carries (from the ending "
+              "column, else missing); the attendance rates and dropout read it"),
     StageFile("rejects", f"{PROCESSED}/rejects.csv", "ingest",
               "every rejected row or administration: file, row, column, instrument, rule, reason"),
     StageFile("ingest_flags", f"{PROCESSED}/ingest_flags.csv", "ingest",
@@ -131,6 +132,41 @@ _FILES = (
     StageFile("multiverse_summary", f"{TABLES}/multiverse_summary.csv", "combine_multiverse",
               "the multiverse in numbers per outcome and lag, with its bootstrap joint test",
               "sensitivity", "multiverse_summary.rst", "multiverse summary"),
+    # engagement: dropout, therapist and patient contributions, sudden gains
+    # (workflow/rules/engagement.smk)
+    StageFile("dropout_episodes", f"{PROCESSED}/dropout_episodes.parquet", "dropout_episodes",
+              "one row per client: time to dropout (last attended session), the event and its "
+              "source (proxy rule or recorded ending), attendance counts, early-alliance tertile"),
+    StageFile("dropout_km", f"{PROCESSED}/dropout_km.parquet", "dropout_episodes",
+              "Kaplan-Meier estimates of time to dropout by early-alliance tertile (unsuppressed)"),
+    StageFile("dropout", f"{TABLES}/dropout.csv", "combine_dropout",
+              "discrete-time hazard model of dropout on alliance, per outcome, with the "
+              "alliance effect as d beside Sharf et al.'s 0.55", "engagement", "dropout.rst",
+              "dropout hazard model"),
+    StageFile("attendance", f"{TABLES}/attendance.csv", "combine_dropout",
+              "attendance and dropout, overall and by early-alliance tertile, small counts "
+              "suppressed", "engagement", "attendance.rst", "attendance and dropout"),
+    StageFile("therapist_patient_alliance", f"{TABLES}/therapist_patient_alliance.csv",
+              "combine_therapist_patient",
+              "therapist and patient parts of the alliance and the end-of-treatment score "
+              "(Baldwin et al. 2007), per outcome, or why not estimated", "engagement",
+              "therapist_patient_alliance.rst", "therapist and patient alliance"),
+    StageFile("therapist_patient_points", f"{PROCESSED}/therapist_patient_points.parquet",
+              "combine_therapist_patient",
+              "per outcome and therapist in the decomposition: mean alliance and the clients' "
+              "mean change (the figure's points)"),
+    StageFile("sudden_gains", f"{TABLES}/sudden_gains.csv", "combine_sudden_gains",
+              "one row per sudden gain or loss: client pseudonym, outcome, pregain session, "
+              "the scores around it, magnitude, reversal, alliance before and after",
+              "engagement", "sudden_gains.rst", "sudden gains"),
+    StageFile("sudden_gains_summary", f"{TABLES}/sudden_gains_summary.csv",
+              "combine_sudden_gains",
+              "per outcome: the criteria, clients with gains and losses, reversals, and the "
+              "alliance before and after the gains, small counts suppressed", "engagement",
+              "sudden_gains_summary.rst", "sudden gains summary"),
+    StageFile("sudden_gains_course", f"{PROCESSED}/sudden_gains_course.parquet",
+              "combine_sudden_gains",
+              "mean symptoms and alliance by session around the sudden gains (the figure)"),
     StageFile("report", "results/report/index.html", "reviewer_report",
               "the standalone reviewer report", "report", "report_index.rst",
               "reviewer report (standalone HTML)"),
@@ -146,6 +182,10 @@ CROSS_CHECK_FILE = FITS + "/{outcome}/{model}/cross_check.json"
 RICLPM_FILE = FITS + "/riclpm/{outcome}.json"
 MULTIVERSE_DATA_FILE = PROCESSED + "/multiverse/{prorating}.parquet"
 MULTIVERSE_SPEC_FILE = FITS + "/multiverse/{specification}.json"
+#: One outcome's dropout hazard model, therapist-patient decomposition and sudden gains.
+DROPOUT_FIT_FILE = FITS + "/dropout/{outcome}.json"
+THERAPIST_PATIENT_FILE = FITS + "/therapist_patient/{outcome}.json"
+SUDDEN_GAINS_FILE = FITS + "/sudden_gains/{outcome}.json"
 
 
 def path(name: str) -> str:

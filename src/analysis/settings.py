@@ -84,6 +84,9 @@ class InputTable(Settings):
     # The values of the session-status column (role ``status``) for each kind of session record:
     # attended, did_not_attend, cancelled_by_client, cancelled_by_service.
     status_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The values of the episode-ending column (role ``ending``) for each kind of ending:
+    # completed, dropped_out, other.
+    ending_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def config_key(self, *parts: str) -> str:
         """The dotted config key of this table, or of a key inside it, for messages."""
@@ -263,6 +266,65 @@ class MultiverseSummarySettings(Settings):
     resamples: int = 0
 
 
+# ---------------------------------------------------------------------------------------------
+# engagement: attendance and dropout, therapist and patient contributions, sudden gains
+# (analysis.engagement.*_stage; ``engagement`` in config)
+
+
+@dataclass(frozen=True)
+class DropoutSettings(Settings):
+    """What the dropout episodes read (``engagement.dropout``): whether a session-status column
+    is mapped (attendance rates need one), whether an episode-ending column is (dropout is then
+    the recorded ending), and the proxy rule of a dropout without one
+    (:func:`analysis.engagement.dropout.dropout_episodes`)."""
+
+    status_recorded: bool = False
+    ending_recorded: bool = False
+    proxy_min_sessions: int = 4
+    proxy_active_weeks: float | None = 4.0
+
+
+@dataclass(frozen=True)
+class DropoutHazardSettings(Settings):
+    """What one outcome's hazard model of dropout reads: session as a line (None) or a cubic
+    B-spline with this many df (``engagement.dropout.session_spline_df``)."""
+
+    session_spline_df: int | None = None
+
+
+@dataclass(frozen=True)
+class SuddenGainSettings(Settings):
+    """The criteria of sudden gains (``engagement.sudden_gains``) and each outcome's direction
+    (``lower_is_better`` or ``higher_is_better``, from the instrument registry)."""
+
+    directions: dict[str, str]
+    cutoff: float | None = None
+    crit2_pct: float | None = 0.25
+    crit3: bool = True
+    identify_1to2: bool = False
+    window: int = 3
+    min_gains: int = 10
+
+
+@dataclass(frozen=True)
+class EngagementSettings(Settings):
+    """The engagement analyses switched on (None / False: switched off in config)."""
+
+    dropout: DropoutSettings | None = None
+    dropout_hazard: DropoutHazardSettings | None = None
+    therapist_patient: bool = False
+    sudden_gains: SuddenGainSettings | None = None
+
+    @property
+    def switched_on(self) -> tuple[str, ...]:
+        """The analyses to run, by config name: ``dropout``, ``therapist_patient``,
+        ``sudden_gains``."""
+        return tuple(name for name, on in (("dropout", self.dropout is not None),
+                                           ("therapist_patient", self.therapist_patient),
+                                           ("sudden_gains", self.sudden_gains is not None))
+                     if on)
+
+
 __all__ = [
     "MultiverseDataSettings",
     "MultiverseFitSettings",
@@ -272,6 +334,9 @@ __all__ = [
     "RiclpmSettings",
     "CrossCheckSettings",
     "DeriveSettings",
+    "DropoutHazardSettings",
+    "DropoutSettings",
+    "EngagementSettings",
     "EpisodeSettings",
     "FigureSettings",
     "IngestSettings",
@@ -281,4 +346,5 @@ __all__ = [
     "QualitySettings",
     "ScoreSettings",
     "Settings",
+    "SuddenGainSettings",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,6 +41,9 @@ from analysis.models.specs import (
 from analysis.settings import (
     CrossCheckSettings,
     DeriveSettings,
+    DropoutHazardSettings,
+    DropoutSettings,
+    EngagementSettings,
     EpisodeSettings,
     FigureSettings,
     IngestSettings,
@@ -50,6 +53,7 @@ from analysis.settings import (
     QualitySettings,
     ScoreSettings,
     Settings,
+    SuddenGainSettings,
 )
 from analysis.settings import (  # the RI-CLPM check and the multiverse
     MultiverseDataSettings,
@@ -91,6 +95,7 @@ class ReportSettings(Settings):
     fits: tuple[dict[str, Any], ...]
     riclpm: RiclpmSettings | None = None  # None: models.riclpm.run is false
     multiverse: MultiverseSettings | None = None  # None: multiverse.run is false
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
 
     @property
     def planned_fits(self) -> list[ResolvedFit]:
@@ -136,6 +141,7 @@ class Study:
     seed: int = 0
     alpha: float = 0.05
     panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
+    engagement: EngagementSettings = EngagementSettings()  # engagement: dropout, therapists, gains
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -149,10 +155,14 @@ class Study:
         """What this design will not estimate, said before anything runs."""
         if self.has_therapist_ids:
             return []
+        split = (" The therapist and patient parts of the alliance (engagement.therapist_patient) "
+                 "are not estimated, and the dropout model's standard errors are clustered by "
+                 "client." if self.engagement.switched_on else "")
         return ["No therapist column is mapped (inputs.<sessions table>.columns.therapist): "
                 "every model is specified without a therapist term, the therapist ICC (R3) and "
                 "the therapist figures are not estimated, M4's standard errors are clustered by "
-                "client, and the dynamic panel model's standard errors are robust by client."]
+                "client, and the dynamic panel model's standard errors are robust by client."
+                + split]
 
     @property
     def outcome_keys(self) -> tuple[str, ...]:
@@ -341,6 +351,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
     outcome_keys = [outcome.key for outcome in outcomes]
     linking = LinkingSettings(**config["linking"])
     fits = plan_fits(models, alliance, outcomes)
+    engagement = engagement_settings(config["engagement"], inputs, outcomes)
     riclpm, multiverse, specifications = _riclpm_and_multiverse(config, outcome_keys, derive)
     return Study(
         registry=registry,
@@ -386,6 +397,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
             fits=tuple(fit.as_dict() for fit in fits),
             riclpm=riclpm,
             multiverse=multiverse,
+            engagement=engagement,
         ),
         config_sha256=_fingerprint(config),
         riclpm=riclpm,
@@ -394,6 +406,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         seed=int(config["study"]["seed"]),
         alpha=float(config["report"]["alpha"]),
         panel_waves=panel_waves,
+        engagement=engagement,
     )
 
 
@@ -463,6 +476,37 @@ def _riclpm_and_multiverse(config: Mapping[str, Any], outcomes: list[str], deriv
     return riclpm, multiverse, tuple(enumerate_specifications(choices, primary))
 
 
+def engagement_settings(section: Mapping[str, Any], inputs: tuple[InputTable, ...],
+                        outcomes: tuple[Instrument, ...]) -> EngagementSettings:
+    """``engagement``: the analyses switched on, with what each of their stages reads."""
+    dropout, gains = section["dropout"], section["sudden_gains"]
+    weeks = dropout["proxy_active_weeks"]
+    spline = dropout["session_spline_df"]
+    return EngagementSettings(
+        dropout=DropoutSettings(
+            status_recorded=any(table.kind == "sessions" and "status" in table.columns
+                                for table in inputs),
+            ending_recorded=any(table.kind == "sessions" and "ending" in table.columns
+                                for table in inputs),
+            proxy_min_sessions=int(dropout["proxy_min_sessions"]),
+            proxy_active_weeks=None if weeks is None else float(weeks),
+        ) if dropout["run"] else None,
+        dropout_hazard=DropoutHazardSettings(
+            session_spline_df=None if spline is None else int(spline)) if dropout["run"] else None,
+        therapist_patient=bool(section["therapist_patient"]["run"]),
+        sudden_gains=SuddenGainSettings(
+            directions={outcome.key: ("higher_is_better" if outcome.direction == "higher_better"
+                                      else "lower_is_better") for outcome in outcomes},
+            cutoff=None if gains["cutoff"] is None else float(gains["cutoff"]),
+            crit2_pct=None if gains["crit2_pct"] is None else float(gains["crit2_pct"]),
+            crit3=bool(gains["crit3"]),
+            identify_1to2=bool(gains["identify_1to2"]),
+            window=int(gains["window"]),
+            min_gains=int(gains["min_gains"]),
+        ) if gains["run"] else None,
+    )
+
+
 def panel_wave_settings(section: Mapping[str, Any]) -> PanelWaveSettings:
     """``models.panel``: which sessions are the waves of the panel models."""
     max_waves = section["max_waves"]
@@ -494,6 +538,7 @@ def input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Inst
         missing_values=tuple(table.get("missing_values") or ()),
         value_labels=bool(table.get("value_labels", True)),
         status_values=status_values(name, table),
+        ending_values=ending_values(name, table),
     )
 
 
@@ -503,18 +548,34 @@ def status_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, .
     Numbers are written as text the way the export shows them (1 and 1.0 both as "1"), since
     the status column is read as text.
     """
-    values = table.get("status_values") or {}
-    has_status = "status" in (table.get("columns") or {})
-    if values and not has_status:
-        raise ConfigError(f"inputs.{name}.status_values is set but inputs.{name}.columns.status "
-                          "is not: name the column that holds the session status.")
-    if has_status:
+    return coded_values(name, table, "status", "attended",
+                        "the values of the status column that mean the session was attended",
+                        "the column that holds the session status")
+
+
+def ending_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``inputs.<name>.ending_values`` as text codes, checked against the ending column."""
+    return coded_values(name, table, "ending", "dropped_out",
+                        "the values of the ending column that mean the client dropped out",
+                        "the column that records how the episode ended")
+
+
+def coded_values(name: str, table: Mapping[str, Any], role: str, required: str, listing: str,
+                 column: str) -> dict[str, tuple[str, ...]]:
+    """The ``<role>_values`` of a sessions table's coded column (status, ending) as text codes:
+    set only with the column, the ``required`` category listed, no code under two categories."""
+    key = f"{role}_values"
+    values = table.get(key) or {}
+    has_column = role in (table.get("columns") or {})
+    if values and not has_column:
+        raise ConfigError(f"inputs.{name}.{key} is set but inputs.{name}.columns.{role} is not: "
+                          f"name {column}.")
+    if has_column:
         if str(table.get("kind")) != "sessions":
-            raise ConfigError(f"inputs.{name}.columns.status: a status column belongs to a "
+            raise ConfigError(f"inputs.{name}.columns.{role}: a {role} column belongs to a "
                               "table with kind: sessions.")
-        if not values.get("attended"):
-            raise ConfigError(f"inputs.{name}.status_values.attended: list the values of the "
-                              "status column that mean the session was attended.")
+        if not values.get(required):
+            raise ConfigError(f"inputs.{name}.{key}.{required}: list {listing}.")
     seen: dict[str, str] = {}
     out = {}
     for category, codes in values.items():
@@ -522,7 +583,7 @@ def status_values(name: str, table: Mapping[str, Any]) -> dict[str, tuple[str, .
         for code in codes:
             text = status_text(code)
             if text in seen:
-                raise ConfigError(f"inputs.{name}.status_values: {code!r} is listed under both "
+                raise ConfigError(f"inputs.{name}.{key}: {code!r} is listed under both "
                                   f"{seen[text]} and {category}.")
             seen[text] = category
             texts.append(text)

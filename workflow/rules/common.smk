@@ -64,6 +64,7 @@ def all_targets():
         path("episodes_summary"),
         path("data_flow"),
         *model_targets(),
+        *[path(name) for name in engagement_report_tables()],
         *figure_targets(),
         *report_targets(),
     ]
@@ -110,7 +111,7 @@ PLANNED_FITS = planned_fits(STUDY.fits)
 
 def figure_targets():
     """Every figure the study asks for (SVG and PNG), for `rule all` and the reviewer report."""
-    return figure_paths(OUTCOMES, PLANNED_FITS)
+    return figure_paths(OUTCOMES, PLANNED_FITS, STUDY.engagement.switched_on)
 
 
 def figure_output(family):
@@ -152,8 +153,9 @@ BASE_REPORT_TABLES = [
 
 def report_tables():
     """The tables the report reads, with the RI-CLPM check and the multiverse when switched on
-    (riclpm.smk, multiverse.smk)."""
-    return BASE_REPORT_TABLES + riclpm_report_tables() + multiverse_report_tables()
+    (riclpm.smk, multiverse.smk) and the engagement analyses switched on (engagement.smk)."""
+    return (BASE_REPORT_TABLES + riclpm_report_tables() + multiverse_report_tables()
+            + engagement_report_tables())
 
 
 # The figures' one-sentence captions, shared with the Snakemake report.
@@ -198,3 +200,20 @@ def multiverse_report_tables():
 
 def specification_file(spec):
     return MULTIVERSE_SPEC_FILE.format(specification=spec.id)
+
+
+# Input functions of the engagement analyses (engagement.smk).
+from analysis.catalogue import DROPOUT_FIT_FILE, SUDDEN_GAINS_FILE, THERAPIST_PATIENT_FILE
+
+ENGAGEMENT_COMBINE_RULES = {
+    "dropout": "combine_dropout",
+    "therapist_patient": "combine_therapist_patient",
+    "sudden_gains": "combine_sudden_gains",
+}
+
+
+def engagement_report_tables():
+    """The published tables of the engagement analyses switched on (the report reads them)."""
+    return [name for analysis in STUDY.engagement.switched_on
+            for name, entry in written_by(ENGAGEMENT_COMBINE_RULES[analysis]).items()
+            if entry.published]

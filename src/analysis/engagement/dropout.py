@@ -43,6 +43,7 @@ from scipy import stats
 
 from analysis.ingest.tables import status_text
 from analysis.errors import DataError
+from analysis.literature import SHARF_D  # weaker alliance before dropout: d = 0.55
 from analysis.models.design import therapist_design
 
 CLIENT = "client_id"
@@ -74,8 +75,6 @@ HAZARD_COLUMNS = ["term", "estimate", "se", "z", "p", "ci_low", "ci_high", "odds
 KM_COLUMNS = ["tertile", "session", "at_risk", "events", "censored", "survival", "se",
               "ci_low", "ci_high"]
 TERTILES = ("low", "middle", "high")
-#: Sharf, Primavera & Diener (2010): weaker alliance in clients who drop out, d = 0.55.
-SHARF_D = 0.55
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ The package has one small module per job:
 - drawing modules by family: :mod:`~analysis.figures.data` (data flow, missingness, alliance
   ceiling), :mod:`~analysis.figures.trajectories` (symptoms over sessions),
   :mod:`~analysis.figures.episodes` (Jacobson-Truax), :mod:`~analysis.figures.models` (forest
-  plot, therapist caterpillar, residual diagnostics), with the shared pieces in
+  plot, therapist caterpillar, residual diagnostics), :mod:`~analysis.figures.engagement`
+  (time to dropout, therapists' alliance, the course around sudden gains), with the shared
+  pieces in
   :mod:`~analysis.figures.common`.
 
 Each ``*_figure`` function takes tidy DataFrames (or, for the model figures, the diagnostics the
@@ -53,6 +55,7 @@ _LAZY = {
     "episodes": ("jacobson_truax_figure",),
     "models": ("forest_alliance_figure", "residual_diagnostics_figure",
                "therapist_caterpillar_figure", "therapist_effects"),
+    "engagement": ("dropout_km_figure", "sudden_gains_figure", "therapist_patient_figure"),
 }
 # Wording shared with the report and the notebooks (analysis.presentation), as before.
 _PRESENTATION = ("adjusted_p_column", "analysis_label", "model_title", "select_alliance_terms",

@@ -15,6 +15,8 @@ its drawing function (:mod:`analysis.figures.jobs`). A row says:
 - ``per_outcome``: one figure per outcome (file ``<stem>_<outcome>``) or one in all (``<stem>``);
 - ``caption``, ``category``, ``label``: the Snakemake report's caption file under
   ``workflow/report/``, category and label (the reviewer report uses the same caption);
+- ``switch``: the engagement analysis the figure belongs to (``engagement.<switch>.run``): drawn
+  only when it is switched on;
 - ``draw``: ``module:function`` in this package. The function takes the inputs read (by input
   name), the figure settings (:class:`analysis.settings.FigureSettings`) and the outcome (None
   for a figure of all outcomes) and returns a matplotlib figure.
@@ -52,6 +54,7 @@ class FigureFamily:
     per_outcome: bool = False
     model: str | None = None
     subject: str = "all"
+    switch: str | None = None
 
     @property
     def rule(self) -> str:
@@ -137,13 +140,27 @@ FAMILIES: tuple[FigureFamily, ...] = (
     FigureFamily("residuals", "residuals", STUDY_TOTALS,
                  "figure_residuals.rst", "diagnostics", "residual diagnostics (M2)",
                  "models:draw_residuals", per_outcome=True, model="M2"),
+    # engagement (analysis.engagement; drawn when its analysis is switched on)
+    FigureFamily("dropout_km", "dropout_km", (("km", "dropout_km"),),
+                 "figure_dropout_km.rst", "engagement", "time to dropout by early alliance",
+                 "engagement:draw_dropout_km", subject="alliance", switch="dropout"),
+    FigureFamily("therapist_patient", "therapist_patient",
+                 (("points", "therapist_patient_points"), ("table", "therapist_patient_alliance")),
+                 "figure_therapist_patient.rst", "engagement",
+                 "therapist mean alliance and clients' change",
+                 "engagement:draw_therapist_patient", per_outcome=True,
+                 switch="therapist_patient"),
+    FigureFamily("sudden_gains", "sudden_gains", (("course", "sudden_gains_course"),),
+                 "figure_sudden_gains.rst", "engagement", "course around sudden gains",
+                 "engagement:draw_sudden_gains", per_outcome=True, switch="sudden_gains"),
 )
 
 #: The table by family name.
 FAMILY: dict[str, FigureFamily] = {family.name: family for family in FAMILIES}
 
 
-def figure_names(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]]) -> list[str]:
+def figure_names(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]],
+                 switched_on: Iterable[str] = ()) -> list[str]:
     """Every figure a study asks for, as file names without extension, in table order.
 
     Parameters
@@ -152,10 +169,16 @@ def figure_names(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]]) 
         ``analysis.outcomes``.
     fits : iterable of (outcome, model, analysis)
         The planned fits (a figure with a model needs that model's primary fit).
+    switched_on : iterable of str
+        The engagement analyses switched on (:attr:`analysis.settings.EngagementSettings
+        .switched_on`); a figure with a ``switch`` is drawn only when its analysis is among them.
     """
     fits = list(fits)
+    switched_on = set(switched_on)
     names = []
     for family in FAMILIES:
+        if family.switch is not None and family.switch not in switched_on:
+            continue
         if not family.per_outcome:
             names.append(family.stem)
             continue
@@ -164,9 +187,9 @@ def figure_names(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]]) 
 
 
 def figure_paths(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]],
-                 folder: str = FIGURES) -> list[str]:
+                 switched_on: Iterable[str] = (), folder: str = FIGURES) -> list[str]:
     """The SVG and PNG path of every figure of :func:`figure_names`."""
-    return [f"{folder}/{name}.{extension}" for name in figure_names(outcomes, fits)
+    return [f"{folder}/{name}.{extension}" for name in figure_names(outcomes, fits, switched_on)
             for extension in EXTENSIONS]
 
 

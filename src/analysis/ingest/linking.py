@@ -138,6 +138,7 @@ def ingest_all(
         "session": offered_frame["session"].astype("int64"),
         "day": offered_frame["day"].astype("Int64"),
         "status": offered_frame["_status"].astype("string"),
+        "ending": offered_frame["_ending"].astype("string"),
     }).sort_values(["client_id", "session"], kind="stable").drop_duplicates(["client_id", "session"])
     item_columns = sorted([c for c in admin_frame.columns if c.startswith("item_")], key=lambda c: int(c[5:]))
     # source_file/source_row point back at the export (not identifying): flags name the row.
@@ -163,7 +164,9 @@ def ingest_all(
 def _session_registry(results, plans, declared=None):
     """Session records from the sessions tables: client, therapist, session, date, whether the
     record holds a measure (``_measured``; always true in a table without instruments) and its
-    status (``_status``: from the status column mapped by ``status_values``, else attended)."""
+    status (``_status``: from the status column mapped by ``status_values``, else attended) and
+    the episode ending it records (``_ending``: from the ending column mapped by
+    ``ending_values``, else missing)."""
     parts = []
     for name, result in results.items():
         if plans[name].kind != "sessions":
@@ -180,6 +183,12 @@ def _session_registry(results, plans, declared=None):
                 lambda value: category.get(status_text(value)) if pd.notna(value) else None)
         else:
             records["_status"] = "attended"
+        if "ending" in records and table is not None and table.ending_values:
+            ending = {code: kind for kind, codes in table.ending_values.items() for code in codes}
+            records["_ending"] = records["ending"].map(
+                lambda value: ending.get(status_text(value)) if pd.notna(value) else None)
+        else:
+            records["_ending"] = None
         parts.append(records)
     registry = pd.concat(parts, ignore_index=True)
     if "session" not in registry or registry["session"].isna().all():
@@ -193,7 +202,7 @@ def _session_registry(results, plans, declared=None):
         registry["date"] = pd.NaT
     registry = registry.sort_values(["client", "session", "_row"], kind="stable")
     return registry[["client", "therapist", "session", "date", "_row", "_table", "_measured",
-                     "_status"]]
+                     "_status", "_ending"]]
 
 
 def _apply_status(registry: pd.DataFrame, admins: pd.DataFrame, plans):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
-ROLES = ("client", "therapist", "session", "date", "status")
+ROLES = ("client", "therapist", "session", "date", "status", "ending")
 
 
 REJECT_COLUMNS = ["file", "row", "column", "instrument", "rule", "reason"]
@@ -56,6 +56,8 @@ def note_entry(source: str, note: str, count: int) -> dict:
     return flow_entry(source, stage, unit, reason, count)
 
 
+#: How an episode ended, as the ending role distinguishes it (``inputs.<t>.ending_values``).
+EPISODE_ENDINGS = ("completed", "dropped_out", "other")
 #: The kinds of session record the status role distinguishes (``inputs.<t>.status_values``).
 SESSION_STATUSES = ("attended", "did_not_attend", "cancelled_by_client", "cancelled_by_service")
 

@@ -254,6 +254,14 @@ def _validate(records, item_values, item_numbers, plan: TablePlan, registry: dic
              f"session status is not one of the values in inputs.{plan.name}.status_values"),
         ])
 
+    if plan.kind == "sessions" and "ending" in records:
+        # an empty ending is allowed: a client's ending may stand on one record only
+        endings = {code for codes in table.ending_values.values() for code in codes}
+        add("ending", session_status_codes(records["ending"]), plan.roles["ending"], "row", None, [
+            ("unknown_ending", lambda s, k=frozenset(endings): s.isna() | s.eq("") | s.isin(k),
+             f"episode ending is not one of the values in inputs.{plan.name}.ending_values"),
+        ])
+
     for (key, kind, item), text in item_values.items():
         instrument = registry[key]
         if kind == "item":

@@ -41,6 +41,11 @@ class ReportTables:
     riclpm_fit: pd.DataFrame = field(default_factory=pd.DataFrame)
     multiverse: pd.DataFrame = field(default_factory=pd.DataFrame)
     multiverse_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the engagement analyses (empty when switched off)
+    dropout: pd.DataFrame = field(default_factory=pd.DataFrame)
+    attendance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    therapist_patient_alliance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sudden_gains_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def population(self, unit: str = "clients") -> int | None:
         """The study's clients (or therapists) after cleaning: the total every published count of

@@ -34,6 +34,11 @@ from analysis.report.formatting import (
     rows_of,
 )
 from analysis.report.inputs import FigureEntry, ReportTables
+from analysis.report.engagement import (
+    dropout_context,
+    sudden_gains_context,
+    therapist_patient_context,
+)
 from analysis.report.limitations import limitations
 from analysis.report.robustness import multiverse_context, riclpm_context
 from analysis.report.view import ReportView
@@ -192,7 +197,10 @@ SECTIONS: tuple[Section, ...] = (
     Section("riclpm", "RI-CLPM", riclpm_context),
     Section("multiverse", "Multiverse", multiverse_context),
     Section("therapists", "Therapists", _therapists),
+    Section("therapist_patient", "Therapist/patient", therapist_patient_context),
     Section("episodes", "Episodes", _episodes),
+    Section("dropout", "Dropout", dropout_context),
+    Section("sudden_gains", "Sudden gains", sudden_gains_context),
     Section("diagnostics", "Diagnostics", _diagnostics),
     Section("limitations", "Limitations", _limitations),
     Section("provenance", "Provenance", _provenance),

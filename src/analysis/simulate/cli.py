@@ -37,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="what drives symptoms: the observed WAI-SR score (default) or the latent true "
         "alliance, measured with the WAI-SR's reliability",
     )
+    parser.add_argument(
+        "--engagement", action="store_true",
+        help="add attendance and endings: dropout whose hazard depends on the alliance (a known "
+        "effect), an ending column, missed appointments and a status column",
+    )
     args = parser.parse_args(argv)
     try:
         study = simulate_study(
@@ -47,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             identifiers=not args.no_identifiers,
             invalid_rows=not args.no_invalid,
             alliance_driver=args.alliance_driver,
+            engagement=args.engagement,
         )
     except UserError as error:
         parser.error(str(error))

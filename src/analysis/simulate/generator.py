@@ -14,6 +14,8 @@ from analysis.simulate.alliance import (
     observed_score,
     split_alliance,
 )
+from analysis.errors import ConfigError
+from analysis.simulate.engagement import add_engagement, resolve_engagement
 from analysis.simulate.exports import generated_frame, outcomes_frame, sessions_frame
 from analysis.simulate.invalid import choose_session_invalid
 from analysis.simulate.layout import draw_labels, draw_layout
@@ -68,6 +70,8 @@ def simulate_study(
     identifiers: bool = True,
     invalid_rows: bool = True,
     alliance_driver: str = "observed",
+    engagement: bool = False,
+    engagement_effects: dict[str, float] | None = None,
     **effects: float,
 ) -> SimulatedStudy:
     """Simulate the raw exports of a therapy service with known alliance effects.
@@ -94,6 +98,13 @@ def simulate_study(
         split as the analysis splits it, or the latent true alliance, which the WAI-SR measures
         with the reliability in the instrument registry (the item noise follows from it unless
         ``alliance_sd_item`` is given).
+    engagement : bool, default False
+        Add attendance and endings (:mod:`analysis.simulate.engagement`): dropout whose hazard
+        depends on the alliance with a known effect (the sessions after it removed), an
+        ``ending`` column, and missed appointments with a ``status`` column; sessions are then
+        numbered by appointment. Off, the exports are exactly those without it.
+    engagement_effects : dict, optional
+        Overrides of :data:`analysis.simulate.engagement.ENGAGEMENT_EFFECTS`.
     **effects : float
         Overrides of :data:`DEFAULT_EFFECTS` (e.g. ``phq9_within=-1.0``).
 
@@ -113,6 +124,10 @@ def simulate_study(
     params = resolve_effects(effects)
     check_sizes(n_clients, n_therapists, max_sessions)
     check_driver(alliance_driver)
+    engagement_params = resolve_engagement(engagement_effects) if engagement else None
+    if engagement_effects and not engagement:
+        raise ConfigError("simulate_study: engagement_effects are given but engagement is off; "
+                          "pass engagement=True (--engagement).")
     latent_driver = alliance_driver == "latent"
     # The latent driver measures the alliance with the registry's reliability, unless the item
     # noise is set directly.
@@ -152,6 +167,12 @@ def simulate_study(
         rng_invalid, layout, symptoms, labels, people, invalid_rows, params
     )
     generated = generated_frame(layout, alliance, symptoms, labels, drawn["latent"])
+    engagement_truth = None
+    if engagement_params is not None:
+        # its own stream (the seventh child of the seed), so the other draws stay as without it
+        rng_engagement = np.random.default_rng(np.random.SeedSequence(seed).spawn(7)[6])
+        sessions, outcomes, generated, engagement_truth = add_engagement(
+            sessions, outcomes, generated, rng_engagement, engagement_params)
     truth = build_truth(
         n_clients=n_clients,
         n_therapists=n_therapists,
@@ -169,4 +190,6 @@ def simulate_study(
         n_attended=int(client_of_row.size),
         reliability=reliability,
     )
+    if engagement_truth is not None:
+        truth["engagement"] = engagement_truth
     return SimulatedStudy(sessions=sessions, outcomes=outcomes, truth=truth, generated=generated)

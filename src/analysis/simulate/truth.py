@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.simulate.engagement import ENGAGEMENT_EFFECTS
 from analysis.simulate.parameters import INVALID_RATES, MISSING_RATES, WAI_ITEM_OFFSETS
 
 OBSERVED_MODEL = (
@@ -126,7 +127,8 @@ def build_truth(
 def command_line(truth: dict[str, Any], out_dir: Path) -> str:
     """The command that writes these files again (the CLI, or a Python call with overrides)."""
     driver = truth["alliance"].get("driver", "observed")
-    if truth["overrides"]:
+    engagement = truth.get("engagement")
+    if truth["overrides"] or (engagement and engagement["effects"] != ENGAGEMENT_EFFECTS):
         arguments = [
             str(truth["n_clients"]),
             str(truth["n_therapists"]),
@@ -137,6 +139,12 @@ def command_line(truth: dict[str, Any], out_dir: Path) -> str:
         ]
         if driver != "observed":
             arguments.append(f"alliance_driver={driver!r}")
+        if "engagement" in truth:
+            changed = {key: value for key, value in truth["engagement"]["effects"].items()
+                       if value != ENGAGEMENT_EFFECTS[key]}
+            arguments.append("engagement=True")
+            if changed:
+                arguments.append(f"engagement_effects={changed!r}")
         arguments += [f"{key}={value!r}" for key, value in truth["overrides"].items()]
         code = (
             "from analysis.simulate import simulate_study, write_study; "
@@ -158,4 +166,6 @@ def command_line(truth: dict[str, Any], out_dir: Path) -> str:
         parts.append("--no-invalid")
     if driver != "observed":
         parts.append(f"--alliance-driver {driver}")
+    if engagement:
+        parts.append("--engagement")
     return " ".join(parts)
