@@ -216,11 +216,17 @@ def test_sudden_gains_published_tables_and_the_alliance_model():
     few = sudden_gains_outcome(one_gain_frame(3), PARAMETERS, "phq9", settings)
     assert few["alliance"]["reason"] == ("fewer than 10 sudden gains "
                                          "(engagement.sudden_gains.min_gains)")
-    tables = combine_sudden_gains([result], MIN_CELL)
+    tables = combine_sudden_gains([result], MIN_CELL, individual_rows=True)
     for name, table in tables.items():
         check(table, name)
     gains, summary = tables["sudden_gains"], tables["sudden_gains_summary"]
     assert len(gains) == 24 and set(gains["kind"]) == {"gain"}
+    # single clients' scores only where the config allows individual trajectories
+    private = combine_sudden_gains([result], MIN_CELL)
+    check(private["sudden_gains"], "sudden_gains")
+    assert private["sudden_gains"].empty
+    assert list(private["sudden_gains"].columns) == list(gains.columns)
+    assert private["sudden_gains_summary"].equals(summary)
     assert summary["n_clients"].iloc[0] == "12" and summary["n_reversals"].iloc[0] == "12"
     # 12 of 12 clients had a gain: shown, since its complement is 0
     assert summary["n_clients_with_gain"].iloc[0] == "12"

@@ -125,5 +125,6 @@ if STUDY.engagement.sudden_gains is not None:
             "benchmarks/rules/combine_sudden_gains.tsv"
         params:
             min_cell=STUDY.privacy.min_cell_count,
+            individual_rows=STUDY.privacy.show_individual_trajectories,
         script:
             "../scripts/combine_sudden_gains.py"

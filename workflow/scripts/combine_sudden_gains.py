@@ -6,7 +6,8 @@ from analysis.runner import run_job
 
 def main() -> None:
     tables = combine_sudden_gains([read_json(path) for path in snakemake.input.fits],
-                                  min_cell=snakemake.params.min_cell)
+                                  min_cell=snakemake.params.min_cell,
+                                  individual_rows=snakemake.params.individual_rows)
     for name, table in tables.items():
         write_table(table, getattr(snakemake.output, name))
 

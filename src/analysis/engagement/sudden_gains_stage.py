@@ -193,9 +193,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def combine_sudden_gains(fits: Iterable[Mapping[str, Any]], min_cell: int
-                         ) -> dict[str, pd.DataFrame]:
-    """The published gains and summary tables and the course of the figure."""
+def combine_sudden_gains(fits: Iterable[Mapping[str, Any]], min_cell: int,
+                         individual_rows: bool = False) -> dict[str, pd.DataFrame]:
+    """The published gains and summary tables and the course of the figure.
+
+    ``individual_rows`` (``privacy.show_individual_trajectories``): the gains table holds one
+    row per gain, a client's scores around it, only where the config allows individual
+    trajectories; otherwise it is published with its columns and no rows (the summary and the
+    course, which are aggregates, are always published).
+    """
     fits = list(fits)
     gains = pd.DataFrame([gain for fit in fits for gain in fit["gains"]]).reindex(
         columns=GAIN_TABLE_COLUMNS)
@@ -256,7 +262,8 @@ def combine_sudden_gains(fits: Iterable[Mapping[str, Any]], min_cell: int
     course["n_gains"] = course["n_gains"].astype("int64")
     for name in ("mean", "se"):
         course[name] = course[name].astype(float)
-    return {"sudden_gains": gains, "sudden_gains_summary": summary,
+    published = gains if individual_rows else gains.iloc[0:0]
+    return {"sudden_gains": published.reset_index(drop=True), "sudden_gains_summary": summary,
             "sudden_gains_course": course}
 
 

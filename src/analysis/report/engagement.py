@@ -139,7 +139,14 @@ def _hazard_sentence(dropout: pd.DataFrame, outcome: str, view: ReportView) -> s
                        f"after it of "
                        f"{format_number(within['odds_ratio'])} "
                        f"({format_ci(within['odds_ratio_ci_low'], within['odds_ratio_ci_high'])}, "
-                       f"{format_p_clause(within['p'])}).")
+                       f"{format_p_clause(within['p'])}). Read this within-client term with "
+                       f"caution: the client's own mean includes the sessions after the one at "
+                       f"risk, and dropout can only happen at a client's last session, so when the "
+                       f"{view.process_label} drifts over sessions that session sits away from "
+                       f"the mean by construction (in simulated data where the "
+                       f"{view.process_label} had no effect on dropout this term still came out "
+                       f"far from 1). It is shown for completeness, not as a finding; the "
+                       f"comparison with the meta-analysis rests on the between-client term.")
     adjusted = f"adjusting for the current {label} score and session"
     if plain(between.get("cluster")) != MISSING:
         adjusted += f"; standard errors clustered by {between.get('cluster')}"
@@ -320,8 +327,12 @@ def sudden_gains_context(tables: ReportTables, view: ReportView) -> dict[str, An
              "share_with_gain": format_percent, "mean_magnitude": format_number,
              "estimate": format_number, "ci_low": format_number, "ci_high": format_number,
              "p": format_p},
-            note="Every gain and loss, with the scores around it, is in "
-                 "results/tables/sudden_gains.csv."),
+            note=("Every gain and loss, with the scores around it, is in "
+                  "results/tables/sudden_gains.csv."
+                  if view.settings.privacy.show_individual_trajectories else
+                  "The gains of single clients are not published "
+                  "(privacy.show_individual_trajectories is false): "
+                  "results/tables/sudden_gains.csv has its columns and no rows.")),
     }
 
 
