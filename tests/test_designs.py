@@ -217,6 +217,8 @@ def test_custom_process_measure_is_named_as_configured(runs):
     text = corpus.figure_text(figure)
     assert "ECBI Intensity (child disruptive\nbehaviour)" in text
     assert "PCIT coding terms across outcomes" in text
+    # and so do its row labels (model titles and terms)
+    assert not re.search(r"\balliance\b(?!_)", text, flags=re.IGNORECASE), text
     # every sentence names the process measure as configured: "alliance" is left only where it
     # is the literature's (the meta-analytic benchmark, the method's source, the recovery study
     # of the alliance) or an identifier of a formula (alliance_within, alliance[t-1])

@@ -35,6 +35,7 @@ from analysis.presentation import (
     analysis_label,
     analysis_order,
     model_title,
+    name_process,
     select_alliance_terms,
     term_family,
     term_label,
@@ -52,10 +53,11 @@ CATERPILLAR_AXIS_INCHES = 5.6
 # forest plot of the alliance terms
 
 
-def _row_labels(row_keys: list[tuple[str, str, str]]) -> list[str]:
-    # "model · term"; where two analyses give the same label, the non-primary ones say which
-    # analysis they come from
-    base = [f"{model_title(model)} · {term_label(term)}" for model, term, _ in row_keys]
+def _row_labels(row_keys: list[tuple[str, str, str]], process: str = "alliance") -> list[str]:
+    # "model · term" with the process measure named as configured; where two analyses give the
+    # same label, the non-primary ones say which analysis they come from
+    base = [name_process(f"{model_title(model)} · {term_label(term)}", process)
+            for model, term, _ in row_keys]
     counts = pd.Series(base).value_counts()
     return [
         label if counts[label] == 1 or analysis == "primary"
@@ -126,14 +128,14 @@ def forest_alliance_figure(models: pd.DataFrame, outcome_instruments: Mapping[st
         units = instrument_axis_label(instrument) if instrument is not None else outcome
         ax.set_xlabel(textwrap.fill(f"Difference in {units} per 1 point of "
                                     f"{alliance_instrument.label} (95% CI)", LABEL_WIDTH))
-    axes[0].set_yticks(list(position.values()), _row_labels(list(position)))
+    process = process_name(alliance_instrument)
+    axes[0].set_yticks(list(position.values()), _row_labels(list(position), process))
     axes[0].set_ylim(-0.7, len(row_keys) - 0.3)
     handles = [Line2D([], [], color=colour[a], marker="o", linestyle="-",
                       label=analysis_label(a)) for a in analyses]
     handles.append(Line2D([], [], color=NEUTRAL_GREY, marker="o", markerfacecolor="white",
                           linestyle="none", label="hollow: adjusted p >= .05"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
-    process = process_name(alliance_instrument)
     fig.suptitle(f"{process[:1].upper()}{process[1:]} terms across outcomes, models and "
                  "sensitivity analyses", fontsize=10)
     return fig
