@@ -114,10 +114,15 @@ model_fit[[c for c in ["outcome", "model", "analysis", "converged", "singular",
 # in equal-count bins, Q-Q plots of the standardised residuals and of the clients' intercepts.
 
 # %%
+from analysis.privacy import StudyTotals
+
+# counts of clients in titles are published against the study's totals, as in the pipeline
+totals = StudyTotals.from_tables(results.load_sessions(), results.load_episodes())
 for key in outcomes:
     fit = results.load_fit(key, "M2")
     display(figures.residual_diagnostics_figure(
-        fit.get("diagnostics") or {}, registry[key], model_title=figures.model_title("M2"),
+        fit.get("diagnostics") or {}, registry[key], min_cell=study.privacy.min_cell_count,
+        totals=totals.of("clients", key), model_title=figures.model_title("M2"),
         formula=fit["fit"]["formula"]))
 
 # %% [markdown]
@@ -130,4 +135,5 @@ for key in outcomes:
 derived = results.load_derived()
 for key in outcomes:
     display(figures.alliance_within_next_figure(derived, registry[key], alliance,
-                                                min_cell=study.privacy.min_cell_count))
+                                                min_cell=study.privacy.min_cell_count,
+                                                totals=totals.of("clients", key)))
