@@ -15,8 +15,10 @@ of the pipeline (:func:`fit_dynamic_panel`, the ``dpm`` entry of
    reported as the mean over waves);
 4. the result in the layout of every other fit (``fixed`` rows with ``term, estimate, se, df, t,
    p, ci_low, ci_high, std_estimate``; ``fit`` information), so the model tables, the test
-   families and the report treat it like any model. ``t`` holds the z statistic and ``df`` is
-   empty (large-sample ML inference).
+   families and the report treat it like any model. ``t`` holds the Wald statistic; with robust
+   SEs it is referred to t with the sandwich's degrees of freedom in ``df`` (Pan & Wall 2002,
+   :func:`analysis.models.dpm.robust_df`), with observed information to the normal (``df``
+   empty).
 
 Standard errors (:func:`inference`): cluster-robust by therapist when the study has at least
 :data:`analysis.models.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists; otherwise robust with each client
@@ -33,10 +35,12 @@ estimated" with that reason.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
+from scipy import stats
 
 from analysis.errors import DataError
 from analysis.models.specs import ALLIANCE_LAGGED, SYMPTOM_LAGGED, THERAPIST, ResolvedFit
@@ -219,7 +223,11 @@ def _positive(value: Any) -> bool | None:
 
 
 def _term(term: str, values: dict[str, Any], robust: bool) -> dict[str, Any]:
-    """One ``fixed`` row from the engine's summary of a lagged path."""
+    """One ``fixed`` row from the engine's summary of a lagged path.
+
+    With robust SEs the Wald test is t with the sandwich's degrees of freedom
+    (:func:`analysis.models.dpm.robust_df`, Pan & Wall 2002), in ``df``; with observed
+    information it is z and ``df`` is empty."""
     use_robust = robust and values.get("se_robust") is not None
     se = values.get("se_robust") if use_robust else values.get("se")
     p = values.get("p_robust") if use_robust else values.get("p")
@@ -227,5 +235,13 @@ def _term(term: str, values: dict[str, Any], robust: bool) -> dict[str, Any]:
     high = values.get("ci_robust_upper") if use_robust else values.get("ci_upper")
     estimate = values.get("estimate")
     z = None if se in (None, 0) or estimate is None else float(estimate) / float(se)
-    return {"term": term, "estimate": estimate, "se": se, "df": None, "t": z, "p": p,
+    df = values.get("df_robust") if use_robust else None
+    if df is not None and z is not None and math.isfinite(float(df)) and float(df) > 0:
+        df = float(df)
+        p = float(2 * stats.t.sf(abs(z), df))
+        half = float(stats.t.ppf(0.975, df)) * float(se)
+        low, high = float(estimate) - half, float(estimate) + half
+    else:
+        df = None
+    return {"term": term, "estimate": estimate, "se": se, "df": df, "t": z, "p": p,
             "ci_low": low, "ci_high": high, "std_estimate": values.get("std_estimate")}

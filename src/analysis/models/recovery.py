@@ -87,7 +87,7 @@ DOCS_TABLE = PROJECT_ROOT / "docs" / "validation" / "recovery.csv"
 QUOTED_SCENARIO = "b_same_session_null"
 
 REPLICATE_COLUMNS = [
-    "scenario", "seed", "estimator", "truth", "estimate", "se", "ci_low", "ci_high", "p",
+    "scenario", "seed", "estimator", "truth", "estimate", "se", "df", "ci_low", "ci_high", "p",
     "covered", "rejected", "converged", "fallback_steps", "n_clients", "n_waves",
 ]
 
@@ -184,13 +184,15 @@ def simulate_derived(settings: RecoverySettings, scenario: str | Scenario, seed:
 def estimate_term(derived: pd.DataFrame, fit, estimator: str) -> dict[str, Any]:
     """Fit one planned model as the pipeline does and return its studied term.
 
-    Returns ``estimate, se, ci_low, ci_high, p, converged, fallback_steps, n_clients, n_waves``;
+    Returns ``estimate, se, df, ci_low, ci_high, p, converged, fallback_steps, n_clients,
+    n_waves`` (``df`` NaN for a normal reference);
     a fit that fails or is not identified gives NaNs and ``converged = False``.
     """
     from analysis.errors import DataError
     from analysis.models.fitting import fit_planned_model
 
-    empty = {"estimate": math.nan, "se": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+    empty = {"estimate": math.nan, "se": math.nan, "df": math.nan, "ci_low": math.nan,
+             "ci_high": math.nan,
              "p": math.nan, "converged": False, "fallback_steps": "", "n_clients": 0,
              "n_waves": math.nan}
     try:
@@ -205,6 +207,8 @@ def estimate_term(derived: pd.DataFrame, fit, estimator: str) -> dict[str, Any]:
     return {
         "estimate": float(row["estimate"]),
         "se": float(row["se"]),
+        # The reference distribution's df (t), NaN for a normal (z) reference.
+        "df": float(row["df"]) if row.get("df") is not None else math.nan,
         "ci_low": float(row["ci_low"]),
         "ci_high": float(row["ci_high"]),
         "p": float(row["p"]) if row.get("p") is not None else math.nan,
@@ -262,6 +266,7 @@ def recovery_replicates(
             rows.append({
                 "scenario": scenario.name, "seed": seed, "estimator": name, "truth": true_value,
                 **{key: result[key] for key in ("estimate", "se", "ci_low", "ci_high", "p")},
+                "df": result.get("df", math.nan),
                 "covered": bool(finite and result["ci_low"] <= true_value <= result["ci_high"]),
                 "rejected": bool(finite and result["p"] < ALPHA),
                 "converged": bool(result["converged"]) and finite,

@@ -279,7 +279,9 @@ def dynamic_panel_sentences(model_fit: pd.DataFrame, view: ReportView) -> list[s
             "fewer, cluster-robust standard errors are too small); otherwise the sandwich treats "
             "each client as a cluster, because observed-information standard errors of this "
             "model are too small at the size of a typical trial (docs/methods.md, recovery "
-            "study).")
+            "study). The Wald test and 95% interval of each lagged path use the t distribution "
+            "with the sandwich's degrees of freedom (Pan & Wall 2002: fewer when clusters "
+            "differ in how much they contribute), not the normal.")
     return sentences
 
 
