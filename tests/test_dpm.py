@@ -436,3 +436,40 @@ def test_outcome_waves_never_observed_together():
     panel.loc[~half, "y2"] = np.nan
     with pytest.raises(DataError, match="both wave 2 and wave 3"):
         fit_dpm(panel, 4)
+
+
+def test_robust_df_by_hand():
+    """Pan & Wall's degrees of freedom of the sandwich: 2 V^2 / var(V), var(V) from the spread of
+    the clusters' squared contributions u_g^2 (u_g = w' A^-1 s_g), at most G - 1."""
+    u = np.array([0.5] * 90 + [3.0] * 10)
+    scores = np.column_stack([u, np.linspace(-1, 1, 100)])  # the second parameter has weight 0
+    squares = u ** 2
+    spread = 100 / 99 * np.sum((squares - squares.mean()) ** 2)
+    expected = 2 * squares.sum() ** 2 / spread
+    assert expected == pytest.approx(36.37, abs=0.01)
+    got = dpm.robust_df(np.array([0.5, 0.0]), 2 * np.eye(2), scores)
+    assert got == pytest.approx(expected, rel=1e-12)
+    # equal contributions: no spread, the cap G - 1; no clusters: NaN
+    assert dpm.robust_df(np.array([1.0]), np.eye(1), np.ones((30, 1))) == 29
+    assert np.isnan(dpm.robust_df(np.array([1.0]), np.eye(1), None))
+
+
+def test_robust_wald_test_refers_to_t_with_the_sandwich_df(small_panel):
+    """The stage's row of the lagged path: t(df_robust) p value and interval, wider than the
+    normal-reference values of the engine (which equal lavaan's)."""
+    from scipy import stats
+
+    from analysis.models.dpm_stage import _term
+
+    lagged = fit_dpm(small_panel, 5, robust_by_client=True)["lagged"]
+    assert lagged["robust"] and 2 < lagged["df_robust"] <= lagged["n_clusters"] - 1
+    row = _term("alliance_lagged", lagged, robust=True)
+    df, se = lagged["df_robust"], lagged["se_robust"]
+    assert row["df"] == df and row["se"] == se
+    assert row["p"] == pytest.approx(2 * stats.t.sf(abs(lagged["estimate"] / se), df))
+    assert row["p"] > lagged["p_robust"]
+    assert row["ci_high"] - row["ci_low"] == pytest.approx(2 * stats.t.ppf(0.975, df) * se)
+    assert row["ci_high"] - row["ci_low"] > lagged["ci_robust_upper"] - lagged["ci_robust_lower"]
+    # observed information: the normal reference, no df
+    plain = _term("alliance_lagged", lagged, robust=False)
+    assert plain["df"] is None and plain["p"] == lagged["p"]

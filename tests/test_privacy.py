@@ -30,6 +30,9 @@ def test_format_part_secondary_suppression():
     assert format_part(95, 100, 10) == ">90"  # 5 left over would be revealed
     assert format_part(100, 100, 10) == "100"
     assert format_part(50, 100, 10) == "50"
+    assert format_part(0, 100, 10) == "0"
+    # a group smaller than the minimum cell: every part hidden, never ">-7"
+    assert [format_part(n, 3, 10) for n in (0, 1, 3)] == ["<10"] * 3
     assert is_suppressed(95, 100, 10) and not is_suppressed(50, 100, 10)
 
 

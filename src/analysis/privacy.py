@@ -117,11 +117,14 @@ def format_part(count: int, total: int, min_cell: int) -> str:
 
     Primary: a count below ``min_cell`` is "<min_cell". Secondary: when the rest of the total
     (``total - count``) is a small cell, publishing the count would reveal it by subtraction, so the
-    count is shown as ">{total - min_cell}" instead.
+    count is shown as ">{total - min_cell}" instead. Every part of a total below ``min_cell``
+    is hidden ("<min_cell"): the group itself is a small cell.
     """
     count, total = int(count), int(total)
     if count > total:  # not a part of this total (e.g. a different population): primary only
         return format_count(count, min_cell)
+    if total < min_cell:  # the whole group is a small cell: so is every part of it, 0 included
+        return f"<{min_cell}"
     if 0 < count < min_cell:
         return f"<{min_cell}"
     if 0 < total - count < min_cell:
