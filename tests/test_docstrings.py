@@ -36,6 +36,7 @@ DOCUMENTED_MODULES = (
     "analysis.models.protocol",
     "analysis.models.dpm",
     "analysis.models.riclpm",
+    "analysis.models.riclpm_stage",
     "analysis.models.correlation",
     "analysis.models.reliability",
     "analysis.models.early",
