@@ -35,6 +35,7 @@ DOCUMENTED_MODULES = (
     "analysis.models.fitting",
     "analysis.models.protocol",
     "analysis.models.dpm",
+    "analysis.models.dpm_stage",
     "analysis.models.riclpm",
     "analysis.models.riclpm_stage",
     "analysis.models.correlation",
