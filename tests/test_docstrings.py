@@ -21,6 +21,7 @@ import analysis
 DOCUMENTED_MODULES = (
     "analysis.results",
     "analysis.ingest.linking",
+    "analysis.ingest.reading",
     "analysis.scoring",
     "analysis.episodes",
     "analysis.jacobson_truax",
