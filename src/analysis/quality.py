@@ -285,7 +285,9 @@ def upstream_text(summary: pd.DataFrame, scores: pd.DataFrame, instruments: Sequ
     >>> scores = pd.DataFrame({"instrument": ["phq9"] * 7,
     ...                        "score": [12.0, 9.0, None, 7.0, 15.0, 11.0, 6.0]})
     >>> upstream_text(summary, scores, ["phq9"])
-    'Upstream: phq9: 6 administrations scored of 8 read, 1 rejected at ingest (most often item_out_of_range: 1), 1 not scored (too many missing items). See results/tables/data_quality.csv and data/processed/rejects.csv.'
+    'Upstream: phq9: 6 administrations scored of 8 read, 1 rejected at ingest (most often
+     item_out_of_range: 1), 1 not scored (too many missing items). See
+     results/tables/data_quality.csv and data/processed/rejects.csv.'
     """
     parts = []
     for key in instruments:

@@ -285,7 +285,8 @@ def proxy_rule_text(min_sessions: int = PROXY_MIN_SESSIONS,
     >>> proxy_rule_text()
     'fewer than 4 attended sessions, and no session in the last 4 weeks of the data'
     >>> proxy_rule_text(score_col="phq9", recovery_cutoff=10)
-    'fewer than 4 attended sessions, and the last phq9 at or above 10 (not recovered), and no session in the last 4 weeks of the data'
+    'fewer than 4 attended sessions, and the last phq9 at or above 10 (not recovered), and no
+     session in the last 4 weeks of the data'
     """
     parts = [f"fewer than {min_sessions} attended sessions"]
     if score_col is not None and recovery_cutoff is not None:

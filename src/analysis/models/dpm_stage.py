@@ -74,7 +74,8 @@ def roles(fit: ResolvedFit) -> dict[str, Any]:
     >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
     >>> roles(find_fit(plan, "phq9", "DPM", "primary"))
-    {'outcome': 'symptoms', 'predictor': 'alliance', 'cross_term': 'alliance_lagged', 'carry_term': 'symptom_lagged', 'reverse': False}
+    {'outcome': 'symptoms', 'predictor': 'alliance', 'cross_term': 'alliance_lagged',
+     'carry_term': 'symptom_lagged', 'reverse': False}
     >>> roles(find_fit(plan, "phq9", "DPM-reverse", "primary"))["outcome"]
     'alliance'
     """
@@ -108,7 +109,8 @@ def describe(fit: ResolvedFit, waves_text: str) -> str:
     >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
     >>> describe(find_fit(plan, "phq9", "DPM", "primary"), "sessions 1 to 6")
-    'symptoms[t] ~ symptoms[t-1] + alliance[t-1] + client fixed effect; alliance predetermined; lagged paths equal over waves; ML over missing-data patterns; waves: sessions 1 to 6'
+    'symptoms[t] ~ symptoms[t-1] + alliance[t-1] + client fixed effect; alliance predetermined;
+     lagged paths equal over waves; ML over missing-data patterns; waves: sessions 1 to 6'
     """
     role = roles(fit)
     paths = "equal over waves" if fit.equal_paths else "free per wave"

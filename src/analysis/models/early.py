@@ -64,9 +64,11 @@ def early_alliance_rows(
     ...                            change=episodes["last_score"] - episodes["first_score"])
     >>> rows, counts = early_alliance_rows(derived, episodes, "phq9", completers_min_sessions=6)
     >>> rows.columns.tolist()
-    ['client_id', 'therapist_id', 'outcome', 'n_scored', 'first_score', 'change', 'alliance_early', 'n_sessions']
+    ['client_id', 'therapist_id', 'outcome', 'n_scored', 'first_score', 'change',
+     'alliance_early', 'n_sessions']
     >>> counts
-    {'n_episodes': 40, 'n_episodes_fewer_than_2_scores': 0, 'n_not_completers': 11, 'missing_by_variable': {}, 'n_rows_missing': 0, 'n_obs': 29, 'cluster': 'therapist_id'}
+    {'n_episodes': 40, 'n_episodes_fewer_than_2_scores': 0, 'n_not_completers': 11,
+     'missing_by_variable': {}, 'n_rows_missing': 0, 'n_obs': 29, 'cluster': 'therapist_id'}
     """
     needed = ["client_id", "therapist_id", "outcome", "n_scored", "first_score", "change"]
     require_columns(episodes, needed, "episodes.parquet", "model M4")

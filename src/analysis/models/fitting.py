@@ -89,9 +89,11 @@ def select_model_rows(
     ...                  BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
     >>> rows, counts = select_model_rows(example_derived(), find_fit(plan, "phq9", "M2", "primary"))
     >>> list(rows.columns)
-    ['symptom_next', 'symptom_score', 'alliance_within', 'alliance_between_c', 'session', 'client_id', 'therapist_id']
+    ['symptom_next', 'symptom_score', 'alliance_within', 'alliance_between_c', 'session',
+     'client_id', 'therapist_id']
     >>> counts
-    {'n_rows_outcome': 257, 'n_rows_not_completers': 0, 'missing_by_variable': {'symptom_next': 58}, 'n_rows_missing': 58, 'n_obs': 199}
+    {'n_rows_outcome': 257, 'n_rows_not_completers': 0, 'missing_by_variable': {'symptom_next':
+     58}, 'n_rows_missing': 58, 'n_obs': 199}
     >>> select_model_rows(example_derived(), find_fit(plan, "phq9", "M2", "completers"))[1]["n_obs"]
     84
     """

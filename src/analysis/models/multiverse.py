@@ -345,7 +345,8 @@ def primary_choices(max_lag_gap: int) -> dict[str, Any]:
     Examples
     --------
     >>> primary_choices(1)
-    {'prorating': 'lenient', 'lag_gap': 1, 'centring': 'all_sessions', 'detrended': False, 'random': 'full', 'sample': 'all'}
+    {'prorating': 'lenient', 'lag_gap': 1, 'centring': 'all_sessions', 'detrended': False,
+     'random': 'full', 'sample': 'all'}
     """
     # Lag 1 is the pipeline's pairing only when it pairs consecutive sessions; with a larger
     # analysis.max_lag_gap M2 pools several lags under one coefficient, which no lag estimand

@@ -269,7 +269,8 @@ def joint_statistics(estimate: np.ndarray, std_estimate: np.ndarray, se: np.ndar
     ...                               se=np.array([0.3, 0.3, 0.3]), df=np.array([np.inf] * 3),
     ...                               signs=np.array([-1.0, -1.0, -1.0]), alpha=0.05)
     >>> {name: round(float(value), 3) for name, value in statistics.items()}
-    {'share_significant_expected': 0.333, 'median_signed_std_estimate': 0.125, 'mean_signed_z': 1.111}
+    {'share_significant_expected': 0.333, 'median_signed_std_estimate': 0.125, 'mean_signed_z':
+     1.111}
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         t = estimate / se

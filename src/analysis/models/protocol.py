@@ -355,7 +355,8 @@ def next_simplification(
     >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
     ...            " + (1 + session | client_id) + (1 | therapist_id)")
     >>> next_simplification(formula, get_engine("mixedlm").fit(formula, data))
-    ('drop_zero_variance', 'symptom_next ~ symptom_score + alliance_within + session + (1 + session | client_id)')
+    ('drop_zero_variance', 'symptom_next ~ symptom_score + alliance_within + session + (1 +
+     session | client_id)')
     """
     if fit is not None and acceptable(fit):
         return None

@@ -45,7 +45,8 @@ def reliability(administrations: pd.DataFrame, instrument: Instrument) -> dict[s
     {'n_obs': 6}
     >>> {key: round(value, 3) if isinstance(value, float) else value
     ...  for key, value in result["reliability"][0].items()}
-    {'instrument': 'gad7', 'label': 'GAD-7', 'n_items': 7, 'n': 6, 'alpha': 0.954, 'ci_low': 0.862, 'ci_high': 0.993}
+    {'instrument': 'gad7', 'label': 'GAD-7', 'n_items': 7, 'n': 6, 'alpha': 0.954, 'ci_low':
+     0.862, 'ci_high': 0.993}
     """
     import pingouin
 

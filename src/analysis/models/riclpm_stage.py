@@ -95,7 +95,8 @@ def choose_riclpm_waves(derived: pd.DataFrame, outcome: str, settings: RiclpmSet
     >>> choose_riclpm_waves(derived, "phq9", RiclpmSettings(sessions=3)).sessions
     (1, 2, 3)
     >>> choose_riclpm_waves(derived, "phq9", RiclpmSettings()).description
-    "each client's sessions 1 to 4, the sessions that at least 50% of clients reached, counted from each client's first session with a score"
+    "each client's sessions 1 to 4, the sessions that at least 50% of clients reached, counted
+     from each client's first session with a score"
     """
     from analysis.models.waves import choose_waves
 

@@ -315,7 +315,8 @@ def subscale_sensitivity(name: str, alliance_label: str = "alliance") -> Sensiti
     >>> row.id, row.switch
     ('subscale_bond', 'subscales')
     >>> row.description
-    'The WAI-SR Bond subscale instead of the total score (within and between parts; one model per subscale because the subscales are highly correlated).'
+    'The WAI-SR Bond subscale instead of the total score (within and between parts; one model
+     per subscale because the subscales are highly correlated).'
     """
     return Sensitivity(
         id=f"{SUBSCALE_PREFIX}{name}",
@@ -909,7 +910,8 @@ def find_fit(fits: Sequence[ResolvedFit], outcome: str, model: str, analysis: st
     >>> from analysis.instruments import BUILT_IN
     >>> plan = plan_fits(ModelSettings(run=("M2",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
     >>> find_fit(plan, "phq9", "M2", "primary").formula
-    'symptom_next ~ symptom_score + alliance_within + alliance_between_c + session + (1 | client_id) + (1 | therapist_id)'
+    'symptom_next ~ symptom_score + alliance_within + alliance_between_c + session + (1 |
+     client_id) + (1 | therapist_id)'
     >>> find_fit(plan, "phq9", "M2", "ml")
     Traceback (most recent call last):
     ...

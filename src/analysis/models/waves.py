@@ -445,7 +445,8 @@ def wave_counts(panel: pd.DataFrame, waves: int) -> dict:
     >>> panel = pd.DataFrame({"a1": [5.0, 4.0, np.nan], "a2": [5.5, np.nan, np.nan],
     ...                       "y1": [12.0, 15.0, np.nan], "y2": [10.0, np.nan, 9.0]})
     >>> wave_counts(panel, 2)
-    {'clients_with_data': 3, 'clients_2plus_waves': 1, 'clients_by_waves': {0: 0, 1: 2, 2: 1}, 'alliance_per_wave': {1: 2, 2: 1}, 'symptoms_per_wave': {1: 2, 2: 2}}
+    {'clients_with_data': 3, 'clients_2plus_waves': 1, 'clients_by_waves': {0: 0, 1: 2, 2: 1},
+     'alliance_per_wave': {1: 2, 2: 1}, 'symptoms_per_wave': {1: 2, 2: 2}}
     """
     alliance = panel[[f"a{t}" for t in range(1, waves + 1)]].notna().to_numpy()
     symptoms = panel[[f"y{t}" for t in range(1, waves + 1)]].notna().to_numpy()
