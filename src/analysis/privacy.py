@@ -98,7 +98,8 @@ def is_demo_data(paths: list[Path], checksums_file: Path = DEMO_CHECKSUMS) -> bo
     --------
     >>> import tempfile
     >>> from analysis.io import sha256_file
-    >>> folder = Path(tempfile.mkdtemp())
+    >>> temporary = tempfile.TemporaryDirectory()
+    >>> folder = Path(temporary.name)
     >>> _ = (folder / "sessions.csv").write_text("client,session\\n1,1\\n")
     >>> _ = (folder / "SHA256SUMS").write_text(sha256_file(folder / "sessions.csv") + "  sessions.csv\\n")
     >>> is_demo_data([folder / "sessions.csv"], folder / "SHA256SUMS")
@@ -106,6 +107,7 @@ def is_demo_data(paths: list[Path], checksums_file: Path = DEMO_CHECKSUMS) -> bo
     >>> _ = (folder / "sessions.csv").write_text("client,session\\n1,2\\n")
     >>> is_demo_data([folder / "sessions.csv"], folder / "SHA256SUMS")
     False
+    >>> temporary.cleanup()
     """
     if not checksums_file.exists():
         return False
