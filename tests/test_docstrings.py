@@ -31,6 +31,7 @@ DOCUMENTED_MODULES = (
     "analysis.privacy",
     "analysis.engagement.dropout",
     "analysis.engagement.therapist_patient",
+    "analysis.engagement.therapist_patient_stage",
     "analysis.engagement.sudden_gains",
     "analysis.models.specs",
     "analysis.models.fitting",
