@@ -33,6 +33,7 @@ DOCUMENTED_MODULES = (
     "analysis.engagement.therapist_patient",
     "analysis.engagement.therapist_patient_stage",
     "analysis.engagement.sudden_gains",
+    "analysis.engagement.sudden_gains_stage",
     "analysis.models.specs",
     "analysis.models.fitting",
     "analysis.models.protocol",
