@@ -30,6 +30,7 @@ DOCUMENTED_MODULES = (
     "analysis.dataflow",
     "analysis.privacy",
     "analysis.engagement.dropout",
+    "analysis.engagement.dropout_stage",
     "analysis.engagement.therapist_patient",
     "analysis.engagement.therapist_patient_stage",
     "analysis.engagement.sudden_gains",
