@@ -42,6 +42,7 @@ DOCUMENTED_MODULES = (
     "analysis.models.dpm_stage",
     "analysis.models.riclpm",
     "analysis.models.riclpm_stage",
+    "analysis.models.crosscheck",
     "analysis.models.correlation",
     "analysis.models.reliability",
     "analysis.models.early",
