@@ -43,6 +43,7 @@ DOCUMENTED_MODULES = (
     "analysis.models.riclpm",
     "analysis.models.riclpm_stage",
     "analysis.models.crosscheck",
+    "analysis.models.tables",
     "analysis.models.correlation",
     "analysis.models.reliability",
     "analysis.models.early",
