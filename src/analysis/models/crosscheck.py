@@ -224,6 +224,8 @@ def compare_fixed_effects(
         ``term, estimate_a, se_a, estimate_b, se_b, se_joint, abs_diff, rel_diff, abs_se_diff,
         rel_se_diff``.
 
+    Examples
+    --------
     >>> a = pd.DataFrame({"term": ["x"], "estimate": [2.0], "se": [0.5]})
     >>> b = pd.DataFrame({"term": ["x"], "estimate": [2.002], "se": [0.4995]})
     >>> row = compare_fixed_effects(a, b).iloc[0]
