@@ -43,7 +43,58 @@ def build_data_flow(
     fit_counts: pd.DataFrame,
     scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The full (unsuppressed) accounting table described in the module docstring."""
+    """The full (unsuppressed) accounting table described in the module docstring.
+
+    Parameters
+    ----------
+    ingest_flow : DataFrame
+        The ingest stage's flow, in the columns :data:`FLOW_COLUMNS`.
+    sessions : DataFrame
+        The session registry (``client_id``, ``therapist_id``).
+    derived : DataFrame
+        The derived frame (``outcome``, ``symptom_score``, ``symptom_next``).
+    episodes : DataFrame
+        The episodes (``outcome``, ``n_scored``).
+    fit_counts : DataFrame
+        The exact counts of every fit (``outcome, model, analysis, n_obs, n_clients,
+        n_therapists``).
+    scores : DataFrame, optional
+        The scores (``instrument``, ``score``, ``prorated``), for the ``scored`` rows.
+
+    Returns
+    -------
+    DataFrame
+        The accounting table, in the columns :data:`FLOW_COLUMNS`, counts exact.
+
+    Examples
+    --------
+    >>> ingest_flow = pd.DataFrame({"stage": ["read", "kept"], "source": ["sessions"] * 2,
+    ...                             "instrument": ["", ""], "unit": ["rows", "rows"],
+    ...                             "reason": ["", ""], "count": [6, 6]})
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a", "a", "b", "b", "c"],
+    ...                          "therapist_id": ["t1"] * 3 + ["t2"] * 3})
+    >>> derived = pd.DataFrame({"outcome": ["phq9"] * 6,
+    ...                         "symptom_score": [12.0, 9.0, 7.0, 15.0, 11.0, None],
+    ...                         "symptom_next": [9.0, 7.0, None, 11.0, None, None]})
+    >>> episodes = pd.DataFrame({"outcome": ["phq9"] * 3, "n_scored": [3, 2, 0]})
+    >>> fit_counts = pd.DataFrame({"outcome": ["phq9"], "model": ["M2"], "analysis": ["primary"],
+    ...                            "n_obs": [3], "n_clients": [2], "n_therapists": [2]})
+    >>> flow = build_data_flow(ingest_flow, sessions, derived, episodes, fit_counts)
+    >>> flow[["stage", "source", "unit", "count"]]
+           stage           source                   unit  count
+    0       read         sessions                   rows      6
+    1       kept         sessions                   rows      6
+    2   registry         sessions                clients      3
+    3   registry         sessions             therapists      2
+    4   registry         sessions               sessions      6
+    5    derived             phq9               sessions      5
+    6    derived             phq9               sessions      3
+    7   episodes             phq9               episodes      3
+    8   episodes             phq9  episodes_with_outcome      2
+    9   analysis  phq9 M2 primary           observations      3
+    10  analysis  phq9 M2 primary                clients      2
+    11  analysis  phq9 M2 primary             therapists      2
+    """
     flow = ingest_flow.fillna({"instrument": "", "reason": ""})
     rows = flow[FLOW_COLUMNS].to_dict("records")
     if scores is not None:
@@ -98,6 +149,34 @@ def publish_data_flow(flow: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     client and outcome) beside the registry's clients, and counts of therapists beside the
     registry's therapists (:class:`analysis.privacy.StudyTotals`, as the model tables). Row
     counts are not counts of people and stay exact, so every file's rows still visibly balance.
+
+    Parameters
+    ----------
+    flow : DataFrame
+        The table of :func:`build_data_flow`.
+    min_cell : int
+        The smallest count of people published as a number (``privacy.min_cell``).
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``count`` as published text.
+
+    Examples
+    --------
+    >>> flow = pd.DataFrame({
+    ...     "stage": ["registry", "registry", "episodes", "episodes", "analysis"],
+    ...     "source": ["sessions", "sessions", "phq9", "phq9", "phq9 M2 primary"],
+    ...     "instrument": [""] * 5,
+    ...     "unit": ["clients", "sessions", "episodes", "episodes_with_outcome", "clients"],
+    ...     "reason": [""] * 5, "count": [64, 700, 64, 60, 3]})
+    >>> publish_data_flow(flow, min_cell=10)[["stage", "unit", "count"]]
+          stage                   unit count
+    0  registry                clients    64
+    1  registry               sessions   700
+    2  episodes               episodes    64
+    3  episodes  episodes_with_outcome   >54
+    4  analysis                clients   <10
     """
     published = flow.copy()
     episodes = flow[flow["unit"] == "episodes"].set_index("source")["count"].to_dict()

@@ -35,7 +35,53 @@ DERIVED_KEY = ["outcome", "client_id", "session"]
 def derive_analysis_frame(
     scores: pd.DataFrame, sessions: pd.DataFrame, settings: DeriveSettings
 ) -> pd.DataFrame:
-    """Build the ``derived`` frame (see the module docstring) for every outcome instrument."""
+    """Build the ``derived`` frame (see the module docstring) for every outcome instrument.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One row per scored administration (``client_id``, ``session``, ``instrument``, ``score``
+        and, for an alliance with subscales, ``subscale_<name>``).
+    sessions : DataFrame
+        The session registry (``client_id``, ``therapist_id``, ``session``, ``day``).
+    settings : DeriveSettings
+        The alliance and outcome instruments, the lag limits and the early-alliance window.
+
+    Returns
+    -------
+    DataFrame
+        One row per (outcome, client, session) of the registry, sorted by them.
+
+    Raises
+    ------
+    ConfigError
+        When the alliance or an outcome instrument has no scores in the data.
+
+    Examples
+    --------
+    >>> sessions = pd.DataFrame({"client_id": ["a"] * 3 + ["b"] * 3,
+    ...                          "therapist_id": ["t1"] * 6, "session": [1, 2, 3] * 2,
+    ...                          "day": [0, 7, 14] * 2})
+    >>> scores = pd.DataFrame({
+    ...     "client_id": sessions["client_id"].tolist() * 2,
+    ...     "session": sessions["session"].tolist() * 2,
+    ...     "instrument": ["wai_sr"] * 6 + ["phq9"] * 6,
+    ...     "score": [3.0, 3.5, 4.0, 4.5, 4.0, 5.0, 15, 12, 10, 9, 9, 6]})
+    >>> settings = DeriveSettings(alliance="wai_sr", outcomes=("phq9",))
+    >>> derived = derive_analysis_frame(scores, sessions, settings)
+    >>> derived[["client_id", "session", "symptom_next", "alliance_within", "alliance_early"]]
+      client_id  session  symptom_next  alliance_within  alliance_early
+    0         a        1          12.0             -0.5             3.5
+    1         a        2          10.0              0.0             3.5
+    2         a        3           NaN              0.5             3.5
+    3         b        1           9.0              0.0             4.5
+    4         b        2           6.0             -0.5             4.5
+    5         b        3           NaN              0.5             4.5
+    >>> derive_analysis_frame(scores, sessions, DeriveSettings(alliance="wai_sr", outcomes=("gad7",)))
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ConfigError: analysis.outcomes: no scores for instrument 'gad7' in the data. ...
+    """
     alliance, outcomes = settings.alliance, list(settings.outcomes)
     lag = (settings.max_lag_gap, settings.max_lag_days)
     available = set(scores["instrument"].unique())

@@ -106,7 +106,44 @@ def run_episodes(
     settings: EpisodeSettings,
 ) -> dict[str, pd.DataFrame]:
     """The episodes stage: outcomes per client and outcome, the combined flags and the
-    Jacobson-Truax parameters (published by :func:`publish_episodes`)."""
+    Jacobson-Truax parameters (published by :func:`publish_episodes`).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``scores.parquet`` (``client_id, session, instrument, score``).
+    sessions : DataFrame
+        ``sessions.parquet`` (``client_id, therapist_id, session``).
+    administrations : DataFrame
+        ``administrations.parquet`` (items, for Cronbach's alpha as ``r_xx`` when neither config
+        nor registry gives a reliability).
+    settings : EpisodeSettings
+        The outcome instruments and the ``episodes`` config section.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``episodes`` (:func:`compute_episodes`), ``combined`` (:func:`combine_episodes`) and
+        ``parameters`` (:func:`jacobson_truax_parameters`).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.scoring import score_administrations
+    >>> settings = EpisodeSettings(outcomes=("gad7",), reliability={"gad7": 0.85},
+    ...                            instruments={"gad7": BUILT_IN["gad7"].params("episodes")})
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a", "b", "b", "c", "c"],
+    ...                          "therapist_id": ["t1"] * 6, "session": [1, 2] * 3})
+    >>> items = [[2, 2, 3, 2, 1, 2, 2], [1, 1, 1, 0, 0, 1, 1], [3, 2, 2, 2, 1, 2, 2],
+    ...          [2, 2, 2, 2, 1, 2, 2], [0, 1, 1, 0, 0, 1, 0], [0, 0, 1, 0, 0, 0, 0]]
+    >>> administrations = pd.DataFrame(items, columns=[f"item_{i}" for i in range(1, 8)]).assign(
+    ...     client_id=sessions["client_id"], session=sessions["session"], instrument="gad7",
+    ...     given_total=float("nan"))
+    >>> scores = score_administrations(administrations, settings.registry())
+    >>> out = run_episodes(scores, sessions, administrations, settings)
+    >>> {name: len(table) for name, table in out.items()}
+    {'episodes': 3, 'combined': 3, 'parameters': 1}
+    """
     reliability = estimate_sample_reliability(administrations, settings.registry(),
                                               settings.outcomes)
     episodes = compute_episodes(scores, sessions, settings, reliability)
@@ -164,6 +201,27 @@ def compute_episodes(
     -----
     Jacobson & Truax (1991), J Consult Clin Psychol 59(1), 12-19; parameters from
     :func:`jacobson_truax_parameters`.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> settings = EpisodeSettings(outcomes=("phq9",), reliability={"phq9": 0.84},
+    ...                            instruments={"phq9": BUILT_IN["phq9"].params("episodes")})
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a", "a", "b", "b", "c"],
+    ...                          "therapist_id": ["t1"] * 3 + ["t2"] * 3,
+    ...                          "session": [1, 2, 3, 1, 2, 1]})
+    >>> scores = sessions.assign(instrument="phq9", score=[18.0, 12.0, 6.0, 12.0, 11.0, 9.0])
+    >>> episodes = compute_episodes(scores, sessions, settings)
+    >>> episodes[["client_id", "n_scored", "first_score", "last_score", "improvement"]]
+      client_id  n_scored  first_score  last_score  improvement
+    0         a         3         18.0         6.0         12.0
+    1         b         2         12.0        11.0          1.0
+    2         c         1          9.0         9.0          NaN
+    >>> episodes[["client_id", "case_start", "case_end", "reliable_improvement", "jt_recovered"]]
+      client_id  case_start  case_end  reliable_improvement  jt_recovered
+    0         a        True     False                  True          True
+    1         b        True      True                 False         False
+    2         c       False      <NA>                  <NA>          <NA>
     """
     registry = settings.registry()
     instruments = [registry[key] for key in settings.outcomes]
@@ -242,6 +300,26 @@ def main_therapist(sessions: pd.DataFrame) -> pd.Series:
     """Each client's therapist: the one at most of their sessions, ties to the earliest session.
 
     Returns a Series indexed by ``client_id`` (clients without any recorded therapist absent).
+
+    Parameters
+    ----------
+    sessions : DataFrame
+        The session registry (``client_id``, ``therapist_id``, ``session``).
+
+    Returns
+    -------
+    Series
+        The therapist of each client, indexed by ``client_id``.
+
+    Examples
+    --------
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a", "a", "b", "b", "c"],
+    ...                          "therapist_id": ["t1", "t2", "t2", "t3", "t1", None],
+    ...                          "session": [1, 2, 3, 1, 2, 1]})
+    >>> main_therapist(sessions)
+    a    t2
+    b    t3
+    dtype: string
     """
     known = sessions.loc[sessions["therapist_id"].notna(), ["client_id", "therapist_id", "session"]]
     if known.empty:
@@ -349,6 +427,23 @@ def combine_episodes(episodes: pd.DataFrame, settings: EpisodeSettings) -> pd.Da
           improvement on every measure (``all_outcomes``); measures without a threshold are left
           out. ``reliable_deterioration``: the mirror image.
         - ``reliable_recovery``: recovery and reliable improvement (<NA> where recovery is).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> settings = EpisodeSettings(outcomes=("phq9", "gad7"), instruments={
+    ...     key: BUILT_IN[key].params("episodes") for key in ("phq9", "gad7")})
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a", "b", "b"], "therapist_id": ["t1"] * 4,
+    ...                          "session": [1, 8, 1, 8]})
+    >>> scores = pd.DataFrame({"client_id": ["a", "a", "b", "b"] * 2, "session": [1, 8] * 4,
+    ...                        "instrument": ["phq9"] * 4 + ["gad7"] * 4,
+    ...                        "score": [18.0, 6.0, 12.0, 11.0, 14.0, 5.0, 9.0, 12.0]})
+    >>> episodes = compute_episodes(scores, sessions, settings)
+    >>> combine_episodes(episodes, settings)[["client_id", "case_start", "recovery",
+    ...                                       "reliable_improvement", "reliable_recovery"]]
+      client_id  case_start  recovery  reliable_improvement  reliable_recovery
+    0         a        True      True                  True               True
+    1         b        True     False                 False              False
     """
     outcomes = list(settings.outcomes)
     selected = episodes[episodes["outcome"].isin(outcomes)]
@@ -470,6 +565,31 @@ def summarise_episodes(
         denominator is suppressed or the denominator is 0). A measure whose
         definition is missing (no caseness cut-off, no reliable-change threshold, no r_xx) says
         "not defined" instead of counting zero.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> settings = EpisodeSettings(outcomes=("phq9",), reliability={"phq9": 0.84},
+    ...                            instruments={"phq9": BUILT_IN["phq9"].params("episodes")})
+    >>> clients = [f"c{i}" for i in range(12)]
+    >>> sessions = pd.DataFrame({"client_id": clients * 2, "therapist_id": "t1",
+    ...                          "session": [1] * 12 + [8] * 12})
+    >>> first = [18.0, 16, 15, 14, 12, 12, 11, 10, 10, 8, 6, 5]
+    >>> last = [6.0, 7, 14, 5, 11, 4, 12, 9, 3, 8, 6, 4]
+    >>> scores = sessions.assign(instrument="phq9", score=first + last)
+    >>> episodes = compute_episodes(scores, sessions, settings)
+    >>> summary = summarise_episodes(episodes, combine_episodes(episodes, settings), min_cell=5)
+    >>> summary.query("outcome == 'phq9'")[["measure", "n_denominator", "count", "rate"]].round(3)
+                         measure n_denominator count   rate
+    0                has_outcome            12    12  1.000
+    1                 case_start            12    >7    NaN
+    2                   case_end            12    <5    NaN
+    3       reliable_improvement            12     5  0.417
+    4     reliable_deterioration            12     0  0.000
+    5    jt_reliable_improvement            12     5  0.417
+    6  jt_reliable_deterioration            12     0  0.000
+    7  jt_clinically_significant            12    <5    NaN
+    8               jt_recovered            12    <5    NaN
     """
     rows = []
     for outcome in pd.unique(episodes["outcome"].astype("string")):
@@ -550,7 +670,42 @@ def _summary_rows(outcome: str, frame: pd.DataFrame, measures: list[str], min_ce
 def publish_episodes(episodes: pd.DataFrame, combined: pd.DataFrame,
                      parameters: pd.DataFrame, min_cell: int) -> dict[str, pd.DataFrame]:
     """The published episode tables: the summary and the Jacobson-Truax parameters, with counts
-    of people below ``min_cell`` hidden (``privacy.min_cell_count``)."""
+    of people below ``min_cell`` hidden (``privacy.min_cell_count``).
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        From :func:`compute_episodes`.
+    combined : DataFrame
+        From :func:`combine_episodes`.
+    parameters : DataFrame
+        From :func:`jacobson_truax_parameters`.
+    min_cell : int
+        The smallest count of people published as a number.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``summary`` (:func:`summarise_episodes`) and ``jacobson_truax`` (the parameters with
+        ``n_with_outcome`` as published text).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> settings = EpisodeSettings(outcomes=("phq9",), reliability={"phq9": 0.84},
+    ...                            instruments={"phq9": BUILT_IN["phq9"].params("episodes")})
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a", "b", "b", "c", "c"],
+    ...                          "therapist_id": ["t1"] * 6, "session": [1, 2] * 3})
+    >>> scores = sessions.assign(instrument="phq9", score=[18.0, 12.0, 12.0, 11.0, 9.0, 4.0])
+    >>> episodes = compute_episodes(scores, sessions, settings)
+    >>> tables = publish_episodes(episodes, combine_episodes(episodes, settings),
+    ...                           jacobson_truax_parameters(episodes, settings), min_cell=5)
+    >>> sorted(tables)
+    ['jacobson_truax', 'summary']
+    >>> tables["jacobson_truax"][["outcome", "n_with_outcome", "r_xx"]]
+      outcome n_with_outcome  r_xx
+    0    phq9             <5  0.84
+    """
     published = parameters.copy()
     # beside the outcome's episodes (published in the summary): complementary suppression
     totals = episodes.groupby("outcome").size().to_dict() if "outcome" in episodes else {}

@@ -44,6 +44,17 @@ def estimate_sample_reliability(
         Alpha (:func:`pingouin.cronbach_alpha`) per instrument, for instruments with at least two
         items and two clients and an alpha strictly between 0 and 1 (anything else cannot serve as
         ``r_xx``; it is left out and logged).
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> items = [[0, 1, 0, 1, 0, 0, 1], [1, 1, 2, 1, 1, 2, 1], [2, 2, 2, 3, 2, 1, 2],
+    ...          [3, 3, 2, 3, 3, 3, 2], [1, 0, 1, 1, 0, 1, 1]]
+    >>> administrations = pd.DataFrame(items, columns=[f"item_{i}" for i in range(1, 8)]).assign(
+    ...     client_id=list("abcde"), session=1, instrument="gad7", given_total=float("nan"))
+    >>> alphas = estimate_sample_reliability(administrations, build_registry(), ["gad7"])
+    >>> {key: round(alpha, 3) for key, alpha in alphas.items()}
+    {'gad7': 0.952}
     """
     alphas: dict[str, float] = {}
     for key in instruments:

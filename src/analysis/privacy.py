@@ -44,6 +44,28 @@ def pseudonymise(ids: pd.Series, key: str, prefix: str) -> pd.Series:
     """Replace identifiers by ``prefix`` + the first 16 hex digits of HMAC-SHA256(key, id).
 
     Missing identifiers stay missing. 64 bits make collisions negligible for any service's size.
+
+    Parameters
+    ----------
+    ids : Series
+        The identifiers (any type; compared as text).
+    key : str
+        The secret key (:func:`resolve_key`).
+    prefix : str
+        Put before each pseudonym (``"C"`` for clients, ``"T"`` for therapists).
+
+    Returns
+    -------
+    Series
+        The pseudonyms (string dtype), on the index of ``ids``.
+
+    Examples
+    --------
+    >>> ids = pd.Series(["1001", "1002", "1001", None])
+    >>> pseudonymise(ids, key="demo", prefix="C").tolist()
+    ['C8b21da62956fbade', 'C7f9499fb4d740e7e', 'C8b21da62956fbade', <NA>]
+    >>> pseudonymise(ids, key="another key", prefix="C")[0] == pseudonymise(ids, "demo", "C")[0]
+    False
     """
     key_bytes = key.encode("utf-8")
     # Hash each distinct id once; a million rows have far fewer distinct clients.
@@ -58,7 +80,35 @@ def pseudonymise(ids: pd.Series, key: str, prefix: str) -> pd.Series:
 
 
 def is_demo_data(paths: list[Path], checksums_file: Path = DEMO_CHECKSUMS) -> bool:
-    """True when every input file is one of the shipped demo files (by SHA-256)."""
+    """True when every input file is one of the shipped demo files (by SHA-256).
+
+    Parameters
+    ----------
+    paths : list of Path
+        The input files.
+    checksums_file : Path
+        The shipped demo files' SHA-256 sums (``sha256sum`` format).
+
+    Returns
+    -------
+    bool
+        Whether every file exists and its checksum is listed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.io import sha256_file
+    >>> temporary = tempfile.TemporaryDirectory()
+    >>> folder = Path(temporary.name)
+    >>> _ = (folder / "sessions.csv").write_text("client,session\\n1,1\\n")
+    >>> _ = (folder / "SHA256SUMS").write_text(sha256_file(folder / "sessions.csv") + "  sessions.csv\\n")
+    >>> is_demo_data([folder / "sessions.csv"], folder / "SHA256SUMS")
+    True
+    >>> _ = (folder / "sessions.csv").write_text("client,session\\n1,2\\n")
+    >>> is_demo_data([folder / "sessions.csv"], folder / "SHA256SUMS")
+    False
+    >>> temporary.cleanup()
+    """
     if not checksums_file.exists():
         return False
     known = {line.split()[0] for line in checksums_file.read_text().splitlines() if line.strip()}
@@ -70,6 +120,36 @@ def resolve_key(variable: str, is_demo_data: bool) -> str:
 
     Without the variable, the shipped demo data (recognised by its checksums) falls back to the
     documented demo key; any other data stops with a message saying what to set.
+
+    Parameters
+    ----------
+    variable : str
+        The environment variable that holds the key (config ``privacy.key_env``).
+    is_demo_data : bool
+        Whether the inputs are the shipped demo data (:func:`is_demo_data`).
+
+    Returns
+    -------
+    str
+        The key.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is not set and the data are not the demo data.
+
+    Examples
+    --------
+    >>> os.environ["EXAMPLE_PSEUDONYM_KEY"] = "a secret of this service"
+    >>> resolve_key("EXAMPLE_PSEUDONYM_KEY", is_demo_data=False)
+    'a secret of this service'
+    >>> del os.environ["EXAMPLE_PSEUDONYM_KEY"]
+    >>> resolve_key("EXAMPLE_PSEUDONYM_KEY", is_demo_data=True) == DEMO_KEY
+    True
+    >>> resolve_key("EXAMPLE_PSEUDONYM_KEY", is_demo_data=False)
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ConfigError: config key privacy.key_env: the environment variable EXAMPLE_PSEUDONYM_KEY is not set. ...
     """
     key = os.environ.get(variable, "")
     if key:
@@ -93,6 +173,33 @@ def format_count(n: int, min_cell: int, total: int | Iterable[int | None] | None
     published total would reveal the complement by subtraction. ``total`` may name several
     nested totals (an outcome's episodes within the study's clients, :meth:`StudyTotals.of`):
     the count is hidden when it is hidden within any of them, shown as the first that hides it.
+
+    Parameters
+    ----------
+    n : int
+        The count of people.
+    min_cell : int
+        The smallest count published as a number (config ``privacy.min_cell``).
+    total : int or iterable of int, optional
+        The total(s) the count is part of, innermost first (None entries are skipped).
+
+    Returns
+    -------
+    str
+        The count as published.
+
+    Examples
+    --------
+    >>> format_count(3, min_cell=10)
+    '<10'
+    >>> format_count(0, min_cell=10)
+    '0'
+    >>> format_count(58, min_cell=10)
+    '58'
+    >>> format_count(58, min_cell=10, total=64)
+    '>54'
+    >>> format_count(40, min_cell=10, total=(45, 64))
+    '>35'
     """
     n = int(n)
     for part_of in _totals(total):
@@ -119,6 +226,31 @@ def format_part(count: int, total: int, min_cell: int) -> str:
     (``total - count``) is a small cell, publishing the count would reveal it by subtraction, so the
     count is shown as ">{total - min_cell}" instead. Every part of a total below ``min_cell``
     is hidden ("<min_cell"): the group itself is a small cell.
+
+    Parameters
+    ----------
+    count : int
+        The count of people.
+    total : int
+        The total it is part of.
+    min_cell : int
+        The smallest count published as a number.
+
+    Returns
+    -------
+    str
+        The count as published.
+
+    Examples
+    --------
+    >>> format_part(3, 64, min_cell=10)
+    '<10'
+    >>> format_part(62, 64, min_cell=10)
+    '>54'
+    >>> format_part(50, 64, min_cell=10)
+    '50'
+    >>> format_part(0, 4, min_cell=10)
+    '<10'
     """
     count, total = int(count), int(total)
     if count > total:  # not a part of this total (e.g. a different population): primary only
@@ -134,7 +266,31 @@ def format_part(count: int, total: int, min_cell: int) -> str:
 
 def is_suppressed(count: int, total: int | Iterable[int | None] | None, min_cell: int
                   ) -> bool:
-    """Whether :func:`format_count` with ``total`` (None, one or several) hides ``count``."""
+    """Whether :func:`format_count` with ``total`` (None, one or several) hides ``count``.
+
+    Parameters
+    ----------
+    count : int
+        The count of people.
+    total : int or iterable of int, optional
+        The total(s) it is part of.
+    min_cell : int
+        The smallest count published as a number.
+
+    Returns
+    -------
+    bool
+        True when the count is not published as its number.
+
+    Examples
+    --------
+    >>> is_suppressed(62, 64, min_cell=10)
+    True
+    >>> is_suppressed(50, 64, min_cell=10)
+    False
+    >>> is_suppressed(5, None, min_cell=10)
+    True
+    """
     return format_count(count, min_cell, total) != str(int(count))
 
 
@@ -146,6 +302,33 @@ def publish_rate(count: int, denominator: int, min_cell: int, total: int | None 
     complementary), when the denominator is itself hidden (a small cell, or, given ``total``, the
     complement of a small cell in it), or when the denominator is 0: the rate and the published
     count give the denominator back, and vice versa. A rate of 0 reveals nothing and is kept.
+
+    Parameters
+    ----------
+    count : int
+        The numerator (a count of people).
+    denominator : int
+        The count it is a part of.
+    min_cell : int
+        The smallest count published as a number.
+    total : int, optional
+        The total the denominator is part of.
+
+    Returns
+    -------
+    float
+        The rate, or NaN when it is suppressed.
+
+    Examples
+    --------
+    >>> publish_rate(22, 40, min_cell=10)
+    0.55
+    >>> publish_rate(22, 62, min_cell=10, total=64)
+    nan
+    >>> publish_rate(3, 40, min_cell=10)
+    nan
+    >>> publish_rate(0, 5, min_cell=10)
+    0.0
     """
     count, denominator = int(count), int(denominator)
     if count == 0 and denominator > 0:
@@ -158,7 +341,25 @@ def publish_rate(count: int, denominator: int, min_cell: int, total: int | None 
 
 def hidden_counts(total: int, min_cell: int) -> set[int]:
     """Every count of people that must not appear as a number among the parts of ``total``:
-    the small cells (1 to min_cell - 1) and the counts whose complement is one."""
+    the small cells (1 to min_cell - 1) and the counts whose complement is one.
+
+    Parameters
+    ----------
+    total : int
+        The total the counts are part of.
+    min_cell : int
+        The smallest count published as a number.
+
+    Returns
+    -------
+    set of int
+        The counts that must not be published as numbers.
+
+    Examples
+    --------
+    >>> sorted(hidden_counts(14, min_cell=5))
+    [1, 2, 3, 4, 10, 11, 12, 13]
+    """
     total = int(total)
     small = set(range(1, min_cell))
     complements = {total - k for k in small if total - k > 0}
@@ -221,6 +422,35 @@ def publish_counts(frame: pd.DataFrame, min_cell: int, totals: StudyTotals,
 
     ``columns`` maps the columns holding counts to their unit (those absent from ``frame`` are
     skipped); a missing count stays missing.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The table to publish.
+    min_cell : int
+        The smallest count published as a number.
+    totals : StudyTotals
+        The study's published totals.
+    columns : dict
+        ``{column: unit}`` for the columns that hold counts of people (unit "clients" or
+        "therapists"); default :data:`PEOPLE_COUNT_COLUMNS`.
+    outcome_column : str
+        The column naming each row's outcome (its episodes are the innermost total).
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``frame`` with the count columns as published text.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"outcome": ["phq9", "gad7"], "n_clients": [58, 7],
+    ...                       "n_therapists": [12, 3]})
+    >>> totals = StudyTotals(clients=64, therapists=12, episodes={"phq9": 60, "gad7": 50})
+    >>> publish_counts(table, min_cell=5, totals=totals)
+      outcome n_clients n_therapists
+    0    phq9       >55           12
+    1    gad7         7           <5
     """
     out = frame.copy()
     if out.empty:

@@ -62,7 +62,45 @@ FIXES = {
 
 def summarise_quality(flow: pd.DataFrame, rejects: pd.DataFrame,
                       settings: QualitySettings) -> pd.DataFrame:
-    """The per-file and per-instrument summary described in the module docstring."""
+    """The per-file and per-instrument summary described in the module docstring.
+
+    Parameters
+    ----------
+    flow : DataFrame
+        The ingest flow (``stage, source, instrument, unit, reason, count``).
+    rejects : DataFrame
+        The rejected rows (``file, row, column, instrument, rule, reason``).
+    settings : QualitySettings
+        The threshold and the input tables' paths (for messages).
+
+    Returns
+    -------
+    DataFrame
+        One row per input file (unit ``rows``) and per instrument (unit ``administrations``), in
+        the columns :data:`SUMMARY_COLUMNS`.
+
+    Examples
+    --------
+    >>> flow = pd.DataFrame({
+    ...     "stage": ["read", "rejected", "kept", "read", "rejected", "kept"],
+    ...     "source": ["sessions"] * 6, "instrument": ["", "", "", "phq9", "phq9", "phq9"],
+    ...     "unit": ["rows"] * 3 + ["administrations"] * 3,
+    ...     "reason": ["", "invalid_date", "", "", "item_out_of_range", ""],
+    ...     "count": [10, 2, 8, 8, 1, 7]})
+    >>> rejects = pd.DataFrame({
+    ...     "file": ["data/raw/sessions.csv"] * 3, "row": [4, 7, 9],
+    ...     "column": ["date", "date", "phq9_3"], "instrument": ["", "", "phq9"],
+    ...     "rule": ["invalid_date", "invalid_date", "item_out_of_range"],
+    ...     "reason": ["not a date", "not a date", "7 is above 3"]})
+    >>> settings = QualitySettings(max_reject_share=0.2, inputs={"sessions": "data/raw/sessions.csv"})
+    >>> summary = summarise_quality(flow, rejects, settings)
+    >>> summary[["scope", "instrument", "read", "rejected", "rejected_share", "top_rule"]]
+            scope instrument  read  rejected  rejected_share           top_rule
+    0        file               10         2           0.200       invalid_date
+    1  instrument       phq9     8         1           0.125  item_out_of_range
+    >>> summary.loc[0, "example"]
+    'data/raw/sessions.csv row 4, column date: not a date'
+    """
     flow = flow.fillna({"instrument": "", "reason": ""})
     rejects = rejects.fillna({"instrument": "", "column": ""})
     paths = dict(settings.inputs)
@@ -119,7 +157,31 @@ def _summary_row(scope: str, source: str, path: str, instrument: str, unit: str,
 
 
 def console_summary(summary: pd.DataFrame) -> str:
-    """The lines printed after ingest: per file and per instrument, read, kept, rejected, why."""
+    """The lines printed after ingest: per file and per instrument, read, kept, rejected, why.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The summary of :func:`summarise_quality`.
+
+    Returns
+    -------
+    str
+        The lines, joined by newlines.
+
+    Examples
+    --------
+    >>> flow = pd.DataFrame({"stage": ["read", "rejected", "kept"], "source": ["sessions"] * 3,
+    ...                      "instrument": [""] * 3, "unit": ["rows"] * 3,
+    ...                      "reason": ["", "invalid_date", ""], "count": [10, 2, 8]})
+    >>> rejects = pd.DataFrame({"file": ["sessions.csv"], "row": [4], "column": ["date"],
+    ...                         "instrument": [""], "rule": ["invalid_date"],
+    ...                         "reason": ["not a date"]})
+    >>> settings = QualitySettings(inputs={"sessions": "sessions.csv"})
+    >>> print(console_summary(summarise_quality(flow, rejects, settings)))
+    Data quality after ingest (every rejected row: data/processed/rejects.csv):
+      sessions (sessions.csv): 10 rows read, 8 kept, 2 rejected (20.0%); most often invalid_date (2), e.g. sessions.csv row 4, column date: not a date
+    """
     lines = ["Data quality after ingest (every rejected row: data/processed/rejects.csv):"]
     for row in summary.to_dict("records"):
         name = (f"{row['source']} ({row['path']})" if row["scope"] == "file"
@@ -136,7 +198,42 @@ def console_summary(summary: pd.DataFrame) -> str:
 
 def check_quality(summary: pd.DataFrame, settings: QualitySettings) -> None:
     """Stop when a file's rejected rows or an instrument's rejected administrations pass the
-    threshold (``quality.max_reject_share``); the message names what, why and the fix."""
+    threshold (``quality.max_reject_share``); the message names what, why and the fix.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The summary of :func:`summarise_quality`.
+    settings : QualitySettings
+        ``max_reject_share``: the largest rejected share that lets the run go on.
+
+    Returns
+    -------
+    None
+        Returns only when every share is within the threshold.
+
+    Raises
+    ------
+    DataError
+        When a file's or an instrument's rejected share passes the threshold: the message names
+        the file, the most frequent rule with an example row, and the config key that fixes it.
+
+    Examples
+    --------
+    >>> flow = pd.DataFrame({"stage": ["read", "rejected", "kept"], "source": ["sessions"] * 3,
+    ...                      "instrument": [""] * 3, "unit": ["rows"] * 3,
+    ...                      "reason": ["", "invalid_date", ""], "count": [10, 2, 8]})
+    >>> rejects = pd.DataFrame({"file": ["sessions.csv"], "row": [4], "column": ["date"],
+    ...                         "instrument": [""], "rule": ["invalid_date"],
+    ...                         "reason": ["not a date"]})
+    >>> settings = QualitySettings(inputs={"sessions": "sessions.csv"})
+    >>> summary = summarise_quality(flow, rejects, settings)
+    >>> check_quality(summary, QualitySettings(max_reject_share=0.25))
+    >>> check_quality(summary, QualitySettings(max_reject_share=0.1))
+    Traceback (most recent call last):
+    ...
+    analysis.errors.DataError: sessions.csv: 2 of 10 rows (20.0%) were rejected at ingest, more than quality.max_reject_share (10%). ...
+    """
     over = summary[summary["rejected_share"] > settings.max_reject_share]
     if over.empty:
         return
@@ -164,7 +261,34 @@ def check_quality(summary: pd.DataFrame, settings: QualitySettings) -> None:
 
 def upstream_text(summary: pd.DataFrame, scores: pd.DataFrame, instruments: Sequence[str]) -> str:
     """What happened upstream to ``instruments``: administrations read, rejected (top reason)
-    and scored, for messages of later steps that find too few clients or observations."""
+    and scored, for messages of later steps that find too few clients or observations.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        The summary of :func:`summarise_quality`.
+    scores : DataFrame
+        The scores (``instrument``, ``score``; a missing score was not scored).
+    instruments : sequence of str
+        The instruments to tell about.
+
+    Returns
+    -------
+    str
+        One sentence ("" without instruments).
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"scope": ["instrument"], "instrument": ["phq9"], "read": [8],
+    ...                         "rejected": [1], "top_rule": ["item_out_of_range"],
+    ...                         "top_rule_count": [1]})
+    >>> scores = pd.DataFrame({"instrument": ["phq9"] * 7,
+    ...                        "score": [12.0, 9.0, None, 7.0, 15.0, 11.0, 6.0]})
+    >>> upstream_text(summary, scores, ["phq9"])
+    'Upstream: phq9: 6 administrations scored of 8 read, 1 rejected at ingest (most often
+     item_out_of_range: 1), 1 not scored (too many missing items). See
+     results/tables/data_quality.csv and data/processed/rejects.csv.'
+    """
     parts = []
     for key in instruments:
         row = summary[(summary["scope"] == "instrument") & (summary["instrument"] == key)]

@@ -37,10 +37,36 @@ def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: the current folder) holding
     ``config/config.yaml``.
 
+    Parameters
+    ----------
+    start : str or path-like, optional
+        The folder to start from (default: the current folder).
+
+    Returns
+    -------
+    Path
+        The project folder, resolved.
+
     Raises
     ------
     UserError
         When no such folder exists.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> (root / "notebooks").mkdir()
+    >>> find_project_root(root / "notebooks") == root.resolve()
+    True
+    >>> find_project_root(root.parent)
+    Traceback (most recent call last):
+    ...
+    analysis.errors.UserError: no project folder found: ...
+    >>> folder.cleanup()
     """
     here = Path(start if start is not None else Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -64,11 +90,42 @@ def _root(root: str | os.PathLike[str] | None) -> Path:
 def output_path(name: str, root: str | os.PathLike[str] | None = None) -> Path:
     """The path of one output (a key of :data:`OUTPUT_FILES`), checked to exist.
 
+    Parameters
+    ----------
+    name : str
+        The output's short name in the stage-file catalogue (``"models"``, ``"derived"``, ...).
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    Path
+        The output's absolute path.
+
     Raises
     ------
     UserError
         When the name is unknown, or the file has not been made yet ("run `make report`
         first").
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> output_path("models", root)
+    Traceback (most recent call last):
+    ...
+    analysis.errors.UserError: results/tables/models.csv does not exist in ...: run `make report` first ...
+    >>> write_table(example_frame("models"), root / OUTPUT_FILES["models"])
+    >>> output_path("models", root).relative_to(root.resolve()).as_posix()
+    'results/tables/models.csv'
+    >>> folder.cleanup()
     """
     if name not in OUTPUT_FILES:
         raise UserError(f"unknown output {name!r}; known outputs: {', '.join(OUTPUT_FILES)}.")
@@ -83,13 +140,75 @@ def output_path(name: str, root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_output(name: str, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Any output of :data:`OUTPUT_FILES` as a DataFrame."""
+    """Any output of :data:`OUTPUT_FILES` as a DataFrame, checked against its data contract.
+
+    Parameters
+    ----------
+    name : str
+        The output's short name in the stage-file catalogue (a key of :data:`OUTPUT_FILES`).
+    root : str or path-like, optional
+        The project folder (default: found from the current folder).
+
+    Returns
+    -------
+    DataFrame
+        The table as written by the pipeline.
+
+    Raises
+    ------
+    UserError
+        When the name is unknown or the file has not been made yet.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> flow = pd.DataFrame({"stage": ["ingest"], "source": ["sessions.csv"],
+    ...                      "instrument": [""], "unit": ["rows"], "reason": ["read"],
+    ...                      "count": ["120"]})
+    >>> write_table(flow, root / OUTPUT_FILES["data_flow"])
+    >>> load_output("data_flow", root)
+        stage        source  instrument  unit reason  count
+    0  ingest  sessions.csv         NaN  rows   read    120
+    >>> folder.cleanup()
+    """
     return read_table(output_path(name, root))
 
 
 def load_study(root: str | os.PathLike[str] | None = None):
     """The study (:class:`analysis.study.Study`) of the project's config, checked against the
-    schema with defaults filled in: instruments, outcomes, settings and planned fits."""
+    schema with defaults filled in: instruments, outcomes, settings and planned fits.
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder). Its own
+        ``workflow/schemas/config.schema.yaml`` is used when it has one.
+
+    Returns
+    -------
+    Study
+        The resolved study.
+
+    Raises
+    ------
+    ConfigError
+        When the config breaks the schema (the message names the key).
+
+    Examples
+    --------
+    >>> import analysis
+    >>> study = load_study(find_project_root(Path(analysis.__file__).parent))
+    >>> study.outcome_keys
+    ('phq9', 'gad7')
+    >>> [fit.model for fit in study.fits if fit.outcome == "phq9" and fit.analysis == "primary"][:3]
+    ['DPM', 'DPM-reverse', 'M0']
+    """
     from analysis.config import SCHEMA_PATH
     from analysis.study import load_study as load_checked_study
 
@@ -107,10 +226,44 @@ def load_fit(outcome: str, model: str, analysis: str = "primary",
     primary-analysis mixed model, ``diagnostics`` (the therapists' conditional modes and SDs,
     residual and random-effect summaries: :mod:`analysis.models.diagnostics`).
 
+    Parameters
+    ----------
+    outcome : str
+        The outcome instrument's key (``"phq9"``).
+    model : str
+        The model's name (``"M2"``).
+    analysis : str
+        The analysis (``"primary"`` or a sensitivity analysis's name).
+    root : str or path-like, optional
+        The project folder (default: found from the current folder).
+
+    Returns
+    -------
+    dict
+        The fit record as written by the fit job.
+
     Raises
     ------
     UserError
         When the fit is not there (not planned by config, or the pipeline has not run).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.io import write_json
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_json({"model": "M2", "converged": True},
+    ...            root / "results" / "fits" / "phq9" / "M2" / "primary.json")
+    >>> load_fit("phq9", "M2", root=root)
+    {'converged': True, 'model': 'M2'}
+    >>> load_fit("phq9", "M3", root=root)
+    Traceback (most recent call last):
+    ...
+    analysis.errors.UserError: results/fits/phq9/M3/primary.json does not exist in ...
+    >>> folder.cleanup()
     """
     from analysis.catalogue import FIT_FILE
     from analysis.io import read_json
@@ -128,45 +281,310 @@ def load_fit(outcome: str, model: str, analysis: str = "primary",
 def load_models(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``results/tables/models.csv``: one row per fixed-effect term of every fit (outcome,
     model, analysis, term, estimate, se, df, t, p, p_holm, p_bh, ci_low, ci_high, std_estimate,
-    n_obs, n_clients, n_therapists, converged, singular)."""
+    n_obs, n_clients, n_therapists, converged, singular).
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        One row per fixed-effect term of every fit.
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_table(example_frame("models"), root / OUTPUT_FILES["models"])
+    >>> load_models(root)[["outcome", "model", "term", "estimate", "n_obs"]]
+      outcome model term  estimate  n_obs
+    0       x     x    x       1.5      1
+    >>> folder.cleanup()
+    """
     return load_output("models", root)
 
 
 def load_random_effects(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``results/tables/random_effects.csv``: variance components of every fit (outcome,
-    model, analysis, group, term, term2, variance, sd, corr)."""
+    model, analysis, group, term, term2, variance, sd, corr).
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        One row per variance component of every mixed model.
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_table(example_frame("random_effects"), root / OUTPUT_FILES["random_effects"])
+    >>> load_random_effects(root)[["group", "term", "variance", "sd"]]
+      group term  variance   sd
+    0     x    x       1.5  1.5
+    >>> folder.cleanup()
+    """
     return load_output("random_effects", root)
 
 
 def load_model_fit(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``results/tables/model_fit.csv``: one row per fit with its convergence checks,
-    fallback steps and final formula."""
+    fallback steps and final formula.
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        One row per fit.
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_table(example_frame("model_fit"), root / OUTPUT_FILES["model_fit"])
+    >>> load_model_fit(root)[["outcome", "model", "analysis", "formula"]]
+      outcome model analysis formula
+    0       x     x        x       x
+    >>> folder.cleanup()
+    """
     return load_output("model_fit", root)
 
 
 def load_sessions(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``data/processed/sessions.parquet``: the session registry (client_id, therapist_id,
-    session, day)."""
+    session, day).
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        One row per session of a client.
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> sessions = pd.DataFrame({"client_id": ["c1", "c1", "c2"], "therapist_id": ["t1"] * 3,
+    ...                          "session": [1, 2, 1], "day": [0, 7, 0]})
+    >>> write_table(sessions, root / OUTPUT_FILES["sessions"])
+    >>> load_sessions(root)
+      client_id therapist_id  session  day
+    0        c1           t1        1    0
+    1        c1           t1        2    7
+    2        c2           t1        1    0
+    >>> folder.cleanup()
+    """
     return load_output("sessions", root)
 
 
 def load_derived(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``data/processed/derived.parquet``: one row per (outcome, client, session) with the
-    within/between alliance and symptom variables, lags and early alliance."""
+    within/between alliance and symptom variables, lags and early alliance.
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        The analysis frame, one row per (outcome, client, session).
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_table(example_frame("derived"), root / OUTPUT_FILES["derived"])
+    >>> load_derived(root)[["outcome", "client_id", "session", "symptom_score"]]
+      outcome client_id  session  symptom_score
+    0       x         x        1            1.5
+    >>> folder.cleanup()
+    """
     return load_output("derived", root)
 
 
 def load_scores(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """``data/processed/scores.parquet``: one row per scored administration."""
+    """``data/processed/scores.parquet``: one row per scored administration.
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        One row per scored administration.
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_table(example_frame("scores"), root / OUTPUT_FILES["scores"])
+    >>> load_scores(root)[["client_id", "session", "instrument", "score"]]
+      client_id  session instrument  score
+    0         x        1          x    1.5
+    >>> folder.cleanup()
+    """
     return load_output("scores", root)
 
 
 def load_episodes(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """``data/processed/episodes.parquet``: one row per (client, outcome) episode."""
+    """``data/processed/episodes.parquet``: one row per (client, outcome) episode.
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        One row per (client, outcome) episode.
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> write_table(example_frame("episodes"), root / OUTPUT_FILES["episodes"])
+    >>> load_episodes(root)[["client_id", "outcome", "n_scored", "first_score", "last_score"]]
+      client_id outcome  n_scored  first_score  last_score
+    0         x       x         1          1.5         1.5
+    >>> folder.cleanup()
+    """
     return load_output("episodes", root)
 
 
 def load_data_flow(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """``results/tables/data_flow.csv``: rows read, rejected and kept, and people per analysis
-    (counts of people below the threshold already shown as "<10")."""
+    (counts of people below the threshold already shown as "<10").
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        The project folder (default: found from the current folder by
+        :func:`find_project_root`).
+
+    Returns
+    -------
+    DataFrame
+        The accounting of rows and people (stage, source, instrument, unit,
+        reason, count).
+
+    Raises
+    ------
+    UserError
+        When the file has not been made yet (run ``make report`` first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.contracts import example_frame
+    >>> from analysis.io import write_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> root = Path(folder.name)
+    >>> (root / "config").mkdir()
+    >>> _ = (root / CONFIG_FILE).write_text("{}")
+    >>> flow = pd.DataFrame({"stage": ["ingest", "ingest"], "source": ["sessions.csv"] * 2,
+    ...                      "instrument": ["", ""], "unit": ["rows", "rows"],
+    ...                      "reason": ["read", "rejected"], "count": ["120", "<10"]})
+    >>> write_table(flow, root / OUTPUT_FILES["data_flow"])
+    >>> load_data_flow(root)[["reason", "count"]]
+         reason count
+    0      read   120
+    1  rejected   <10
+    >>> folder.cleanup()
+    """
     return load_output("data_flow", root)

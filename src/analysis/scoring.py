@@ -45,6 +45,22 @@ def subscale_columns(registry: Mapping[str, Instrument]) -> list[str]:
 
     Taken from the whole registry (not the data) so that the columns depend on config only.
     Instruments sharing a subscale name share its column.
+
+    Parameters
+    ----------
+    registry : mapping of str to Instrument
+        The instrument registry.
+
+    Returns
+    -------
+    list of str
+        The subscale columns, in the registry's order.
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> subscale_columns(build_registry())
+    ['subscale_task', 'subscale_goal', 'subscale_bond']
     """
     names: list[str] = []
     for instrument in registry.values():
@@ -199,6 +215,27 @@ def score_item_matrix(items: np.ndarray, instrument: Instrument) -> np.ndarray:
     the score of each row (NaN where the missing-item rule leaves it unscored). The simulator
     (:mod:`analysis.simulate`) scores its exports with this, so that it and the scoring stage
     share one rule.
+
+    Parameters
+    ----------
+    items : ndarray
+        Rows x ``instrument.n_items``: float, NaN for a missing item, values in range.
+    instrument : Instrument
+        The instrument whose scoring rule, reverse items and missing-item rule apply.
+
+    Returns
+    -------
+    ndarray
+        The score of each row (NaN where the missing-item rule leaves it unscored).
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> gad7 = build_registry()["gad7"]
+    >>> items = np.array([[1, 1, 2, 2, 0, 3, 1], [1, 1, 2, np.nan, 0, 3, 1],
+    ...                   [1, np.nan, np.nan, np.nan, 0, 3, 1]])
+    >>> score_item_matrix(items, gad7).round(2)
+    array([10.  ,  9.33,   nan])
     """
     items = np.asarray(items, dtype="float64")
     return _score_items(items, np.full(len(items), np.nan), instrument)["score"]
@@ -304,6 +341,17 @@ def item_range_violations(
     number beyond the instrument's item count. A pre-scored ``given_total`` must lie within the
     instrument's score range (``score_min``-``score_max``). Nothing is clipped or guessed. Text
     values are never echoed in a reason (free text may hold identifying details).
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> frame = pd.DataFrame({"instrument": ["gad7", "gad7"],
+    ...                       **{f"item_{i}": [1, 2] for i in range(1, 7)},
+    ...                       "item_7": [5, 1.5], "given_total": [np.nan, np.nan]})
+    >>> item_range_violations(frame, build_registry())[["item", "rule", "reason"]]
+       item          rule                                          reason
+    0     7  out_of_range                  GAD-7 item 7 is 5; allowed 0-3
+    1     7   not_integer  GAD-7 item 7 is 1.5; allowed whole numbers 0-3
     """
     if "instrument" not in administrations.columns:
         raise DataError("administrations: the column 'instrument' is missing.")
@@ -438,6 +486,19 @@ def cronbach_alpha_input(administrations: pd.DataFrame, instrument: Instrument) 
         already reversed (alpha is meaningless otherwise). Sorted by ``client_id``. Pass
         ``frame[instrument.item_columns]`` to :func:`pingouin.cronbach_alpha`. Pre-scored rows
         (no items) never qualify.
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> gad7 = build_registry()["gad7"]
+    >>> frame = pd.DataFrame({"client_id": ["a", "a", "b"], "session": [1, 2, 1],
+    ...                       "instrument": ["gad7"] * 3,
+    ...                       **{f"item_{i}": [1.0, 2.0, 3.0] for i in range(1, 7)},
+    ...                       "item_7": [np.nan, 2.0, 0.0], "given_total": [np.nan] * 3})
+    >>> cronbach_alpha_input(frame, gad7)[["client_id", "session", "item_1", "item_7"]]
+      client_id  session  item_1  item_7
+    0         a        2     2.0     2.0
+    1         b        1     3.0     0.0
     """
     item_columns = instrument.item_columns
     missing_columns = [c for c in ["client_id", "session", "instrument", *item_columns]
@@ -505,6 +566,35 @@ def prorating_flags(administrations: pd.DataFrame, scores: pd.DataFrame) -> pd.D
 
     ``administrations`` carries ``source_file`` and ``source_row`` (set at ingest); ``scores``
     is :func:`score_administrations` of it. Pre-scored totals are never prorated.
+
+    Parameters
+    ----------
+    administrations : DataFrame
+        The administrations (``client_id``, ``session``, ``instrument``, ``source_file``,
+        ``source_row``).
+    scores : DataFrame
+        Their scores (:func:`score_administrations`).
+
+    Returns
+    -------
+    DataFrame
+        One row per prorated score, in the columns :data:`FLAG_COLUMNS` (rule ``prorated``).
+
+    Examples
+    --------
+    >>> from analysis.instruments import build_registry
+    >>> frame = pd.DataFrame({"client_id": ["a", "b"], "session": [1, 1],
+    ...                       "instrument": ["gad7", "gad7"],
+    ...                       **{f"item_{i}": [1.0, 2.0] for i in range(1, 7)},
+    ...                       "item_7": [np.nan, 2.0], "given_total": [np.nan, np.nan],
+    ...                       "source_file": ["outcomes.csv"] * 2, "source_row": [2, 3]})
+    >>> scores = score_administrations(frame, build_registry())
+    >>> flags = prorating_flags(frame, scores)
+    >>> flags[["file", "row", "instrument", "rule"]]
+               file  row instrument      rule
+    0  outcomes.csv    2       gad7  prorated
+    >>> flags.loc[0, "reason"]
+    '1 item(s) missing: score prorated from the answered items'
     """
     keys = ["client_id", "session", "instrument"]
     prorated = scores.loc[scores["prorated"].astype(bool), [*keys, "n_items_missing"]]
@@ -524,7 +614,33 @@ def prorating_flags(administrations: pd.DataFrame, scores: pd.DataFrame) -> pd.D
 
 
 def merge_flags(ingest_flags: pd.DataFrame, score_flags: pd.DataFrame) -> pd.DataFrame:
-    """Every kept row with a warning, from ingest and scoring, sorted by file and row."""
+    """Every kept row with a warning, from ingest and scoring, sorted by file and row.
+
+    Parameters
+    ----------
+    ingest_flags : DataFrame
+        Kept rows with a warning from ingest, in the columns :data:`FLAG_COLUMNS`.
+    score_flags : DataFrame
+        The flags of scoring (:func:`prorating_flags`).
+
+    Returns
+    -------
+    DataFrame
+        Both, in the columns :data:`FLAG_COLUMNS`, sorted by file, row and rule.
+
+    Examples
+    --------
+    >>> ingest = pd.DataFrame({"file": ["sessions.csv"], "row": [9], "column": ["date"],
+    ...                        "instrument": [None], "rule": ["dates_out_of_order"],
+    ...                        "reason": ["session 3 is dated before session 2"]})
+    >>> scoring = pd.DataFrame({"file": ["sessions.csv"], "row": [4], "column": [""],
+    ...                         "instrument": ["phq9"], "rule": ["prorated"],
+    ...                         "reason": ["1 item(s) missing: score prorated from the answered items"]})
+    >>> merge_flags(ingest, scoring)[["file", "row", "instrument", "rule"]]
+               file  row instrument                rule
+    0  sessions.csv    4       phq9            prorated
+    1  sessions.csv    9             dates_out_of_order
+    """
     parts = [frame for frame in (ingest_flags, score_flags) if len(frame)]
     if not parts:
         return pd.DataFrame(columns=FLAG_COLUMNS)

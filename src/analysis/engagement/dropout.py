@@ -226,6 +226,22 @@ def attended_sessions(
 ) -> pd.DataFrame:
     """The attended session records (all records without a status column).
 
+    Parameters
+    ----------
+    sessions_long : DataFrame
+        One row per session record.
+    status_col : str, optional
+        The session-status column (without it every record is attended).
+    status_values : dict, optional
+        ``{category: [raw codes]}`` for :data:`STATUS_CATEGORIES`, as in :func:`attendance_table`.
+
+    Returns
+    -------
+    DataFrame
+        The rows of ``sessions_long`` whose status is "attended".
+
+    Examples
+    --------
     >>> visits = pd.DataFrame({"client_id": ["a", "a"], "session": [1, 2], "s": ["A", "DNA"]})
     >>> attended_sessions(visits, "s", {"attended": ["A"], "did_not_attend": ["DNA"]})
       client_id  session  s
@@ -248,8 +264,29 @@ def proxy_rule_text(min_sessions: int = PROXY_MIN_SESSIONS,
                     score_col: str | None = None, recovery_cutoff: float | None = None) -> str:
     """The proxy rule of :func:`dropout_episodes` in words, as ``dropout_source`` names it.
 
+    Parameters
+    ----------
+    min_sessions : int
+        Fewer attended sessions than this is an early ending.
+    active_weeks : float, optional
+        An episode with a session in the last this many weeks of the data is ongoing.
+    score_col : str, optional
+        The symptom score whose recovery exempts an ending from being a dropout.
+    recovery_cutoff : float, optional
+        The score below which the client counts as recovered.
+
+    Returns
+    -------
+    str
+        The rule in words.
+
+    Examples
+    --------
     >>> proxy_rule_text()
     'fewer than 4 attended sessions, and no session in the last 4 weeks of the data'
+    >>> proxy_rule_text(score_col="phq9", recovery_cutoff=10)
+    'fewer than 4 attended sessions, and the last phq9 at or above 10 (not recovered), and no
+     session in the last 4 weeks of the data'
     """
     parts = [f"fewer than {min_sessions} attended sessions"]
     if score_col is not None and recovery_cutoff is not None:
@@ -523,6 +560,18 @@ class DropoutHazard:
 def hazard_formula(session_spline_df: int | None = None) -> str:
     """The hazard model's formula (patsy syntax; R reads the same one).
 
+    Parameters
+    ----------
+    session_spline_df : int, optional
+        Degrees of freedom of a B-spline of the session number (without it, a linear term).
+
+    Returns
+    -------
+    str
+        The formula.
+
+    Examples
+    --------
     >>> hazard_formula()
     'dropout_next ~ alliance_within + alliance_between_c + symptom_score + session'
     >>> hazard_formula(4)
@@ -755,6 +804,24 @@ def kaplan_meier(time: Sequence[float], event: Sequence[int], conf_level: float 
     ``exp(log S -/+ z x se(log S))``, the upper limit capped at 1) or "plain" (``S -/+ z x se``,
     clipped to [0, 1]). Where the survival reaches 0 the SE and CI are missing, as in survfit.
 
+    Parameters
+    ----------
+    time : sequence of float
+        Each client's time (the session of the event or of censoring).
+    event : sequence of int
+        1 for an event (dropout), 0 for censoring.
+    conf_level : float
+        The confidence level of the CI.
+    conf_type : {"log", "plain"}
+        The CI's scale.
+
+    Returns
+    -------
+    DataFrame
+        The columns of :data:`KM_COLUMNS` without ``tertile``.
+
+    Examples
+    --------
     >>> kaplan_meier([2, 3, 3, 5, 6], [1, 1, 0, 1, 0]).round(4)
        session  at_risk  events  censored  survival      se  ci_low  ci_high
     0        2        5       1         0       0.8  0.1789  0.5161      1.0
@@ -799,6 +866,18 @@ def alliance_tertiles(early_alliance: pd.Series) -> pd.Series:
     right-closed: low <= q1 < middle <= q2 < high. Ties at a cut stay together, so the groups
     may be unequal (and "middle" empty when q1 = q2); missing values stay missing.
 
+    Parameters
+    ----------
+    early_alliance : Series
+        One early-alliance value per client (any index).
+
+    Returns
+    -------
+    Series
+        The tertile of each value (string dtype, on the same index; missing where the value is).
+
+    Examples
+    --------
     >>> alliance_tertiles(pd.Series([1.0, 2, 3, 4, 5, 6], index=list("abcdef"))).tolist()
     ['low', 'low', 'middle', 'middle', 'high', 'high']
     """

@@ -76,7 +76,33 @@ BETWEEN_TERM = "alliance_between_c"
 
 def attended_sessions(sessions: pd.DataFrame, offered: pd.DataFrame) -> pd.DataFrame:
     """Every attended session: the registry's sessions and the attended offered records
-    (those without any measure included), one row per client and session."""
+    (those without any measure included), one row per client and session.
+
+    Parameters
+    ----------
+    sessions : DataFrame
+        The session registry (``client_id, therapist_id, session, day``).
+    offered : DataFrame
+        Every session record with its ``status`` (``offered_sessions.parquet``).
+
+    Returns
+    -------
+    DataFrame
+        ``client_id, therapist_id, session, day``, one row per client and session, sorted.
+
+    Examples
+    --------
+    >>> sessions = pd.DataFrame({"client_id": ["a", "a"], "therapist_id": ["t1", "t1"],
+    ...                          "session": [1, 2], "day": [0, 7]})
+    >>> offered = pd.DataFrame({"client_id": ["a", "a", "a"], "therapist_id": ["t1"] * 3,
+    ...                         "session": [2, 3, 4], "day": [7, 14, 21],
+    ...                         "status": ["attended", "no_measure", "did_not_attend"]})
+    >>> attended_sessions(sessions, offered)
+      client_id therapist_id  session  day
+    0         a           t1        1    0
+    1         a           t1        2    7
+    2         a           t1        3   14
+    """
     kept = offered.loc[offered["status"].isin(ATTENDED_STATUSES),
                        ["client_id", "therapist_id", "session", "day"]]
     both = pd.concat([sessions[["client_id", "therapist_id", "session", "day"]], kept],
@@ -113,6 +139,26 @@ def dropout_stage(sessions: pd.DataFrame, offered: pd.DataFrame, derived: pd.Dat
     dict
         ``dropout_episodes`` (columns :data:`EPISODE_COLUMNS`) and ``dropout_km``
         (:data:`KM_TABLE_COLUMNS`).
+
+    Examples
+    --------
+    >>> from analysis.settings import DropoutSettings
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=120, n_therapists=12)
+    >>> ends_early = derived["client_id"].str[-1].isin(["1", "4", "7"]) & (derived["session"] > 2)
+    >>> derived = derived[~ends_early]
+    >>> sessions = derived[["client_id", "therapist_id", "session", "day"]]
+    >>> offered = sessions.assign(status="attended", ending=pd.NA)
+    >>> episodes = dropout_stage(sessions, offered, derived,
+    ...                          DropoutSettings(status_recorded=True))["dropout_episodes"]
+    >>> episodes[["client_id", "sessions_attended", "dropout", "tertile"]].head(4)
+      client_id  sessions_attended  dropout tertile
+    0    C00001                  2        1  middle
+    1    C00002                  4        0    high
+    2    C00003                  5        0  middle
+    3    C00004                  2        1     low
+    >>> int(episodes["dropout"].sum()), episodes["dropout_source"].iloc[0]
+    (39, 'proxy: fewer than 4 attended sessions, and no session in the last 4 weeks of the data')
     """
     attended = attended_sessions(sessions, offered)
     if attended.empty:
@@ -168,12 +214,46 @@ def fit_dropout_outcome(derived: pd.DataFrame, episodes: pd.DataFrame, outcome: 
     session had no measure drops out after their last measured one). Missing alliance or
     symptom scores leave a row out (the events lost so are counted).
 
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet``.
+    episodes : DataFrame
+        The dropout episodes (:func:`dropout_stage`).
+    outcome : str
+        The outcome whose score enters the model.
+    settings : DropoutHazardSettings
+        Session as a line or a B-spline.
+
     Returns
     -------
     dict
         ``outcome``, ``status`` ("estimated" or "not_estimated"), ``reason``, ``terms`` (records
         of the hazard table), ``effect`` (the d conversion, :func:`dropout_effect_d`), ``info``
         (counts, clustering, formula) and ``dropout_source``.
+
+    Examples
+    --------
+    >>> from analysis.settings import DropoutSettings
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=120, n_therapists=12)
+    >>> ends_early = derived["client_id"].str[-1].isin(["1", "4", "7"]) & (derived["session"] > 2)
+    >>> derived = derived[~ends_early]
+    >>> sessions = derived[["client_id", "therapist_id", "session", "day"]]
+    >>> offered = sessions.assign(status="attended", ending=pd.NA)
+    >>> episodes = dropout_stage(sessions, offered, derived,
+    ...                          DropoutSettings(status_recorded=True))["dropout_episodes"]
+    >>> from analysis.settings import DropoutHazardSettings
+    >>> fit = fit_dropout_outcome(derived, episodes, "phq9", DropoutHazardSettings())
+    >>> fit["status"], fit["info"]["n_events"], fit["info"]["cluster"]
+    ('estimated', 39, 'therapist')
+    >>> pd.DataFrame(fit["terms"])[["term", "estimate", "se", "p"]].round(3)
+                     term  estimate     se      p
+    0         (Intercept)    -1.365  0.665  0.040
+    1     alliance_within     0.901  0.861  0.296
+    2  alliance_between_c    -0.387  0.225  0.085
+    3       symptom_score     0.006  0.044  0.893
+    4             session    -0.486  0.036  0.000
     """
     rows = derived.loc[derived["outcome"].astype(str) == outcome]
     source = str(episodes["dropout_source"].iloc[0]) if len(episodes) else ""
@@ -218,6 +298,50 @@ def combine_dropout(fits: Iterable[Mapping[str, Any]], episodes: pd.DataFrame,
     sessions offered and attended by status, the attendance rate pooled over sessions and the
     mean of the clients' rates, and dropout. A group whose clients are a hidden count shows no
     session counts or rates.
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        :func:`fit_dropout_outcome`'s results, one per outcome.
+    episodes : DataFrame
+        The dropout episodes (:func:`dropout_stage`).
+    min_cell : int
+        The smallest count of people published as a number.
+    status_recorded : bool
+        Whether a session-status column is mapped (attendance rates need one).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``dropout`` (:data:`DROPOUT_COLUMNS`) and ``attendance`` (:data:`ATTENDANCE_COLUMNS`).
+
+    Examples
+    --------
+    >>> from analysis.settings import DropoutSettings
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=120, n_therapists=12)
+    >>> ends_early = derived["client_id"].str[-1].isin(["1", "4", "7"]) & (derived["session"] > 2)
+    >>> derived = derived[~ends_early]
+    >>> sessions = derived[["client_id", "therapist_id", "session", "day"]]
+    >>> offered = sessions.assign(status="attended", ending=pd.NA)
+    >>> episodes = dropout_stage(sessions, offered, derived,
+    ...                          DropoutSettings(status_recorded=True))["dropout_episodes"]
+    >>> from analysis.settings import DropoutHazardSettings
+    >>> fit = fit_dropout_outcome(derived, episodes, "phq9", DropoutHazardSettings())
+    >>> tables = combine_dropout([fit], episodes, min_cell=10, status_recorded=True)
+    >>> tables["dropout"][["term", "estimate", "n_clients", "n_events", "status"]].round(3)
+                     term  estimate n_clients n_events     status
+    0         (Intercept)    -1.365       120       39  estimated
+    1     alliance_within     0.901       120       39  estimated
+    2  alliance_between_c    -0.387       120       39  estimated
+    3       symptom_score     0.006       120       39  estimated
+    4             session    -0.486       120       39  estimated
+    >>> tables["attendance"][["group", "n_clients", "attended", "n_dropout", "dropout_rate"]].head(4)
+                               group n_clients  attended n_dropout  dropout_rate
+    0                    all clients       120       587        39         0.325
+    1     early alliance low tertile        40       193        15         0.375
+    2  early alliance middle tertile        39       201       <10           NaN
+    3    early alliance high tertile        40       189        15         0.375
     """
     rows = []
     for fit in fits:
@@ -273,7 +397,40 @@ def combine_dropout(fits: Iterable[Mapping[str, Any]], episodes: pd.DataFrame,
 def attendance_summary(episodes: pd.DataFrame, min_cell: int,
                        status_recorded: bool) -> pd.DataFrame:
     """The published attendance table (see :func:`combine_dropout`); without a status column
-    (``status_recorded`` False) only attended sessions are known and the rates stay empty."""
+    (``status_recorded`` False) only attended sessions are known and the rates stay empty.
+
+    Parameters
+    ----------
+    episodes : DataFrame
+        The dropout episodes (:func:`dropout_stage`).
+    min_cell : int
+        The smallest count of people published as a number.
+    status_recorded : bool
+        Whether a session-status column is mapped.
+
+    Returns
+    -------
+    DataFrame
+        The columns :data:`ATTENDANCE_COLUMNS`: everyone, each early-alliance tertile, and the
+        clients without an early alliance.
+
+    Examples
+    --------
+    >>> from analysis.settings import DropoutSettings
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=120, n_therapists=12)
+    >>> ends_early = derived["client_id"].str[-1].isin(["1", "4", "7"]) & (derived["session"] > 2)
+    >>> derived = derived[~ends_early]
+    >>> sessions = derived[["client_id", "therapist_id", "session", "day"]]
+    >>> offered = sessions.assign(status="attended", ending=pd.NA)
+    >>> episodes = dropout_stage(sessions, offered, derived,
+    ...                          DropoutSettings(status_recorded=True))["dropout_episodes"]
+    >>> summary = attendance_summary(episodes, min_cell=10, status_recorded=True)
+    >>> summary[["group", "offered", "attended", "attendance_rate"]].head(2)
+                            group  offered  attended  attendance_rate
+    0                 all clients      587       587              1.0
+    1  early alliance low tertile      193       193              1.0
+    """
     total = len(episodes)
     recorded = bool(status_recorded)
     source = str(episodes["dropout_source"].iloc[0]) if total else ""

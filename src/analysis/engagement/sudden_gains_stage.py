@@ -69,6 +69,33 @@ def crit1_cutoff(parameters: pd.DataFrame, outcome: str, settings: SuddenGainSet
     The configured ``cutoff``, else the reliable change value of suddengains'
     ``define_crit1_cutoff`` from the outcome's first-score SD and reliability ``r_xx`` (the
     Jacobson-Truax parameters: the same SD and reliability the episode outcomes use).
+
+    Parameters
+    ----------
+    parameters : DataFrame
+        The Jacobson-Truax parameters (``outcome``, ``sd_first``, ``r_xx``).
+    outcome : str
+        The outcome instrument.
+    settings : SuddenGainSettings
+        ``cutoff``: a configured criterion 1, used as is.
+
+    Returns
+    -------
+    (float or None, str)
+        The cut-off in points and its source, or None and the reason.
+
+    Examples
+    --------
+    >>> from analysis.settings import SuddenGainSettings
+    >>> parameters = pd.DataFrame({"outcome": ["phq9"], "sd_first": [5.2], "r_xx": [0.84]})
+    >>> settings = SuddenGainSettings(directions={"phq9": "lower_is_better"})
+    >>> value, source = crit1_cutoff(parameters, "phq9", settings)
+    >>> round(value, 3), source
+    (5.765, 'reliable change value from SD 5.20 and r_xx 0.84')
+    >>> crit1_cutoff(parameters, "phq9", SuddenGainSettings(directions={}, cutoff=5.0))
+    (5.0, 'engagement.sudden_gains.cutoff')
+    >>> crit1_cutoff(parameters, "gad7", settings)[0] is None
+    True
     """
     if settings.cutoff is not None:
         return float(settings.cutoff), "engagement.sudden_gains.cutoff"
@@ -88,6 +115,17 @@ def sudden_gains_outcome(derived: pd.DataFrame, parameters: pd.DataFrame, outcom
                          settings: SuddenGainSettings) -> dict[str, Any]:
     """Sudden gains and losses of one outcome and the alliance around them (JSON-able dict).
 
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet`` (``outcome, client_id, session, symptom_score, alliance_score``).
+    parameters : DataFrame
+        The Jacobson-Truax parameters (for criterion 1 without a configured cut-off).
+    outcome : str
+        The outcome instrument.
+    settings : SuddenGainSettings
+        The criteria, the outcome's direction, the window and the fewest gains for the model.
+
     Returns
     -------
     dict
@@ -96,6 +134,22 @@ def sudden_gains_outcome(derived: pd.DataFrame, parameters: pd.DataFrame, outcom
         :data:`GAIN_TABLE_COLUMNS`, gains then losses), ``alliance`` (the mixed model's row, or
         ``status`` "not_estimated" and the reason) and ``course`` (records of
         :data:`COURSE_COLUMNS`).
+
+    Examples
+    --------
+    >>> from analysis.settings import SuddenGainSettings
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=80)
+    >>> settings = SuddenGainSettings(directions={"phq9": "lower_is_better"}, cutoff=5.0,
+    ...                               min_gains=5)
+    >>> no_parameters = pd.DataFrame(columns=["outcome", "sd_first", "r_xx"])
+    >>> result = sudden_gains_outcome(derived, no_parameters, "phq9", settings)
+    >>> {key: result[key] for key in ("status", "cutoff", "cutoff_source", "n_clients")}
+    {'status': 'estimated', 'cutoff': 5.0, 'cutoff_source': 'engagement.sudden_gains.cutoff',
+     'n_clients': 80}
+    >>> len(result["gains"]), result["alliance"]
+    (1, {'status': 'not_estimated', 'reason': 'fewer than 5 sudden gains
+     (engagement.sudden_gains.min_gains)'})
     """
     rows = derived.loc[derived["outcome"].astype(str) == outcome,
                        ["client_id", "session", "symptom_score", "alliance_score"]].copy()
@@ -201,6 +255,38 @@ def combine_sudden_gains(fits: Iterable[Mapping[str, Any]], min_cell: int,
     row per gain, a client's scores around it, only where the config allows individual
     trajectories; otherwise it is published with its columns and no rows (the summary and the
     course, which are aggregates, are always published).
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        :func:`sudden_gains_outcome`'s results, one per outcome.
+    min_cell : int
+        The smallest count of people published as a number.
+    individual_rows : bool
+        Whether the gains table may hold one row per gain.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``sudden_gains`` (:data:`GAIN_TABLE_COLUMNS`), ``sudden_gains_summary`` (one row per
+        outcome, counts of people as published text) and ``sudden_gains_course``
+        (:data:`COURSE_COLUMNS`).
+
+    Examples
+    --------
+    >>> from analysis.settings import SuddenGainSettings
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=80)
+    >>> settings = SuddenGainSettings(directions={"phq9": "lower_is_better"}, cutoff=5.0,
+    ...                               min_gains=5)
+    >>> no_parameters = pd.DataFrame(columns=["outcome", "sd_first", "r_xx"])
+    >>> tables = combine_sudden_gains([sudden_gains_outcome(derived, no_parameters, "phq9",
+    ...                                                     settings)], min_cell=10)
+    >>> {name: table.shape for name, table in tables.items()}
+    {'sudden_gains': (0, 26), 'sudden_gains_summary': (1, 26), 'sudden_gains_course': (10, 6)}
+    >>> tables["sudden_gains_summary"][["outcome", "status", "n_clients", "n_gains"]]
+      outcome     status n_clients n_gains
+    0    phq9  estimated        80     <10
     """
     fits = list(fits)
     gains = pd.DataFrame([gain for fit in fits for gain in fit["gains"]]).reindex(

@@ -123,6 +123,20 @@ def split_alliance_by_therapist(clients: pd.DataFrame,
     therapist's mean. The two add up to the client's alliance minus the grand mean. Means are
     over the rows given (pass the clients that enter the model).
 
+    Parameters
+    ----------
+    clients : DataFrame
+        One row per client with ``therapist_id`` and the alliance.
+    alliance_col : str
+        The client's alliance column.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``clients`` with ``alliance_therapist`` and ``alliance_client``.
+
+    Examples
+    --------
     >>> clients = pd.DataFrame({"therapist_id": ["t1", "t1", "t2"],
     ...                         "alliance_mean": [4.0, 6.0, 8.0]})
     >>> split_alliance_by_therapist(clients)
@@ -165,6 +179,15 @@ def therapist_patient_rows(
 ) -> tuple[pd.DataFrame, str, dict]:
     """The model rows of :func:`fit_therapist_patient`, why it cannot be fitted, and the counts.
 
+    Parameters
+    ----------
+    clients : DataFrame
+        One row per client (:func:`client_outcome_table`).
+    start_col, end_col : str
+        The symptom score at the start and at the end of the client's episode.
+    alliance_col : str
+        The client's alliance.
+
     Returns
     -------
     (DataFrame, str, dict)
@@ -174,6 +197,8 @@ def therapist_patient_rows(
         design cannot carry the decomposition ("" when it can: the rows are then the model's);
         and ``n_clients``, ``n_therapists``, ``n_clients_excluded``.
 
+    Examples
+    --------
     >>> clients = pd.DataFrame({"client_id": ["a", "b", "c"], "therapist_id": ["t1"] * 3,
     ...                         "start_score": [20.0, 18, 15], "end_score": [10.0, 12, None],
     ...                         "alliance_mean": [5.0, 6, 7]})

@@ -37,12 +37,35 @@ POINT_COLUMNS = ["outcome", "therapist_id", "n_clients", "alliance_therapist", "
 def fit_therapist_patient_outcome(derived: pd.DataFrame, outcome: str) -> dict[str, Any]:
     """The decomposition of one outcome and its therapists' points, as a JSON-able dict.
 
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet`` (``outcome, client_id, therapist_id, session, symptom_score,
+        alliance_score``).
+    outcome : str
+        The outcome instrument.
+
     Returns
     -------
     dict
         ``outcome``, ``table`` (records of :data:`~analysis.engagement.therapist_patient
         .RESULT_COLUMNS`, one per term) and ``points`` (records of :data:`POINT_COLUMNS`; none
-        when not estimated).
+        when not estimated), and ``totals`` (the outcome's clients and therapists, for the
+        published counts).
+
+    Examples
+    --------
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=120, n_therapists=12)
+    >>> result = fit_therapist_patient_outcome(derived, "phq9")
+    >>> pd.DataFrame(result["table"])[["term", "status", "estimate", "se", "p"]].round(3)
+                     term     status  estimate     se      p
+    0         (Intercept)  estimated     4.961  1.379  0.000
+    1         start_score  estimated     0.550  0.087  0.000
+    2  alliance_therapist  estimated    -1.789  1.685  0.302
+    3     alliance_client  estimated    -1.027  0.739  0.167
+    >>> result["totals"], len(result["points"])
+    ({'clients': 120, 'therapists': 12}, 11)
     """
     rows = derived.loc[derived["outcome"].astype(str) == outcome]
     clients = client_outcome_table(rows)
@@ -79,7 +102,37 @@ def _missing(value: Any) -> bool:
 
 def combine_therapist_patient(fits: Iterable[Mapping[str, Any]], min_cell: int
                               ) -> dict[str, pd.DataFrame]:
-    """The published table (one row per outcome and term) and the figure's points."""
+    """The published table (one row per outcome and term) and the figure's points.
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        :func:`fit_therapist_patient_outcome`'s results, one per outcome.
+    min_cell : int
+        The smallest count of people published as a number (``privacy.min_cell_count``).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``therapist_patient_alliance`` (:data:`~analysis.engagement.therapist_patient
+        .RESULT_COLUMNS`; counts of clients and therapists as published text, each beside the
+        outcome's total) and ``therapist_patient_points`` (:data:`POINT_COLUMNS`).
+
+    Examples
+    --------
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=120, n_therapists=12)
+    >>> tables = combine_therapist_patient([fit_therapist_patient_outcome(derived, "phq9")],
+    ...                                    min_cell=10)
+    >>> {name: table.shape for name, table in tables.items()}
+    {'therapist_patient_alliance': (4, 18), 'therapist_patient_points': (11, 7)}
+    >>> tables["therapist_patient_alliance"][["term", "n_clients", "n_therapists"]]
+                     term n_clients n_therapists
+    0         (Intercept)      >110           >2
+    1         start_score      >110           >2
+    2  alliance_therapist      >110           >2
+    3     alliance_client      >110           >2
+    """
     fits = list(fits)
     table = pd.DataFrame([row for fit in fits for row in fit["table"]]).reindex(
         columns=RESULT_COLUMNS)

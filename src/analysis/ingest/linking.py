@@ -41,7 +41,35 @@ from analysis.settings import IngestSettings, InputTable, LinkingSettings
 
 
 def input_paths(inputs: Sequence[InputTable], root: str | Path = ".") -> dict[str, Path]:
-    """The declared input files, by table name, resolved against the project folder."""
+    """The declared input files, by table name, resolved against the project folder.
+
+    Parameters
+    ----------
+    inputs : sequence of InputTable
+        The declared tables (``inputs`` in config).
+    root : str or Path
+        The project folder the tables' paths are relative to.
+
+    Returns
+    -------
+    dict of str to Path
+        Each table's file, by table name.
+
+    Examples
+    --------
+    >>> from analysis.config import check_config
+    >>> from analysis.instruments import build_registry
+    >>> from analysis.study import input_table
+    >>> config = check_config({"inputs": {"visits": {
+    ...     "path": "data/raw/visits.csv", "kind": "sessions",
+    ...     "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit"},
+    ...     "instruments": {"gad7": {"items": "GAD{i}"}}}},
+    ...     "analysis": {"alliance": "wai_sr", "outcomes": ["gad7"]}})
+    >>> inputs = [input_table(name, table, build_registry())
+    ...           for name, table in config["inputs"].items()]
+    >>> {name: path.as_posix() for name, path in input_paths(inputs, "/srv/study").items()}
+    {'visits': '/srv/study/data/raw/visits.csv'}
+    """
     return {table.name: Path(root) / table.path for table in inputs}
 
 
@@ -51,6 +79,61 @@ def run_ingest(settings: IngestSettings, root: str | Path = ".", key: str | None
 
     ``key`` (the pseudonymisation key) defaults to the one named by ``settings.key_env``; the
     public demo key only for the shipped demo data.
+
+    Parameters
+    ----------
+    settings : IngestSettings
+        The declared tables, the linking rules, the key's environment variable and the
+        instruments' items.
+    root : str or Path
+        The project folder the tables' paths are relative to.
+    key : str, optional
+        The pseudonymisation key (default: :func:`analysis.privacy.resolve_key`).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        As :func:`ingest_all`.
+
+    Raises
+    ------
+    ConfigError
+        When no key is set for data other than the shipped demo data, or the tables do not match
+        their declaration (the message names the table and key).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from analysis.config import check_config
+    >>> from analysis.instruments import BUILT_IN, build_registry
+    >>> from analysis.settings import LinkingSettings
+    >>> from analysis.study import input_table
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> visits = pd.DataFrame({"Client": ["A1", "A1", "B2", "B2"], "Clinician": ["T9"] * 4,
+    ...                        "Visit": [1, 2, 1, 2], **{f"GAD{i}": [2, 1, 3, 2] for i in range(1, 7)},
+    ...                        "GAD7": [2, 1, 3, 7]})
+    >>> visits.to_csv(Path(folder.name) / "visits.csv", index=False)
+    >>> config = check_config({"inputs": {"visits": {
+    ...     "path": "visits.csv", "kind": "sessions",
+    ...     "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit"},
+    ...     "instruments": {"gad7": {"items": "GAD{i}"}}}},
+    ...     "analysis": {"alliance": "wai_sr", "outcomes": ["gad7"]}})
+    >>> settings = IngestSettings(
+    ...     inputs=tuple(input_table(name, table, build_registry())
+    ...                  for name, table in config["inputs"].items()),
+    ...     linking=LinkingSettings(), key_env="EXAMPLE_PSEUDONYM_KEY",
+    ...     instruments={"gad7": BUILT_IN["gad7"].params("ingest")})
+    >>> out = run_ingest(settings, folder.name, key="an example key")
+    >>> out["sessions"]
+                client_id        therapist_id  session   day
+    0  c_b1e88a724d9eb9e3  t_cc93c35b3b5653c2        1  <NA>
+    1  c_b1e88a724d9eb9e3  t_cc93c35b3b5653c2        2  <NA>
+    2  c_d33b5b42c682a535  t_cc93c35b3b5653c2        1  <NA>
+    3  c_d33b5b42c682a535  t_cc93c35b3b5653c2        2  <NA>
+    >>> out["rejects"][["file", "row", "column", "rule"]]
+             file  row column               rule
+    0  visits.csv    5   GAD7  item_out_of_range
+    >>> folder.cleanup()
     """
     paths = input_paths(settings.inputs, root)
     registry = settings.registry()
@@ -67,6 +150,60 @@ def ingest_all(
     """Ingest every declared table (already read) and link them into the canonical frames.
 
     Returns a dict with ``administrations``, ``sessions``, ``rejects``, ``flags`` and ``flow``.
+
+    Parameters
+    ----------
+    tables : dict of str to DataFrame
+        Each declared table as read (:func:`analysis.ingest.reading.read_export`: every cell
+        text), by table name.
+    inputs : sequence of InputTable
+        The declared tables.
+    linking : LinkingSettings
+        How questionnaires find their session.
+    registry : dict
+        The instrument registry.
+    key : str
+        The pseudonymisation key.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``administrations``, ``sessions``, ``offered_sessions``, ``rejects``, ``flags`` and
+        ``flow``.
+
+    Raises
+    ------
+    ConfigError
+        When no table is declared with ``kind: sessions``.
+
+    Examples
+    --------
+    >>> from analysis.config import check_config
+    >>> from analysis.instruments import build_registry
+    >>> from analysis.settings import LinkingSettings
+    >>> from analysis.study import input_table
+    >>> config = check_config({"inputs": {"visits": {
+    ...     "path": "visits.csv", "kind": "sessions",
+    ...     "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit"},
+    ...     "instruments": {"gad7": {"items": "GAD{i}"}}}},
+    ...     "analysis": {"alliance": "wai_sr", "outcomes": ["gad7"]}})
+    >>> registry = build_registry()
+    >>> inputs = [input_table(name, table, registry) for name, table in config["inputs"].items()]
+    >>> visits = pd.DataFrame({"Client": ["A1", "A1", "B2"], "Clinician": ["T9"] * 3,
+    ...                        "Visit": ["1", "2", "1"],
+    ...                        **{f"GAD{i}": ["2", "1", "3"] for i in range(1, 8)}}, dtype="string")
+    >>> out = ingest_all({"visits": visits}, inputs, LinkingSettings(), registry, key="an example key")
+    >>> sorted(out)
+    ['administrations', 'flags', 'flow', 'offered_sessions', 'rejects', 'sessions']
+    >>> out["administrations"][["client_id", "session", "instrument", "item_1"]]
+                client_id  session instrument  item_1
+    0  c_b1e88a724d9eb9e3        1       gad7     2.0
+    1  c_b1e88a724d9eb9e3        2       gad7     1.0
+    2  c_d33b5b42c682a535        1       gad7     3.0
+    >>> out["flow"].query("unit == 'rows'")[["stage", "reason", "count"]]
+      stage reason  count
+    0  read             3
+    1  kept             3
     """
     results: dict[str, TableResult] = {}
     plans: dict[str, TablePlan] = {}

@@ -100,6 +100,28 @@ def cross_check_fit(
         numbers are null and ``reason`` says why; so too when the largest block exceeds
         ``max_block_levels`` or the second engine fails with an error (``expressible`` is then
         true).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model, select_model_rows
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
+    >>> job = find_fit(plan, "phq9", "M2", "primary")
+    >>> derived = example_derived()
+    >>> rows, _ = select_model_rows(derived, job)
+    >>> check = cross_check_fit(rows, fit_planned_model(derived, job), reml=True, tolerance=0.01,
+    ...                         max_clients=500)
+    >>> check["engine"], check["expressible"], check["flag"], check["max_rel_diff"] < 0.001
+    ('statsmodels', True, False, True)
+    >>> pd.DataFrame(check["terms"])[["term", "estimate_a", "estimate_b"]].round(3)
+                     term  estimate_a  estimate_b
+    0         (Intercept)       9.267       9.267
+    1       symptom_score       0.415       0.415
+    2     alliance_within       0.598       0.598
+    3  alliance_between_c      -0.606      -0.606
+    4             session      -0.427      -0.427
     """
     formula = fit["fit"]["formula"]
     n_clients = int(fit["fit"]["n_clients"])
@@ -202,6 +224,8 @@ def compare_fixed_effects(
         ``term, estimate_a, se_a, estimate_b, se_b, se_joint, abs_diff, rel_diff, abs_se_diff,
         rel_se_diff``.
 
+    Examples
+    --------
     >>> a = pd.DataFrame({"term": ["x"], "estimate": [2.0], "se": [0.5]})
     >>> b = pd.DataFrame({"term": ["x"], "estimate": [2.002], "se": [0.4995]})
     >>> row = compare_fixed_effects(a, b).iloc[0]

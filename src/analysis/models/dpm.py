@@ -231,6 +231,11 @@ def dpm_description(waves: int, *, outcome: str = "y", predetermined: Sequence[s
         17.6 on 21 df). Without a same-session effect both are unbiased; True costs K-2 degrees
         of freedom and some precision.
 
+    Returns
+    -------
+    str
+        The lavaan model syntax, one line per left-hand side.
+
     Examples
     --------
     >>> print(dpm_description(3).splitlines()[1])
@@ -259,6 +264,18 @@ def n_free_parameters(waves: int, *, predetermined: Sequence[str] = ("a",),
                       equal_paths: bool = True, equal_errors: bool = False,
                       contemporaneous_feedback: bool = CONTEMPORANEOUS_FEEDBACK) -> int:
     """Number of free parameters of the model (means and predictor (co)variances included).
+
+    Parameters
+    ----------
+    waves : int
+        K >= 3.
+    predetermined, exogenous, invariant, equal_paths, equal_errors, contemporaneous_feedback
+        The model, as in :func:`dpm_description`.
+
+    Returns
+    -------
+    int
+        The number of free parameters.
 
     Examples
     --------
@@ -335,6 +352,28 @@ def fit_dpm(panel: pd.DataFrame, waves: int, *, outcome: str = "y",
         missing cluster ids.
     ConfigError
         Bad arguments (names, ``min_clusters``).
+
+    Examples
+    --------
+    >>> from analysis.simulate.dynamic import simulate_dynamic, wide_panel
+    >>> long, truth = simulate_dynamic("a_no_reverse_effect", seed=3, n_clients=120,
+    ...                                n_therapists=12, min_sessions=4, max_sessions=6)
+    >>> truth["effect"]
+    -1.0
+    >>> panel = wide_panel(long, 4)
+    >>> list(panel.columns)
+    ['client_id', 'therapist_id', 'y1', 'y2', 'y3', 'y4', 'a1', 'a2', 'a3', 'a4']
+    >>> result = fit_dpm(panel, 4)
+    >>> result["convergence"]["converged"], result["fit"]["n_clients"], result["fit"]["df"]
+    (True, 120, 5)
+    >>> {key: round(result["lagged"][key], 3) for key in ("estimate", "se", "ci_lower", "ci_upper")}
+    {'estimate': -1.171, 'se': 1.329, 'ci_lower': -3.775, 'ci_upper': 1.434}
+    >>> result["paths"][["lhs", "op", "rhs", "label", "parameter"]].head(4)
+      lhs op rhs                label parameter
+    0  y2  ~  a1  cross-lagged a -> y       en1
+    1  y2  ~  y1     autoregressive y        p1
+    2  y3  ~  a2  cross-lagged a -> y       en1
+    3  y3  ~  y2     autoregressive y        p1
     """
     started = time.perf_counter()
     # Before tuple(): a bare string would silently become a tuple of its letters.

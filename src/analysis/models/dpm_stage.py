@@ -59,6 +59,29 @@ def roles(fit: ResolvedFit) -> dict[str, Any]:
 
     DPM (primary term ``alliance_lagged``): symptoms are the outcome, alliance is predetermined.
     DPM-reverse (term of interest ``symptom_lagged``): the roles swap.
+
+    Parameters
+    ----------
+    fit : ResolvedFit
+        A planned dynamic panel model.
+
+    Returns
+    -------
+    dict
+        ``outcome`` and ``predictor`` ("symptoms" or "alliance"), the model terms of the
+        cross-lagged (``cross_term``) and autoregressive (``carry_term``) paths, and ``reverse``.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> roles(find_fit(plan, "phq9", "DPM", "primary"))
+    {'outcome': 'symptoms', 'predictor': 'alliance', 'cross_term': 'alliance_lagged',
+     'carry_term': 'symptom_lagged', 'reverse': False}
+    >>> roles(find_fit(plan, "phq9", "DPM-reverse", "primary"))["outcome"]
+    'alliance'
     """
     reverse = SYMPTOM_LAGGED in fit.terms_of_interest
     outcome, predictor = ("alliance", "symptoms") if reverse else ("symptoms", "alliance")
@@ -69,7 +92,30 @@ def roles(fit: ResolvedFit) -> dict[str, Any]:
 
 
 def describe(fit: ResolvedFit, waves_text: str) -> str:
-    """The model in one line, for ``model_fit.csv`` and the report's methods."""
+    """The model in one line, for ``model_fit.csv`` and the report's methods.
+
+    Parameters
+    ----------
+    fit : ResolvedFit
+        A planned dynamic panel model.
+    waves_text : str
+        The waves in words (:attr:`analysis.models.waves.WaveChoice.description`).
+
+    Returns
+    -------
+    str
+        The description.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> describe(find_fit(plan, "phq9", "DPM", "primary"), "sessions 1 to 6")
+    'symptoms[t] ~ symptoms[t-1] + alliance[t-1] + client fixed effect; alliance predetermined;
+     lagged paths equal over waves; ML over missing-data patterns; waves: sessions 1 to 6'
+    """
     role = roles(fit)
     paths = "equal over waves" if fit.equal_paths else "free per wave"
     return (f"{role['outcome']}[t] ~ {role['outcome']}[t-1] + {role['predictor']}[t-1] + "
@@ -95,6 +141,22 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
     dict
         ``data`` (row accounting), ``fixed`` (the lagged terms), ``random`` (empty) and ``fit``
         (status, reason, sizes, waves, likelihood, fit indices, convergence, ``se_type``).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived(n_clients=60, max_sessions=4)
+    >>> result = fit_dynamic_panel(derived, find_fit(plan, "phq9", "DPM", "primary"))
+    >>> result["fit"]["status"], result["fit"]["n_waves"], result["fit"]["se_type"]
+    ('fitted', 4, 'robust (sandwich, clients as clusters)')
+    >>> pd.DataFrame(result["fixed"])[["term", "estimate", "se", "p"]].round(3)
+                  term  estimate     se      p
+    0  alliance_lagged    -1.157  2.895  0.689
+    1   symptom_lagged     0.179  0.194  0.357
     """
     from analysis.models.dpm import fit_dpm
     from analysis.models.waves import choose_waves, wide_panel
@@ -167,7 +229,30 @@ SE_OBSERVED = "observed information"
 
 def inference(panel: pd.DataFrame, n_therapists: int, by_therapist: bool = True) -> dict:
     """The ``fit_dpm`` arguments of the standard errors used for inference: clustered by
-    therapist with enough therapists (and ``by_therapist``), else robust by client."""
+    therapist with enough therapists (and ``by_therapist``), else robust by client.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The wide panel (with ``therapist_id`` when the study has therapists).
+    n_therapists : int
+        The therapists of the fit's clients.
+    by_therapist : bool
+        Whether clustering by therapist is wanted.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`analysis.models.dpm.fit_dpm`.
+
+    Examples
+    --------
+    >>> panel = pd.DataFrame({"client_id": ["a", "b"], "therapist_id": ["t1", "t2"]})
+    >>> inference(panel, n_therapists=40)
+    {'cluster': 'therapist_id'}
+    >>> inference(panel, n_therapists=5)
+    {'cluster': None, 'robust_by_client': True}
+    """
     from analysis.models.dpm import MIN_CLUSTERS_FOR_ROBUST
 
     if by_therapist and THERAPIST in panel and n_therapists >= MIN_CLUSTERS_FOR_ROBUST:
@@ -176,7 +261,29 @@ def inference(panel: pd.DataFrame, n_therapists: int, by_therapist: bool = True)
 
 
 def se_type(lagged: dict, standard_errors: dict) -> str:
-    """What the SEs of a fit made with :func:`inference`'s arguments are."""
+    """What the SEs of a fit made with :func:`inference`'s arguments are.
+
+    Parameters
+    ----------
+    lagged : dict
+        The ``lagged`` entry of :func:`analysis.models.dpm.fit_dpm`'s result (``robust``).
+    standard_errors : dict
+        The arguments :func:`inference` gave.
+
+    Returns
+    -------
+    str
+        The kind of standard error, for ``model_fit.csv``.
+
+    Examples
+    --------
+    >>> se_type({"robust": True}, {"cluster": "therapist_id"})
+    'cluster-robust by therapist'
+    >>> se_type({"robust": True}, {"cluster": None, "robust_by_client": True})
+    'robust (sandwich, clients as clusters)'
+    >>> se_type({"robust": False}, {"cluster": None})
+    'observed information'
+    """
     if not lagged.get("robust"):
         return SE_OBSERVED
     return SE_THERAPIST if standard_errors.get("cluster") else SE_CLIENT

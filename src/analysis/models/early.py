@@ -27,6 +27,48 @@ def early_alliance_rows(
 
     Episodes need ``n_scored >= 2``; ``alliance_early`` and ``n_sessions`` are client-level
     columns of ``derived``. Rows missing any of them or the therapist are dropped and counted.
+
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet`` (``outcome, client_id, alliance_early, n_sessions``).
+    episodes : DataFrame
+        ``episodes.parquet`` (``client_id, therapist_id, outcome, n_scored, first_score,
+        change``).
+    outcome : str
+        The outcome instrument.
+    completers_min_sessions : int, optional
+        Keep only clients with at least this many sessions.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The model rows and the row accounting (``n_episodes``, ``n_episodes_fewer_than_2_scores``,
+        ``n_not_completers``, ``missing_by_variable``, ``n_rows_missing``, ``n_obs``, and
+        ``cluster``: the column the SEs are clustered by).
+
+    Raises
+    ------
+    DataError
+        When a needed column is missing.
+
+    Examples
+    --------
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived()
+    >>> scored = derived.dropna(subset=["symptom_score"])
+    >>> episodes = scored.groupby("client_id", as_index=False).agg(
+    ...     therapist_id=("therapist_id", "first"), n_scored=("symptom_score", "size"),
+    ...     first_score=("symptom_score", "first"), last_score=("symptom_score", "last"))
+    >>> episodes = episodes.assign(outcome="phq9",
+    ...                            change=episodes["last_score"] - episodes["first_score"])
+    >>> rows, counts = early_alliance_rows(derived, episodes, "phq9", completers_min_sessions=6)
+    >>> rows.columns.tolist()
+    ['client_id', 'therapist_id', 'outcome', 'n_scored', 'first_score', 'change',
+     'alliance_early', 'n_sessions']
+    >>> counts
+    {'n_episodes': 40, 'n_episodes_fewer_than_2_scores': 0, 'n_not_completers': 11,
+     'missing_by_variable': {}, 'n_rows_missing': 0, 'n_obs': 29, 'cluster': 'therapist_id'}
     """
     needed = ["client_id", "therapist_id", "outcome", "n_scored", "first_score", "change"]
     require_columns(episodes, needed, "episodes.parquet", "model M4")
@@ -74,6 +116,45 @@ def fit_early_alliance(
 
     Inference uses t with G - 1 df (G = therapists), statsmodels' small-sample convention for
     cluster-robust SEs.
+
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet``.
+    episodes : DataFrame
+        ``episodes.parquet``.
+    resolved : ResolvedFit
+        The M4 job (formula, outcome, completers restriction).
+
+    Returns
+    -------
+    dict
+        ``data`` (the row accounting of :func:`early_alliance_rows`), ``fixed`` (one record
+        per term: estimate, se, df, t, p, CI, standardised estimate), ``random`` (empty),
+        ``fit`` (engine, formula, fit statistics, counts) and ``early_alliance``. With fewer
+        than 4 rows or 2 clusters the fit is ``not_estimated``, with the reason.
+
+    Examples
+    --------
+    >>> from analysis.simulate.examples import example_derived
+    >>> derived = example_derived()
+    >>> scored = derived.dropna(subset=["symptom_score"])
+    >>> episodes = scored.groupby("client_id", as_index=False).agg(
+    ...     therapist_id=("therapist_id", "first"), n_scored=("symptom_score", "size"),
+    ...     first_score=("symptom_score", "first"), last_score=("symptom_score", "last"))
+    >>> episodes = episodes.assign(outcome="phq9",
+    ...                            change=episodes["last_score"] - episodes["first_score"])
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> plan = plan_fits(ModelSettings(run=("M4",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
+    >>> result = fit_early_alliance(derived, episodes, find_fit(plan, "phq9", "M4", "primary"))
+    >>> result["fit"]["formula"], result["fit"]["engine"]
+    ('change ~ first_score + alliance_early', 'statsmodels OLS (cluster-robust by therapist)')
+    >>> pd.DataFrame(result["fixed"])[["term", "estimate", "se", "df", "p"]].round(3)
+                 term  estimate     se   df      p
+    0     (Intercept)    11.239  1.935  7.0  0.001
+    1     first_score    -0.264  0.114  7.0  0.053
+    2  alliance_early    -2.587  0.621  7.0  0.004
     """
     import statsmodels.formula.api as smf
 

@@ -79,6 +79,23 @@ def select_model_rows(
         A custom formula names a column that ``derived`` does not have.
     DataError
         A built-in model's column is missing, or no row is left to fit.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"completers": True}),
+    ...                  BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
+    >>> rows, counts = select_model_rows(example_derived(), find_fit(plan, "phq9", "M2", "primary"))
+    >>> list(rows.columns)
+    ['symptom_next', 'symptom_score', 'alliance_within', 'alliance_between_c', 'session',
+     'client_id', 'therapist_id']
+    >>> counts
+    {'n_rows_outcome': 257, 'n_rows_not_completers': 0, 'missing_by_variable': {'symptom_next':
+     58}, 'n_rows_missing': 58, 'n_obs': 199}
+    >>> select_model_rows(example_derived(), find_fit(plan, "phq9", "M2", "completers"))[1]["n_obs"]
+    84
     """
     variables = _model_variables(resolved, derived.columns)
     require_columns(derived, ["outcome"] + (["n_sessions"] if resolved.completers_min_sessions
@@ -168,6 +185,25 @@ def fit_planned_model(
     dict
         Keys ``outcome, model, analysis, spec, data, fixed, random, fit`` and, by kind,
         ``rm_corr``, ``reliability``, ``icc`` or ``early_alliance`` (lists of records).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
+    >>> result = fit_planned_model(example_derived(), find_fit(plan, "phq9", "M2", "primary"))
+    >>> pd.DataFrame(result["fixed"])[["term", "estimate", "se", "p"]].round(3)
+                     term  estimate     se      p
+    0         (Intercept)     9.267  1.235  0.000
+    1       symptom_score     0.415  0.067  0.000
+    2     alliance_within     0.598  1.046  0.569
+    3  alliance_between_c    -0.606  0.618  0.356
+    4             session    -0.427  0.108  0.000
+    >>> result["fit"]["converged"], result["fit"]["n_obs"], result["fit"]["n_therapists"]
+    (True, 199, 8)
+    >>> result["fit"]["formula"] == result["fit"]["requested_formula"]
+    True
     """
     log.info("fitting %s: %s", fit.label, fit.formula or fit.kind)
     result: dict[str, Any] = {
@@ -300,6 +336,34 @@ def therapist_icc(random: pd.DataFrame, outcome: str, info: dict[str, Any]) -> d
 
     Also the client share (var_client over the same total) and the three variances. A singular
     fit with a therapist variance of 0 gives an ICC of 0: the boundary estimate, flagged.
+
+    Parameters
+    ----------
+    random : DataFrame
+        The fit's random effects (``group``, ``term``, ``term2``, ``variance``), as in a fit
+        result's ``random`` records.
+    outcome : str
+        The outcome instrument.
+    info : dict
+        The fit information (``n_obs``, ``n_clients``, ``n_therapists``, ``converged``,
+        ``singular``).
+
+    Returns
+    -------
+    dict
+        ``outcome``, ``icc_therapist``, ``icc_client``, the three variances, the counts and the
+        convergence flags.
+
+    Examples
+    --------
+    >>> random = pd.DataFrame({"group": ["therapist_id", "client_id", "Residual"],
+    ...                        "term": ["(Intercept)", "(Intercept)", ""],
+    ...                        "term2": [None, None, None], "variance": [0.5, 3.5, 6.0]})
+    >>> info = {"n_obs": 257, "n_clients": 40, "n_therapists": 8, "converged": True,
+    ...         "singular": False}
+    >>> icc = therapist_icc(random, "phq9", info)
+    >>> icc["icc_therapist"], icc["icc_client"]
+    (0.05, 0.35)
     """
     def variance(group: str) -> float:
         rows = random.loc[(random["group"] == group) & (random["term2"].fillna("") == "")]

@@ -127,7 +127,25 @@ DATA_CHOICES = ("prorating", "lag_gap")
 
 
 def applies(choice: str, estimator: str) -> bool:
-    """Whether ``choice`` is a choice of ``estimator``'s specifications."""
+    """Whether ``choice`` is a choice of ``estimator``'s specifications.
+
+    Parameters
+    ----------
+    choice : str
+        A choice of :data:`CHOICES` (``centring``).
+    estimator : str
+        An estimator of :data:`ESTIMATORS`.
+
+    Returns
+    -------
+    bool
+        Whether the estimator's specifications vary that choice.
+
+    Examples
+    --------
+    >>> applies("centring", "mlm"), applies("centring", "dpm"), applies("random", "dpm")
+    (True, False, True)
+    """
     return estimator in APPLIES_TO[choice]
 
 
@@ -200,6 +218,18 @@ class Specification:
 def specification_id(choices: Mapping[str, Any]) -> str:
     """The readable id of a combination of options (see :class:`Specification`).
 
+    Parameters
+    ----------
+    choices : mapping of str to option
+        One option per choice of :data:`CHOICES` (None where the choice does not apply).
+
+    Returns
+    -------
+    str
+        The id.
+
+    Examples
+    --------
     >>> specification_id({"prorating": "lenient", "lag_gap": 1, "outcome": "phq9",
     ...     "estimator": "mlm", "centring": "all_sessions", "detrended": False, "random": "full",
     ...     "sample": "all"})
@@ -246,6 +276,18 @@ def resolve_choices(declared: Mapping[str, Any] | None, outcomes: Sequence[str],
     ConfigError
         An unknown choice or option, an empty or repeated option list, or an outcome that is not
         in ``analysis.outcomes``; the message names the key.
+
+    Examples
+    --------
+    >>> choices = resolve_choices({"estimator": ["dpm", "mlm"], "lag_gap": [1]}, ["phq9", "gad7"])
+    >>> choices["estimator"], choices["lag_gap"], choices["outcome"]
+    (['dpm', 'mlm'], [1], ['phq9', 'gad7'])
+    >>> choices["random"]
+    ['full', 'minimal']
+    >>> resolve_choices({"estimator": ["ols"]}, ["phq9"])
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ConfigError: multiverse.choices.estimator[0] is 'ols', which is not an option. ...
     """
     declared = dict(declared or {})
     unknown = [name for name in declared if name not in CHOICE_BY_NAME]
@@ -289,6 +331,22 @@ def primary_choices(max_lag_gap: int) -> dict[str, Any]:
     The pipeline scores by the registry, pairs a session with the next one (``analysis.
     max_lag_gap`` 1: the lag-1 estimand), and uses every client; its M2 centres over all sessions, keeps the raw
     within part and both random intercepts; its DPM clusters by therapist where it can.
+
+    Parameters
+    ----------
+    max_lag_gap : int
+        ``analysis.max_lag_gap`` (the pipeline's lag).
+
+    Returns
+    -------
+    dict
+        One option per choice but ``outcome`` and ``estimator``.
+
+    Examples
+    --------
+    >>> primary_choices(1)
+    {'prorating': 'lenient', 'lag_gap': 1, 'centring': 'all_sessions', 'detrended': False,
+     'random': 'full', 'sample': 'all'}
     """
     # Lag 1 is the pipeline's pairing only when it pairs consecutive sessions; with a larger
     # analysis.max_lag_gap M2 pools several lags under one coefficient, which no lag estimand
@@ -363,11 +421,25 @@ def chunk_specifications(specifications: Sequence[Specification], per_job: int
                          ) -> list[tuple[Specification, ...]]:
     """Consecutive specifications grouped into jobs of at most ``per_job`` each.
 
+    Parameters
+    ----------
+    specifications : sequence of Specification
+        The specifications, in order.
+    per_job : int
+        The most specifications in one job.
+
+    Returns
+    -------
+    list of tuple
+        The jobs' specifications, in order.
+
     Raises
     ------
     ConfigError
         ``per_job`` below 1 (``multiverse.specifications_per_job``).
 
+    Examples
+    --------
     >>> [len(chunk) for chunk in chunk_specifications(list(range(10)), 4)]
     [4, 4, 2]
     """
@@ -379,7 +451,26 @@ def chunk_specifications(specifications: Sequence[Specification], per_job: int
 
 
 def data_variants(specifications: Sequence[Specification]) -> list[str]:
-    """The prorating options the specifications read, in first-use order."""
+    """The prorating options the specifications read, in first-use order.
+
+    Parameters
+    ----------
+    specifications : sequence of Specification
+        The specifications.
+
+    Returns
+    -------
+    list of str
+        The prorating options, each once.
+
+    Examples
+    --------
+    >>> specs = enumerate_specifications({"prorating": ["strict", "lenient"], "lag_gap": [1],
+    ...     "outcome": ["phq9"], "estimator": ["riclpm"], "centring": ["all_sessions"],
+    ...     "detrended": [False], "random": ["full"], "sample": ["all"]})
+    >>> data_variants(specs)
+    ['strict', 'lenient']
+    """
     return list(dict.fromkeys(spec.prorating for spec in specifications))
 
 

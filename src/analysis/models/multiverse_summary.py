@@ -73,6 +73,29 @@ def combine_multiverse(results: Iterable[Mapping[str, Any]],
         when p is below the level and the estimate has the expected sign,
         ``significant_opposite`` when p is below the level and the sign is the other one.
         ``duplicate_of`` and ``distinct``: see the module docstring (:func:`mark_duplicates`).
+
+    Examples
+    --------
+    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.settings import MultiverseSummarySettings
+    >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
+    ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
+    ...     "detrended": [False, True], "random": ["full", "minimal"], "sample": ["all"]})
+    >>> fits = [(-0.8, 0.02, "f1"), (-0.8, 0.02, "f1"), (-0.5, 0.20, "f2"), (0.3, 0.60, "f3")]
+    >>> results = [{"specification": spec.as_dict(), "status": "fitted", "estimate": b, "se": 0.3,
+    ...             "p": p, "std_estimate": b / 4, "n_clients": 40, "n_therapists": 8,
+    ...             "fingerprint": f} for spec, (b, p, f) in zip(specs, fits)]
+    >>> settings = MultiverseSummarySettings(alpha=0.05, min_cell_count=10,
+    ...                                      expected_signs={"phq9": -1})
+    >>> table = combine_multiverse(results, settings)
+    >>> table[["index", "estimate", "significant_expected", "distinct"]]
+       index  estimate  significant_expected  distinct
+    0      1      -0.8                  True      True
+    1      2      -0.8                  True     False
+    2      3      -0.5                 False      True
+    3      4       0.3                 False      True
+    >>> table.loc[1, "duplicate_of"]
+    'phq9-lag1-mlm-lenient-all_sessions-raw-full-all'
     """
     rows = []
     for result in results:
@@ -114,6 +137,30 @@ def mark_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
     final model after any simplification, and the data it was fitted to) are one analysis: the
     first in enumeration order is ``distinct``; the others name it in ``duplicate_of``. Rows that
     were not fitted are not ``distinct`` (nothing to count) and duplicate nothing.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The combined table (``status``, ``outcome``, ``lag_gap``, ``fingerprint``, ``id``), in
+        enumeration order.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``duplicate_of`` (the id of the first specification with the same
+        fingerprint, "" for none) and ``distinct``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"id": ["s1", "s2", "s3", "s4"], "outcome": "phq9", "lag_gap": 1,
+    ...                       "status": ["fitted", "fitted", "fitted", "not_estimable"],
+    ...                       "fingerprint": ["f1", "f1", "f2", ""]})
+    >>> mark_duplicates(frame)[["id", "duplicate_of", "distinct"]]
+       id duplicate_of  distinct
+    0  s1                   True
+    1  s2           s1     False
+    2  s3                   True
+    3  s4                  False
     """
     out = frame.copy()
     out["duplicate_of"] = ""
@@ -135,7 +182,45 @@ def mark_duplicates(frame: pd.DataFrame) -> pd.DataFrame:
 def publish_multiverse(table: pd.DataFrame, min_cell: int, totals: StudyTotals) -> pd.DataFrame:
     """The table as published: counts of clients and therapists through
     :func:`analysis.privacy.publish_counts` ("<min_cell" below ``min_cell``, and hidden when
-    their complement in the study's ``totals`` is a small cell)."""
+    their complement in the study's ``totals`` is a small cell).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`combine_multiverse`'s table.
+    min_cell : int
+        The smallest count of people published as a number.
+    totals : StudyTotals
+        The study's published totals.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``n_clients`` and ``n_therapists`` as published text.
+
+    Examples
+    --------
+    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.settings import MultiverseSummarySettings
+    >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
+    ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
+    ...     "detrended": [False, True], "random": ["full", "minimal"], "sample": ["all"]})
+    >>> fits = [(-0.8, 0.02, "f1"), (-0.8, 0.02, "f1"), (-0.5, 0.20, "f2"), (0.3, 0.60, "f3")]
+    >>> results = [{"specification": spec.as_dict(), "status": "fitted", "estimate": b, "se": 0.3,
+    ...             "p": p, "std_estimate": b / 4, "n_clients": 40, "n_therapists": 8,
+    ...             "fingerprint": f} for spec, (b, p, f) in zip(specs, fits)]
+    >>> settings = MultiverseSummarySettings(alpha=0.05, min_cell_count=10,
+    ...                                      expected_signs={"phq9": -1})
+    >>> table = combine_multiverse(results, settings)
+    >>> totals = StudyTotals(clients=45, therapists=8)
+    >>> published = publish_multiverse(table, min_cell=10, totals=totals)
+    >>> published[["index", "n_clients", "n_therapists"]]
+       index n_clients n_therapists
+    0      1       >35          <10
+    1      2       >35          <10
+    2      3       >35          <10
+    3      4       >35          <10
+    """
     return publish_counts(table, min_cell, totals)
 
 
@@ -176,6 +261,16 @@ def joint_statistics(estimate: np.ndarray, std_estimate: np.ndarray, se: np.ndar
     -------
     dict
         :data:`JOINT_STATISTICS` keys -> values (arrays when the inputs are 2-D: one per row).
+
+    Examples
+    --------
+    >>> statistics = joint_statistics(estimate=np.array([-0.8, -0.5, 0.3]),
+    ...                               std_estimate=np.array([-0.2, -0.125, 0.075]),
+    ...                               se=np.array([0.3, 0.3, 0.3]), df=np.array([np.inf] * 3),
+    ...                               signs=np.array([-1.0, -1.0, -1.0]), alpha=0.05)
+    >>> {name: round(float(value), 3) for name, value in statistics.items()}
+    {'share_significant_expected': 0.333, 'median_signed_std_estimate': 0.125, 'mean_signed_z':
+     1.111}
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         t = estimate / se
@@ -222,6 +317,31 @@ def joint_test(results: Sequence[Mapping[str, Any]], settings: MultiverseSummary
     Simonsohn, Simmons & Nelson (2020), Nature Human Behaviour 4, 1208-1214: the null is imposed
     in every specification and clients are resampled with replacement
     (:mod:`analysis.models.multiverse_bootstrap` says how, per estimator).
+
+    Examples
+    --------
+    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.settings import MultiverseSummarySettings
+    >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
+    ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
+    ...     "detrended": [False, True], "random": ["full", "minimal"], "sample": ["all"]})
+    >>> fits = [(-0.8, 0.02, "f1"), (-0.8, 0.02, "f1"), (-0.5, 0.20, "f2"), (0.3, 0.60, "f3")]
+    >>> results = [{"specification": spec.as_dict(), "status": "fitted", "estimate": b, "se": 0.3,
+    ...             "p": p, "std_estimate": b / 4, "n_clients": 40, "n_therapists": 8,
+    ...             "fingerprint": f} for spec, (b, p, f) in zip(specs, fits)]
+    >>> settings = MultiverseSummarySettings(alpha=0.05, min_cell_count=10,
+    ...                                      expected_signs={"phq9": -1})
+    >>> rng = np.random.default_rng(5)
+    >>> for result in results:
+    ...     null = rng.normal(0, 0.3, size=19)
+    ...     result["null"] = {"estimate": list(null), "std_estimate": list(null / 4),
+    ...                       "se": [0.3] * 19, "df": None}
+    >>> joint = joint_test(results, settings)
+    >>> joint[["statistic", "observed", "p_bootstrap", "resamples"]].round(3)
+                        statistic  observed  p_bootstrap  resamples
+    0  share_significant_expected     0.500         0.05         19
+    1  median_signed_std_estimate     0.162         0.05         19
+    2               mean_signed_z     1.500         0.05         19
     """
     usable = [result for result in results
               if result.get("status") == STATUS_FITTED and result.get("null")
@@ -333,6 +453,33 @@ def summarise_multiverse(table: pd.DataFrame, joint: pd.DataFrame,
         units) and standardised estimate; ``primary_estimate`` (``all`` and ``dpm``: the primary
         specification; ``mlm``: the one that reproduces M2); then, under ``all``, the joint
         statistics with their bootstrap p-values (``joint_<statistic>``).
+
+    Examples
+    --------
+    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.settings import MultiverseSummarySettings
+    >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
+    ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
+    ...     "detrended": [False, True], "random": ["full", "minimal"], "sample": ["all"]})
+    >>> fits = [(-0.8, 0.02, "f1"), (-0.8, 0.02, "f1"), (-0.5, 0.20, "f2"), (0.3, 0.60, "f3")]
+    >>> results = [{"specification": spec.as_dict(), "status": "fitted", "estimate": b, "se": 0.3,
+    ...             "p": p, "std_estimate": b / 4, "n_clients": 40, "n_therapists": 8,
+    ...             "fingerprint": f} for spec, (b, p, f) in zip(specs, fits)]
+    >>> settings = MultiverseSummarySettings(alpha=0.05, min_cell_count=10,
+    ...                                      expected_signs={"phq9": -1})
+    >>> table = combine_multiverse(results, settings)
+    >>> summary = summarise_multiverse(table, pd.DataFrame(columns=JOINT_COLUMNS), settings)
+    >>> summary.query("estimator == 'all'").set_index("statistic")["value"].head(8)
+    statistic
+    n_planned                 4.0
+    n_fitted                  4.0
+    n_distinct                3.0
+    n_duplicates              1.0
+    n_not_estimable           0.0
+    n_inadmissible            0.0
+    n_simplified              0.0
+    n_significant_expected    1.0
+    Name: value, dtype: float64
     """
     out = []
     if table.empty:

@@ -87,7 +87,28 @@ else:
 
 
 def render_formula(response: str, fixed: list[str], terms: Sequence[RandomTerm]) -> str:
-    """The lme4 formula of a response, fixed terms and random terms (uncorrelated expanded)."""
+    """The lme4 formula of a response, fixed terms and random terms (uncorrelated expanded).
+
+    Parameters
+    ----------
+    response : str
+        The response variable.
+    fixed : list of str
+        The fixed terms.
+    terms : sequence of RandomTerm
+        The random terms (:func:`parse_random_part`).
+
+    Returns
+    -------
+    str
+        The formula.
+
+    Examples
+    --------
+    >>> response, fixed, terms = parse_random_part("y ~ s + (1 + s || client_id)")
+    >>> render_formula(response, fixed, terms)
+    'y ~ s + (1 | client_id) + (0 + s | client_id)'
+    """
     return join_formula(response, fixed, [(term.expr, term.group) for term in terms])
 
 
@@ -96,6 +117,18 @@ def expand_uncorrelated(formula: str) -> str:
 
     Formulas without ``||`` are returned unchanged, character for character.
 
+    Parameters
+    ----------
+    formula : str
+        An lme4 formula.
+
+    Returns
+    -------
+    str
+        The formula with every ``(expr || group)`` written as one term per component.
+
+    Examples
+    --------
     >>> expand_uncorrelated("y ~ s + (1 + s || client_id)")
     'y ~ s + (1 | client_id) + (0 + s | client_id)'
     """
@@ -173,6 +206,17 @@ def boundary_components(
     list of Boundary
         In formula order; empty when nothing is on the boundary or the frame lacks the
         variances (an engine that does not report them).
+
+    Examples
+    --------
+    >>> from analysis.models.engines import get_engine
+    >>> from analysis.simulate.examples import example_derived
+    >>> data = example_derived().dropna(subset=["symptom_next"])
+    >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
+    ...            " + (1 + session | client_id) + (1 | therapist_id)")
+    >>> fit = get_engine("mixedlm").fit(formula, data)
+    >>> [(b.group, b.term, b.kind) for b in boundary_components(formula, fit)]
+    [('client_id', 'session', 'correlation'), ('therapist_id', '(Intercept)', 'zero_variance')]
     """
     _, _, terms = parse_random_part(formula)
     random = fit.random
@@ -249,7 +293,31 @@ def _cholesky_diagonal(matrix: np.ndarray) -> np.ndarray:
 
 
 def acceptable(fit: EngineFit) -> bool:
-    """A fit is reported as is only if it converged (gradient check) and is not singular."""
+    """A fit is reported as is only if it converged (gradient check) and is not singular.
+
+    Parameters
+    ----------
+    fit : EngineFit
+        A fit of an engine.
+
+    Returns
+    -------
+    bool
+        Whether it converged and is not singular.
+
+    Examples
+    --------
+    >>> from analysis.models.engines import get_engine
+    >>> from analysis.simulate.examples import example_derived
+    >>> data = example_derived().dropna(subset=["symptom_next"])
+    >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
+    ...            " + (1 + session | client_id) + (1 | therapist_id)")
+    >>> acceptable(get_engine("mixedlm").fit(formula, data))
+    False
+    >>> simpler = "symptom_next ~ symptom_score + alliance_within + session + (1 | client_id)"
+    >>> acceptable(get_engine("mixedlm").fit(simpler, data))
+    True
+    """
     return bool(fit.info.get("converged")) and not bool(fit.info.get("singular"))
 
 
@@ -280,6 +348,15 @@ def next_simplification(
     A fit whose therapist variance is 0 loses the therapist term and keeps its random slope:
     ``y ~ s + (1 + s | client_id) + (1 | therapist_id)`` gives ``("drop_zero_variance",
     "y ~ s + (1 + s | client_id)")``.
+
+    >>> from analysis.models.engines import get_engine
+    >>> from analysis.simulate.examples import example_derived
+    >>> data = example_derived().dropna(subset=["symptom_next"])
+    >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
+    ...            " + (1 + session | client_id) + (1 | therapist_id)")
+    >>> next_simplification(formula, get_engine("mixedlm").fit(formula, data))
+    ('drop_zero_variance', 'symptom_next ~ symptom_score + alliance_within + session + (1 +
+     session | client_id)')
     """
     if fit is not None and acceptable(fit):
         return None
@@ -395,6 +472,23 @@ def fit_with_fallback(
     ------
     DataError
         When every attempt failed with an error.
+
+    Examples
+    --------
+    >>> from analysis.models.engines import get_engine
+    >>> from analysis.simulate.examples import example_derived
+    >>> data = example_derived().dropna(subset=["symptom_next"])
+    >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
+    ...            " + (1 + session | client_id) + (1 | therapist_id)")
+    >>> fit, attempts = fit_with_fallback(data, formula)
+    >>> for line in describe_attempts(attempts):
+    ...     print(line)
+    requested: singular (client_id (Intercept)~session: correlation +1.00; therapist_id (Intercept): variance 0)
+    drop_zero_variance: singular (client_id (Intercept)~session: correlation +1.00)
+    uncorrelated_slope: singular (client_id session: variance 0)
+    drop_zero_variance: accepted
+    >>> fit.formula
+    'symptom_next ~ symptom_score + alliance_within + session + (1 | client_id)'
     """
     keep = tuple(keep_groups)
     fitter = get_engine(engine)
@@ -478,6 +572,20 @@ def _number(value: Any) -> float:
 def fallback_steps_taken(attempts: list[dict[str, Any]], final_formula: str) -> list[str]:
     """The simplification steps applied before the reported fit (empty when the request was kept).
 
+    Parameters
+    ----------
+    attempts : list of dict
+        The attempts of :func:`fit_with_fallback` (``step``, ``formula``, ``error``).
+    final_formula : str
+        The formula of the reported fit.
+
+    Returns
+    -------
+    list of str
+        The steps of the attempts after the request, up to the one that fitted ``final_formula``.
+
+    Examples
+    --------
     >>> fallback_steps_taken([{"step": "requested", "formula": "a", "error": None},
     ...                       {"step": "drop_zero_variance", "formula": "b", "error": None}], "b")
     ['drop_zero_variance']
@@ -493,7 +601,26 @@ def fallback_steps_taken(attempts: list[dict[str, Any]], final_formula: str) -> 
 
 def describe_attempts(attempts: list[dict[str, Any]]) -> list[str]:
     """One line per attempt for the report, e.g. ``requested: singular (therapist_id
-    (Intercept): variance 0)`` or ``drop_zero_variance: accepted``."""
+    (Intercept): variance 0)`` or ``drop_zero_variance: accepted``.
+
+    Parameters
+    ----------
+    attempts : list of dict
+        The attempts of :func:`fit_with_fallback`.
+
+    Returns
+    -------
+    list of str
+        One line per attempt.
+
+    Examples
+    --------
+    >>> describe_attempts([
+    ...     {"step": "requested", "converged": True, "singular": True,
+    ...      "boundary": "therapist_id (Intercept): variance 0", "error": None},
+    ...     {"step": "drop_zero_variance", "converged": True, "singular": False, "error": None}])
+    ['requested: singular (therapist_id (Intercept): variance 0)', 'drop_zero_variance: accepted']
+    """
     lines = []
     for attempt in attempts:
         if attempt.get("error"):

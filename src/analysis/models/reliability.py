@@ -17,6 +17,36 @@ def reliability(administrations: pd.DataFrame, instrument: Instrument) -> dict[s
 
     The item matrix comes from :func:`analysis.scoring.cronbach_alpha_input` (reverse-keyed
     items already reversed); the alpha and its CI from :func:`pingouin.cronbach_alpha`.
+
+    Parameters
+    ----------
+    administrations : DataFrame
+        ``administrations.parquet``: ``client_id``, ``session``, ``instrument`` and the item
+        columns.
+    instrument : Instrument
+        The instrument whose items are analysed.
+
+    Returns
+    -------
+    dict
+        ``data`` (``n_obs``: clients with a complete administration) and ``reliability`` (one
+        record: ``instrument, label, n_items, n, alpha, ci_low, ci_high``; alpha and CI missing
+        with fewer than 3 clients).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> items = [[0, 1, 0, 1, 0, 0, 1], [1, 1, 2, 1, 1, 2, 1], [2, 2, 2, 3, 2, 1, 2],
+    ...          [3, 3, 2, 3, 3, 3, 2], [1, 0, 1, 1, 0, 1, 1], [2, 3, 3, 2, 2, 3, 3]]
+    >>> administrations = pd.DataFrame(items, columns=[f"item_{i}" for i in range(1, 8)]).assign(
+    ...     client_id=list("abcdef"), session=1, instrument="gad7", given_total=float("nan"))
+    >>> result = reliability(administrations, BUILT_IN["gad7"])
+    >>> result["data"]
+    {'n_obs': 6}
+    >>> {key: round(value, 3) if isinstance(value, float) else value
+    ...  for key, value in result["reliability"][0].items()}
+    {'instrument': 'gad7', 'label': 'GAD-7', 'n_items': 7, 'n': 6, 'alpha': 0.954, 'ci_low':
+     0.862, 'ci_high': 0.993}
     """
     import pingouin
 

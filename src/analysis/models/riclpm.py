@@ -280,6 +280,20 @@ def n_free_parameters(waves: int, constrained: bool = True,
     3(K-1) innovation (co)variances (3 when equal over waves) and 4 lagged paths (4(K-1) when
     free per wave).
 
+    Parameters
+    ----------
+    waves : int
+        K, the number of waves.
+    constrained : bool
+        Lagged paths equal over waves (True) or free per wave.
+    equal_innovations : bool
+        Innovation (co)variances equal over waves.
+
+    Returns
+    -------
+    int
+        The number of free parameters.
+
     Examples
     --------
     >>> n_free_parameters(6), n_free_parameters(6, constrained=False)

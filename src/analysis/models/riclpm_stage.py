@@ -72,7 +72,32 @@ LAGGED_PATHS = {
 
 def choose_riclpm_waves(derived: pd.DataFrame, outcome: str, settings: RiclpmSettings):
     """The RI-CLPM's waves of one outcome: ``models.riclpm.sessions`` when set, else the choice
-    from the data by ``models.panel`` (:func:`analysis.models.waves.choose_waves`)."""
+    from the data by ``models.panel`` (:func:`analysis.models.waves.choose_waves`).
+
+    Parameters
+    ----------
+    derived : DataFrame
+        ``derived.parquet`` (see :func:`analysis.models.waves.choose_waves`).
+    outcome : str
+        The outcome instrument.
+    settings : RiclpmSettings
+        ``sessions`` and ``waves`` (``models.panel``).
+
+    Returns
+    -------
+    WaveChoice
+        The chosen waves.
+
+    Examples
+    --------
+    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> derived, _ = simulate_riclpm(20, 4, seed=3, output="derived")
+    >>> choose_riclpm_waves(derived, "phq9", RiclpmSettings(sessions=3)).sessions
+    (1, 2, 3)
+    >>> choose_riclpm_waves(derived, "phq9", RiclpmSettings()).description
+    "each client's sessions 1 to 4, the sessions that at least 50% of clients reached, counted
+     from each client's first session with a score"
+    """
     from analysis.models.waves import choose_waves
 
     waves = settings.waves
@@ -262,6 +287,40 @@ def identification_advice(error, choice, derived: pd.DataFrame, outcome: str,
     lower ``models.panel.min_share`` or the other time origin where too few waves were chosen
     (with the waves they would give), equal innovation variances where they would bring the
     parameters below the clients. Empty when nothing in the configuration can help.
+
+    Parameters
+    ----------
+    error : PanelIdentificationError
+        Why :func:`analysis.models.riclpm.fit_riclpm` could not fit the panel.
+    choice : WaveChoice
+        The waves that were used.
+    derived : DataFrame
+        ``derived.parquet``.
+    outcome : str
+        The outcome instrument.
+    settings : RiclpmSettings
+        The settings that chose the waves.
+    constrained : bool
+        Whether the version has its lagged paths equal over waves.
+
+    Returns
+    -------
+    str
+        The advice, or "" when no setting can help.
+
+    Examples
+    --------
+    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> derived, _ = simulate_riclpm(20, 4, seed=3, output="derived")
+    >>> from analysis.models.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
+    >>> settings = RiclpmSettings(sessions=4)
+    >>> choice = choose_riclpm_waves(derived, "phq9", settings)
+    >>> panel, _ = panel_from_derived(derived, "phq9", choice)
+    >>> try:
+    ...     fit_riclpm(panel, choice.n_waves)
+    ... except PanelIdentificationError as error:
+    ...     print(identification_advice(error, choice, derived, "phq9", settings))
+    To fit it: set models.riclpm.sessions to 3 (fewer waves, 19 parameters).
     """
     from analysis.models.riclpm import MIN_WAVES, n_free_parameters
     from analysis.models.waves import choose_waves, wide_panel
@@ -384,6 +443,22 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
         wave, as the within-client SDs differ by wave), one row per parameter of each fitted
         version. ``riclpm_fit``: :data:`FIT_COLUMNS`, one row per outcome and version, fitted or
         not; the likelihood-ratio test (or why it is not given) on the ``free`` row.
+
+    Examples
+    --------
+    >>> from analysis.privacy import StudyTotals
+    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> derived, _ = simulate_riclpm(120, 4, seed=3, output="derived")
+    >>> result = fit_riclpm_outcome(derived, "phq9", RiclpmSettings(free_paths_sensitivity=False))
+    >>> tables = combine_riclpm([result], totals=StudyTotals(clients=120, episodes={"phq9": 120}))
+    >>> tables["riclpm_fit"][["outcome", "version", "status", "n_clients", "n_waves", "df"]]
+      outcome      version  status n_clients  n_waves  df
+    0    phq9  constrained  fitted       120        4  23
+    >>> tables["riclpm"][["version", "lhs", "op", "rhs", "wave"]].head(3)
+           version  lhs op  rhs  wave
+    0  constrained  wa2  ~  wa1   2.0
+    1  constrained  wa3  ~  wa2   3.0
+    2  constrained  wa4  ~  wa3   4.0
     """
     from analysis.models.riclpm import PATH_COLUMNS
 
@@ -463,6 +538,22 @@ def suppress_counts_in_text(text: str, min_cell: int, totals: Sequence[int] = ()
     the counts are part of (``totals``, e.g. ``StudyTotals.of("clients", outcome)``: "but 35
     have them" beside a study of 36 is hidden).
 
+    Parameters
+    ----------
+    text : str
+        The message.
+    min_cell : int
+        The smallest count of people published as a number.
+    totals : sequence of int
+        The totals the counts are part of, innermost first.
+
+    Returns
+    -------
+    str
+        The message as published.
+
+    Examples
+    --------
     >>> suppress_counts_in_text("16 clients have data (3 waves: 2, 6 waves: 14); but 16 have "
     ...                         "them", 10)
     '16 clients have data (3 waves: <10, 6 waves: 14); but 16 have them'
@@ -492,6 +583,29 @@ def lagged_paths(paths: pd.DataFrame, outcome: str, version: str = "constrained"
     DataFrame
         The rows whose ``label`` is a lagged path, with ``path`` (a short name from
         :data:`LAGGED_PATHS`), sorted by path and wave.
+
+    Examples
+    --------
+    >>> from analysis.privacy import StudyTotals
+    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> derived, _ = simulate_riclpm(120, 4, seed=3, output="derived")
+    >>> result = fit_riclpm_outcome(derived, "phq9", RiclpmSettings(free_paths_sensitivity=False))
+    >>> tables = combine_riclpm([result], totals=StudyTotals(clients=120))
+    >>> paths = lagged_paths(tables["riclpm"], "phq9")
+    >>> paths[["path", "lhs", "rhs", "wave", "estimate"]].round(3)
+                        path  lhs  rhs  wave  estimate
+    6   alliance_to_symptoms  wy2  wa1   2.0    -0.190
+    7   alliance_to_symptoms  wy3  wa2   3.0    -0.190
+    8   alliance_to_symptoms  wy4  wa3   4.0    -0.190
+    9   symptoms_to_alliance  wa2  wy1   2.0    -0.164
+    10  symptoms_to_alliance  wa3  wy2   3.0    -0.164
+    11  symptoms_to_alliance  wa4  wy3   4.0    -0.164
+    0    alliance_carry_over  wa2  wa1   2.0     0.247
+    1    alliance_carry_over  wa3  wa2   3.0     0.247
+    2    alliance_carry_over  wa4  wa3   4.0     0.247
+    3    symptoms_carry_over  wy2  wy1   2.0     0.461
+    4    symptoms_carry_over  wy3  wy2   3.0     0.461
+    5    symptoms_carry_over  wy4  wy3   4.0     0.461
     """
     if paths.empty:
         return paths.assign(path=pd.Series(dtype=str))

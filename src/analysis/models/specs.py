@@ -296,6 +296,27 @@ def subscale_sensitivity(name: str, alliance_label: str = "alliance") -> Sensiti
     One model per subscale, because subscales (e.g. the WAI-SR's Task, Goal and Bond) are highly
     correlated. The subscales come from the alliance instrument in the registry, so a custom
     alliance measure with subscales gets these analyses too, and one without gets none.
+
+    Parameters
+    ----------
+    name : str
+        The subscale's name (``bond``).
+    alliance_label : str
+        How the alliance is named in the description.
+
+    Returns
+    -------
+    Sensitivity
+        The analysis ``subscale_<name>``.
+
+    Examples
+    --------
+    >>> row = subscale_sensitivity("bond", "WAI-SR")
+    >>> row.id, row.switch
+    ('subscale_bond', 'subscales')
+    >>> row.description
+    'The WAI-SR Bond subscale instead of the total score (within and between parts; one model
+     per subscale because the subscales are highly correlated).'
     """
     return Sensitivity(
         id=f"{SUBSCALE_PREFIX}{name}",
@@ -314,7 +335,27 @@ def subscale_sensitivity(name: str, alliance_label: str = "alliance") -> Sensiti
 
 
 def find_sensitivity(analysis: str) -> Sensitivity | None:
-    """The sensitivity analysis with this id (``subscale_<name>`` for any subscale), or None."""
+    """The sensitivity analysis with this id (``subscale_<name>`` for any subscale), or None.
+
+    Parameters
+    ----------
+    analysis : str
+        The analysis id (``primary``, ``ml``, ``subscale_bond``, ...).
+
+    Returns
+    -------
+    Sensitivity or None
+        The analysis, or None for an unknown id.
+
+    Examples
+    --------
+    >>> find_sensitivity("ml").reml
+    False
+    >>> find_sensitivity("subscale_bond").substitutions[:2]
+    (('alliance_within', 'alliance_bond_within'), ('alliance_between_c', 'alliance_bond_between_c'))
+    >>> find_sensitivity("no_such_analysis") is None
+    True
+    """
     if analysis in SENSITIVITY:
         return SENSITIVITY[analysis]
     if analysis.startswith(SUBSCALE_PREFIX) and len(analysis) > len(SUBSCALE_PREFIX):
@@ -390,6 +431,24 @@ class ResolvedFit:
 def split_formula(formula: str) -> tuple[str, list[str], list[tuple[str, str]]]:
     """Split an lme4 formula into response, fixed terms and random terms ``(expr, group)``.
 
+    Parameters
+    ----------
+    formula : str
+        An lme4-syntax formula.
+
+    Returns
+    -------
+    tuple
+        The response (str), the fixed terms (list of str; ``"1"`` alone is dropped) and the
+        random terms (list of ``(expr, group)``).
+
+    Raises
+    ------
+    ValueError
+        When the formula has no ``~`` or more than one.
+
+    Examples
+    --------
     >>> split_formula("y ~ x + (1 + x | g) + (1 | h)")
     ('y', ['x'], [('1 + x', 'g'), ('1', 'h')])
     """
@@ -409,7 +468,29 @@ def split_formula(formula: str) -> tuple[str, list[str], list[tuple[str, str]]]:
 
 
 def join_formula(response: str, fixed: list[str], random: list[tuple[str, str]]) -> str:
-    """The inverse of :func:`split_formula`."""
+    """The inverse of :func:`split_formula`.
+
+    Parameters
+    ----------
+    response : str
+        The response variable.
+    fixed : list of str
+        The fixed terms (none: an intercept only).
+    random : list of (str, str)
+        The random terms as ``(expr, group)``.
+
+    Returns
+    -------
+    str
+        The formula.
+
+    Examples
+    --------
+    >>> join_formula("y", ["x"], [("1 + x", "g")])
+    'y ~ x + (1 + x | g)'
+    >>> join_formula(*split_formula("y ~ x + (1 | g)"))
+    'y ~ x + (1 | g)'
+    """
     terms = list(fixed) or ["1"]
     terms += [f"({expr} | {group})" for expr, group in random]
     return f"{response} ~ " + " + ".join(terms)
@@ -442,7 +523,26 @@ def _balanced(text: str) -> bool:
 
 
 def substitute_terms(formula: str, substitutions: tuple[tuple[str, str], ...]) -> str:
-    """Replace whole variable names in ``formula`` (``alliance_within`` but not its suffixes)."""
+    """Replace whole variable names in ``formula`` (``alliance_within`` but not its suffixes).
+
+    Parameters
+    ----------
+    formula : str
+        The formula.
+    substitutions : tuple of (str, str)
+        ``(old, new)`` variable names.
+
+    Returns
+    -------
+    str
+        The formula with the names replaced.
+
+    Examples
+    --------
+    >>> substitute_terms("symptom_next ~ alliance_within + alliance_within_detrended",
+    ...                  (("alliance_within", "alliance_bond_within"),))
+    'symptom_next ~ alliance_bond_within + alliance_within_detrended'
+    """
     for old, new in substitutions:
         formula = re.sub(rf"(?<![\w.]){re.escape(old)}(?![\w.])", new, formula)
     return formula
@@ -455,6 +555,18 @@ def _substitute_name(name: str, substitutions: tuple[tuple[str, str], ...]) -> s
 def formula_variables(formula: str) -> list[str]:
     """Names of the variables a formula uses (identifiers not called as functions), in order.
 
+    Parameters
+    ----------
+    formula : str
+        An lme4-syntax formula.
+
+    Returns
+    -------
+    list of str
+        The variable names, each once.
+
+    Examples
+    --------
     >>> formula_variables("y ~ x + I(x^2) + log(z) + (1 + x | g)")
     ['y', 'x', 'z', 'g']
     """
@@ -498,6 +610,32 @@ def model_specs(custom: Sequence[Mapping[str, Any]] = (), outcomes: Sequence[str
     ConfigError
         For a custom model without id or formula, a duplicate id, an id of a built-in model, a
         formula without a random term, or an outcome that is not in ``analysis.outcomes``.
+
+    Parameters
+    ----------
+    custom : sequence of mapping
+        The custom models of ``models.custom`` (``id``, ``formula``, optional ``title``,
+        ``question``, ``terms_of_interest``, ``outcomes``, ...).
+    outcomes : sequence of str
+        ``analysis.outcomes`` (a custom model's outcomes must be among them).
+
+    Returns
+    -------
+    dict of str to ModelSpec
+        The built-in models then the custom ones, by id.
+
+    Examples
+    --------
+    >>> specs = model_specs([{"id": "M2q", "formula": "symptom_next ~ alliance_within"
+    ...                       " + I(alliance_within**2) + (1 | client_id)"}])
+    >>> list(specs)
+    ['M0', 'M1', 'M2', 'DPM', 'M3', 'DPM-reverse', 'M4', 'R1', 'R2', 'R3', 'M2q']
+    >>> specs["M2q"].kind, specs["M2q"].custom
+    ('lmm', True)
+    >>> model_specs([{"id": "M2", "formula": "symptom_next ~ 1 + (1 | client_id)"}])
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ConfigError: models.custom[0].id 'M2' is already used by a built-in model; ...
     """
     specs = dict(BUILTIN_MODELS)
     outcomes = list(outcomes)
@@ -565,6 +703,29 @@ def sensitivity_applies(spec: ModelSpec, sensitivity: Sensitivity) -> bool:
     Built-in models follow the ``applies_to`` column. A custom model gets ``primary``, ``ml``
     and ``completers``, and ``detrended``/subscale analyses when its formula uses the terms they
     replace.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    sensitivity : Sensitivity
+        The analysis.
+
+    Returns
+    -------
+    bool
+        Whether the analysis is run for the model.
+
+    Examples
+    --------
+    >>> specs = model_specs([{"id": "M2b", "formula": "symptom_next ~ alliance_between_c"
+    ...                       " + (1 | client_id)"}])
+    >>> sensitivity_applies(specs["M2"], SENSITIVITY["detrended"])
+    True
+    >>> sensitivity_applies(specs["M2b"], SENSITIVITY["detrended"])
+    False
+    >>> sensitivity_applies(specs["M2b"], SENSITIVITY["ml"])
+    True
     """
     if not spec.custom:
         return spec.id in sensitivity.applies_to
@@ -579,6 +740,26 @@ def enabled_analyses(switches: Mapping[str, bool], alliance: Instrument | None =
     """The primary analysis and every sensitivity analysis switched on.
 
     Subscale analyses come from the alliance instrument's subscales (none without one).
+
+    Parameters
+    ----------
+    switches : mapping of str to bool
+        ``models.sensitivity`` (keys :data:`SWITCHES`).
+    alliance : Instrument, optional
+        The alliance instrument, for the subscale analyses.
+
+    Returns
+    -------
+    list of Sensitivity
+        ``primary`` first, then the analyses switched on.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> [row.id for row in enabled_analyses({"ml": True, "detrended": False})]
+    ['primary', 'ml']
+    >>> [row.id for row in enabled_analyses({"subscales": True}, BUILT_IN["wai_sr"])]
+    ['primary', 'subscale_task', 'subscale_goal', 'subscale_bond']
     """
     unknown = sorted(set(switches) - set(SWITCHES))
     if unknown:
@@ -628,6 +809,22 @@ def plan_fits(settings: ModelSettings, alliance: Instrument,
     For R2 (reliability) the "outcome" is the instrument whose items are analysed, so the
     alliance instrument gets a job too.
 
+    Parameters
+    ----------
+    settings : ModelSettings
+        The models to run (``models.run``), the sensitivity switches and the custom models.
+    alliance : Instrument
+        The alliance instrument (its subscales give the subscale analyses).
+    outcomes : sequence of Instrument
+        The outcome instruments.
+
+    Returns
+    -------
+    tuple of ResolvedFit
+        One per job.
+
+    Examples
+    --------
     >>> from analysis.instruments import BUILT_IN
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}),
     ...                  BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
@@ -695,6 +892,30 @@ def find_fit(fits: Sequence[ResolvedFit], outcome: str, model: str, analysis: st
     ConfigError
         If the job is not planned (e.g. a wildcard typed by hand, or a sensitivity analysis that
         is switched off).
+
+    Parameters
+    ----------
+    fits : sequence of ResolvedFit
+        The planned fits (:func:`plan_fits`).
+    outcome, model, analysis : str
+        The job's wildcards.
+
+    Returns
+    -------
+    ResolvedFit
+        The planned fit.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> plan = plan_fits(ModelSettings(run=("M2",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
+    >>> find_fit(plan, "phq9", "M2", "primary").formula
+    'symptom_next ~ symptom_score + alliance_within + alliance_between_c + session + (1 |
+     client_id) + (1 | therapist_id)'
+    >>> find_fit(plan, "phq9", "M2", "ml")
+    Traceback (most recent call last):
+    ...
+    analysis.errors.ConfigError: the fit (phq9, M2, ml) is not planned by config: check ...
     """
     for fit in fits:
         if (fit.outcome, fit.model, fit.analysis) == (outcome, model, analysis):
@@ -716,6 +937,25 @@ def find_fit(fits: Sequence[ResolvedFit], outcome: str, model: str, analysis: st
 
 def planned_cross_checks(fits: Sequence[ResolvedFit]) -> list[tuple[str, str]]:
     """The ``(outcome, model)`` pairs whose primary-analysis mixed model is refitted by the
-    second engine (R3 included: it is a mixed model too), sorted."""
+    second engine (R3 included: it is a mixed model too), sorted.
+
+    Parameters
+    ----------
+    fits : sequence of ResolvedFit
+        The planned fits (:func:`plan_fits`).
+
+    Returns
+    -------
+    list of (str, str)
+        The ``(outcome, model)`` pairs.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> plan = plan_fits(ModelSettings(run=("M1", "M2", "R1"), sensitivity={"ml": True}),
+    ...                  BUILT_IN["wai_sr"], [BUILT_IN["phq9"], BUILT_IN["gad7"]])
+    >>> planned_cross_checks(plan)
+    [('gad7', 'M1'), ('gad7', 'M2'), ('phq9', 'M1'), ('phq9', 'M2')]
+    """
     return sorted((fit.outcome, fit.model) for fit in fits
                   if fit.analysis == "primary" and fit.kind in ("lmm", "icc"))

@@ -143,6 +143,31 @@ def add_adjusted_p(models: pd.DataFrame) -> pd.DataFrame:
     ``secondary`` family (the other tested terms: M1, M2's within- and between-client terms, M3's
     reverse path, M4, DPM-reverse). Descriptive terms (family empty: the M0 growth slope, intercepts, covariates, custom
     models) belong to no family and keep NaN, as do rows with a missing p.
+
+    Parameters
+    ----------
+    models : DataFrame
+        A models table (``analysis``, ``family``, ``p``).
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``p_holm`` and ``p_bh``.
+
+    Examples
+    --------
+    >>> models = pd.DataFrame({"analysis": "primary",
+    ...                        "term": ["alliance_lagged", "alliance_lagged", "alliance_within",
+    ...                                 "alliance_between_c", "session"],
+    ...                        "family": ["primary", "primary", "secondary", "secondary", ""],
+    ...                        "p": [0.01, 0.04, 0.02, 0.30, 0.001]})
+    >>> add_adjusted_p(models)[["term", "family", "p", "p_holm", "p_bh"]]
+                     term     family      p  p_holm  p_bh
+    0     alliance_lagged    primary  0.010    0.02   NaN
+    1     alliance_lagged    primary  0.040    0.04   NaN
+    2     alliance_within  secondary  0.020     NaN  0.04
+    3  alliance_between_c  secondary  0.300     NaN  0.30
+    4             session             0.001     NaN   NaN
     """
     out = models.copy()
     out["p_holm"] = np.nan
@@ -167,7 +192,43 @@ def add_adjusted_p(models: pd.DataFrame) -> pd.DataFrame:
 
 
 def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per fixed-effect term of every mixed model and OLS fit (columns: see module)."""
+    """One row per fixed-effect term of every mixed model and OLS fit (columns: see module).
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        Results of :func:`analysis.models.fitting.fit_planned_model`.
+
+    Returns
+    -------
+    DataFrame
+        The columns ``TABLE_COLUMNS["models"]``, sorted by outcome, model (table order),
+        analysis (primary first) and term (formula order); adjusted p-values added
+        (:func:`add_adjusted_p`).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model
+    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> derived = example_derived()
+    >>> fits = [fit_planned_model(derived, job) for job in plan]
+    >>> models_table(fits)[["analysis", "term", "estimate", "family", "p_bh"]].round(3)
+      analysis                term  estimate     family   p_bh
+    0  primary         (Intercept)     9.267               NaN
+    1  primary       symptom_score     0.415               NaN
+    2  primary     alliance_within     0.598  secondary  0.569
+    3  primary  alliance_between_c    -0.606  secondary  0.569
+    4  primary             session    -0.427               NaN
+    5       ml         (Intercept)     7.856               NaN
+    6       ml       symptom_score     0.501               NaN
+    7       ml     alliance_within     0.492  secondary  0.645
+    8       ml  alliance_between_c    -0.568  secondary  0.645
+    9       ml             session    -0.365               NaN
+    """
     rows = []
     for fit in fits:
         spec = fit["spec"]
@@ -210,7 +271,29 @@ def _family(term: str, spec: dict[str, Any]) -> str:
 
 
 def term_role(term: str, analysis: str) -> str:
-    """The primary-analysis term that ``term`` replaces in ``analysis`` (itself if none)."""
+    """The primary-analysis term that ``term`` replaces in ``analysis`` (itself if none).
+
+    Parameters
+    ----------
+    term : str
+        A model term.
+    analysis : str
+        The analysis (``primary`` or a sensitivity analysis).
+
+    Returns
+    -------
+    str
+        The primary-analysis term.
+
+    Examples
+    --------
+    >>> term_role("alliance_bond_within", "subscale_bond")
+    'alliance_within'
+    >>> term_role("alliance_within_detrended", "detrended")
+    'alliance_within'
+    >>> term_role("session", "ml")
+    'session'
+    """
     sensitivity = find_sensitivity(analysis)
     substitutions = sensitivity.substitutions if sensitivity is not None else ()
     return {new: old for old, new in substitutions}.get(term, term)
@@ -221,6 +304,33 @@ def sensitivity_table(models: pd.DataFrame) -> pd.DataFrame:
 
     Input: the :func:`models_table` frame. Sorted by outcome, model, role (formula order),
     analysis (primary first).
+
+    Parameters
+    ----------
+    models : DataFrame
+        :func:`models_table`'s frame.
+
+    Returns
+    -------
+    DataFrame
+        The columns ``TABLE_COLUMNS["sensitivity"]``: one row per model, role and analysis.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model
+    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> derived = example_derived()
+    >>> fits = [fit_planned_model(derived, job) for job in plan]
+    >>> sensitivity_table(models_table(fits))[["role", "analysis", "estimate", "p"]].round(3)
+                     role analysis  estimate      p
+    0     alliance_within  primary     0.598  0.569
+    1     alliance_within       ml     0.492  0.645
+    2  alliance_between_c  primary    -0.606  0.356
+    3  alliance_between_c       ml    -0.568  0.336
     """
     rows = models.loc[models["of_interest"].astype(bool)].copy()
     analyses_per_model = rows.groupby(["outcome", "model"])["analysis"].transform("nunique")
@@ -251,7 +361,36 @@ def sensitivity_table(models: pd.DataFrame) -> pd.DataFrame:
 
 
 def random_effects_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Variances, covariances (with correlations) and residual variance of every mixed model."""
+    """Variances, covariances (with correlations) and residual variance of every mixed model.
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        Results of :func:`analysis.models.fitting.fit_planned_model`.
+
+    Returns
+    -------
+    DataFrame
+        The columns ``TABLE_COLUMNS["random_effects"]``.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model
+    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> derived = example_derived()
+    >>> fits = [fit_planned_model(derived, job) for job in plan]
+    >>> random_effects_table(fits)[["analysis", "group", "variance", "sd"]].round(3)
+      analysis         group  variance     sd
+    0  primary     client_id     2.940  1.715
+    1  primary  therapist_id     0.097  0.312
+    2  primary      Residual     6.161  2.482
+    3       ml     client_id     1.730  1.315
+    4       ml      Residual     6.463  2.542
+    """
     rows = []
     for fit in fits:
         for position, row in enumerate(fit.get("random") or []):
@@ -266,7 +405,25 @@ def random_effects_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def random_part(info: dict[str, Any]) -> str:
     """The random part of a mixed model's final formula (after any simplification), e.g.
-    ``(1 + session | client_id) + (1 | therapist_id)``; "" for models without one."""
+    ``(1 + session | client_id) + (1 | therapist_id)``; "" for models without one.
+
+    Parameters
+    ----------
+    info : dict
+        A fit's ``fit`` entry (``formula``).
+
+    Returns
+    -------
+    str
+        The random terms joined by " + ".
+
+    Examples
+    --------
+    >>> random_part({"formula": "y ~ x + (1 + session | client_id) + (1 | therapist_id)"})
+    '(1 + session | client_id) + (1 | therapist_id)'
+    >>> random_part({"formula": "change ~ first_score + alliance_early"})
+    ''
+    """
     formula = info.get("formula")
     if not formula or "|" not in str(formula):
         return ""
@@ -280,7 +437,33 @@ def random_part(info: dict[str, Any]) -> str:
 
 
 def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """Fit information of every model with a fit: criteria, convergence, final formula, steps."""
+    """Fit information of every model with a fit: criteria, convergence, final formula, steps.
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        Results of :func:`analysis.models.fitting.fit_planned_model`.
+
+    Returns
+    -------
+    DataFrame
+        The columns ``TABLE_COLUMNS["model_fit"]``, one row per fit.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model
+    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> derived = example_derived()
+    >>> fits = [fit_planned_model(derived, job) for job in plan]
+    >>> model_fit_table(fits)[["analysis", "converged", "random_part", "fallback_steps"]]
+      analysis  converged                           random_part      fallback_steps
+    0  primary       True  (1 | client_id) + (1 | therapist_id)
+    1       ml       True                       (1 | client_id)  drop_zero_variance
+    """
     rows = []
     for fit in fits:
         info = fit.get("fit") or {}
@@ -307,7 +490,27 @@ def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 def simplification_summary(model_fit: pd.DataFrame) -> str:
     """One line for the console: how many fits simplified their random part (each step is
-    expected and handled; the steps are in ``model_fit.csv``), or an empty string."""
+    expected and handled; the steps are in ``model_fit.csv``), or an empty string.
+
+    Parameters
+    ----------
+    model_fit : DataFrame
+        :func:`model_fit_table`'s frame.
+
+    Returns
+    -------
+    str
+        The line, or "" when no fit was simplified.
+
+    Examples
+    --------
+    >>> model_fit = pd.DataFrame({"fallback_steps": ["", "drop_zero_variance", ""]})
+    >>> simplification_summary(model_fit)
+    '1 of 3 fits simplified their random part (a variance at zero or a slope correlation at its
+     bound); see results/tables/model_fit.csv.'
+    >>> simplification_summary(model_fit.iloc[[0, 2]])
+    ''
+    """
     if model_fit.empty or "fallback_steps" not in model_fit.columns:
         return ""
     steps = model_fit["fallback_steps"].fillna("").astype(str)
@@ -319,7 +522,26 @@ def simplification_summary(model_fit: pd.DataFrame) -> str:
 
 
 def engine_agreement_table(cross_checks: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per cross-checked model: largest differences between engines and the flags."""
+    """One row per cross-checked model: largest differences between engines and the flags.
+
+    Parameters
+    ----------
+    cross_checks : iterable of dict
+        Results of :func:`analysis.models.crosscheck.cross_check_fit`.
+
+    Returns
+    -------
+    DataFrame
+        The columns ``TABLE_COLUMNS["engine_agreement"]`` (without the per-term comparison).
+
+    Examples
+    --------
+    >>> checks = [{"outcome": "phq9", "model": "M2", "analysis": "primary", "engine": "statsmodels",
+    ...            "max_rel_diff": 1.2e-05, "flag": False, "terms": []}]
+    >>> engine_agreement_table(checks)[["outcome", "model", "engine", "max_rel_diff", "flag"]]
+      outcome model       engine  max_rel_diff   flag
+    0    phq9    M2  statsmodels      0.000012  False
+    """
     rows = [{key: value for key, value in check.items() if key != "terms"}
             for check in cross_checks]
     if not rows:
@@ -346,7 +568,32 @@ def suppress_client_counts(frame: pd.DataFrame, min_cell: int, totals: StudyTota
                            ) -> pd.DataFrame:
     """Counts of clients and therapists as published (:func:`analysis.privacy.publish_counts`):
     ``"<min_cell"`` when 0 < n < min_cell, and hidden when the rest of a total it is part of
-    (the outcome's episodes, the study's clients or therapists, ``totals``) is a small cell."""
+    (the outcome's episodes, the study's clients or therapists, ``totals``) is a small cell.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A model table.
+    min_cell : int
+        The smallest count of people published as a number.
+    totals : StudyTotals
+        The study's published totals.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the counts of people as published text.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"outcome": ["phq9", "phq9"], "model": ["M2", "M4"],
+    ...                       "n_clients": [40, 6], "n_therapists": [8, 3]})
+    >>> suppress_client_counts(table, 10, StudyTotals(clients=45, therapists=8,
+    ...                                               episodes={"phq9": 45}))
+      outcome model n_clients n_therapists
+    0    phq9    M2       >35          <10
+    1    phq9    M4       <10          <10
+    """
     return publish_counts(frame, min_cell, totals, PEOPLE_COUNT_COLUMNS)
 
 
@@ -364,7 +611,7 @@ def combine_fits(
     fits : iterable of dict
         Results of :func:`analysis.models.fitting.fit_planned_model`.
     cross_checks : iterable of dict
-        Results of :func:`analysis.models.fitting.cross_check_fit`.
+        Results of :func:`analysis.models.crosscheck.cross_check_fit`.
     min_cell : int
         ``privacy.min_cell_count``: client counts below it are shown as ``"<min_cell"``.
     totals : StudyTotals
@@ -372,6 +619,30 @@ def combine_fits(
         (:meth:`analysis.privacy.StudyTotals.from_tables`): a count whose complement in one of
         them is a small cell is hidden too (35 of 36 clients beside the study's 36 would reveal
         the one left out).
+
+    Returns
+    -------
+    dict of str to DataFrame
+        One table per key of :data:`TABLE_COLUMNS` (counts of people as published text), and
+        ``fit_counts`` (:func:`fit_counts_table`, exact).
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model
+    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> derived = example_derived()
+    >>> fits = [fit_planned_model(derived, job) for job in plan]
+    >>> tables = combine_fits(fits, totals=StudyTotals(clients=40, therapists=8,
+    ...                                                episodes={"phq9": 40}))
+    >>> {name: len(table) for name, table in tables.items()}
+    {'models': 10, 'sensitivity': 4, 'random_effects': 5, 'model_fit': 2, 'engine_agreement': 0,
+     'rm_corr': 0, 'reliability': 0, 'therapist_icc': 0, 'early_alliance': 0, 'fit_counts': 2}
+    >>> tables["models"].loc[2, ["analysis", "term", "n_clients", "n_therapists"]].tolist()
+    ['primary', 'alliance_within', '40', '<10']
     """
     fits = list(fits)
     models = models_table(fits)
@@ -394,7 +665,33 @@ def combine_fits(
 
 def fit_counts_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Observations, clients and therapists of every fit, exact (unpublished: the data flow's
-    input; its published copy hides small counts)."""
+    input; its published copy hides small counts).
+
+    Parameters
+    ----------
+    fits : iterable of dict
+        Results of :func:`analysis.models.fitting.fit_planned_model`.
+
+    Returns
+    -------
+    DataFrame
+        ``outcome, model, analysis, n_obs, n_clients, n_therapists`` (Int64), sorted.
+
+    Examples
+    --------
+    >>> from analysis.instruments import BUILT_IN
+    >>> from analysis.models.fitting import fit_planned_model
+    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.simulate.examples import example_derived
+    >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
+    ...                  [BUILT_IN["phq9"]])
+    >>> derived = example_derived()
+    >>> fits = [fit_planned_model(derived, job) for job in plan]
+    >>> fit_counts_table(fits)
+      outcome model analysis  n_obs  n_clients  n_therapists
+    0    phq9    M2       ml    199         40             8
+    1    phq9    M2  primary    199         40             8
+    """
     rows = [{"outcome": fit["outcome"], "model": fit["model"], "analysis": fit["analysis"],
              **{column: (fit.get("fit") or {}).get(column) for column in FIT_COUNT_COLUMNS[3:]}}
             for fit in fits]

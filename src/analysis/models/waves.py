@@ -362,6 +362,21 @@ def wide_panel(derived: pd.DataFrame, outcome: str, choice: WaveChoice
     ------
     DataError
         A malformed frame (see :func:`choose_waves`) or two rows for one client and session.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"outcome": "phq9", "client_id": ["a"] * 3 + ["b"] * 2,
+    ...                       "therapist_id": ["t1"] * 5, "session": [1, 2, 3, 1, 2],
+    ...                       "alliance_score": [5.0, 5.5, 6.0, 4.0, None],
+    ...                       "symptom_score": [14.0, 12.0, 9.0, 18.0, 17.0]})
+    >>> choice = choose_waves(frame, "phq9", max_waves=2)
+    >>> panel, counts = wide_panel(frame, "phq9", choice)
+    >>> panel
+      client_id therapist_id   a1   a2    y1    y2
+    0         a           t1  5.0  5.5  14.0  12.0
+    1         b           t1  4.0  NaN  18.0  17.0
+    >>> counts["clients_2plus_waves"], counts["alliance_per_wave"]
+    (2, {1: 2, 2: 1})
     """
     rows = _rows(derived, outcome)
     k = choice.n_waves
@@ -410,7 +425,29 @@ def wide_panel(derived: pd.DataFrame, outcome: str, choice: WaveChoice
 
 
 def wave_counts(panel: pd.DataFrame, waves: int) -> dict:
-    """Clients with data, with two or more waves, by number of waves, and per wave."""
+    """Clients with data, with two or more waves, by number of waves, and per wave.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        A wide panel (``a1..aK``, ``y1..yK``; NaN for a missing score).
+    waves : int
+        K, the number of waves.
+
+    Returns
+    -------
+    dict
+        ``clients_with_data``, ``clients_2plus_waves``, ``clients_by_waves`` (number of waves ->
+        clients), ``alliance_per_wave`` and ``symptoms_per_wave`` (wave -> clients with a score).
+
+    Examples
+    --------
+    >>> panel = pd.DataFrame({"a1": [5.0, 4.0, np.nan], "a2": [5.5, np.nan, np.nan],
+    ...                       "y1": [12.0, 15.0, np.nan], "y2": [10.0, np.nan, 9.0]})
+    >>> wave_counts(panel, 2)
+    {'clients_with_data': 3, 'clients_2plus_waves': 1, 'clients_by_waves': {0: 0, 1: 2, 2: 1},
+     'alliance_per_wave': {1: 2, 2: 1}, 'symptoms_per_wave': {1: 2, 2: 2}}
+    """
     alliance = panel[[f"a{t}" for t in range(1, waves + 1)]].notna().to_numpy()
     symptoms = panel[[f"y{t}" for t in range(1, waves + 1)]].notna().to_numpy()
     if waves == 0:
