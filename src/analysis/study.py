@@ -165,6 +165,15 @@ class Study:
                 + split]
 
     @property
+    def switched_on(self) -> tuple[str, ...]:
+        """The optional analyses this study runs, by name: ``riclpm`` (``models.riclpm.run``),
+        ``multiverse`` (``multiverse.run``) and the engagement analyses switched on (the figure
+        table's switches, :data:`analysis.figures.table.SWITCHES`)."""
+        return (*(("riclpm",) if self.riclpm is not None else ()),
+                *(("multiverse",) if self.multiverse is not None else ()),
+                *self.engagement.switched_on)
+
+    @property
     def outcome_keys(self) -> tuple[str, ...]:
         return tuple(instrument.key for instrument in self.outcomes)
 

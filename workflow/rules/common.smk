@@ -103,15 +103,17 @@ def fit_job_inputs(fits):
     return inputs
 
 
-# Input functions of the figures (figures.smk): the rules are made from the figure table.
-from analysis.figures.table import FAMILIES, figure_paths, planned as planned_fits
+# Input functions of the figures (figures.smk): the rules are made from the figure table, one
+# per row drawn (a row of an optional analysis only when it is switched on).
+from analysis.figures.table import figure_paths, planned as planned_fits, switched_on_families
 
 PLANNED_FITS = planned_fits(STUDY.fits)
+FIGURE_FAMILIES = switched_on_families(STUDY.switched_on)
 
 
 def figure_targets():
     """Every figure the study asks for (SVG and PNG), for `rule all` and the reviewer report."""
-    return figure_paths(OUTCOMES, PLANNED_FITS, STUDY.engagement.switched_on)
+    return figure_paths(OUTCOMES, PLANNED_FITS, STUDY.switched_on)
 
 
 def figure_output(family):
@@ -167,30 +169,15 @@ def report_targets():
     return [path("report")]
 
 
-# Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk).
-from analysis.catalogue import FIGURES, MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
+# Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk); their
+# figures are rows of the figure table (figures.smk).
+from analysis.catalogue import MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
 from analysis.models.multiverse import data_variants
-
-
-def riclpm_figures():
-    """The RI-CLPM figures (SVG and PNG), one per outcome; none when switched off."""
-    if STUDY.riclpm is None:
-        return []
-    return [f"{FIGURES}/riclpm_{outcome}.{ext}" for outcome in OUTCOMES for ext in ("svg", "png")]
 
 
 def riclpm_report_tables():
     """The RI-CLPM tables the reviewer report reads; none when switched off."""
     return [] if STUDY.riclpm is None else list(written_by("combine_riclpm"))
-
-
-SPECIFICATION_CURVE = f"{FIGURES}/specification_curve"
-
-
-def multiverse_figures():
-    """The specification curve (SVG and PNG); none when switched off."""
-    return [] if STUDY.multiverse is None else [f"{SPECIFICATION_CURVE}.svg",
-                                                f"{SPECIFICATION_CURVE}.png"]
 
 
 def multiverse_report_tables():
