@@ -9,7 +9,7 @@ from analysis.catalogue import CROSS_CHECK_FILE, FILES, FIT_FILE, path, written_
 from analysis.codedeps import module_files
 from analysis.config import check_config, load_schema
 from analysis.errors import UserError
-from analysis.study import ingest_settings, resolve_study, score_settings
+from analysis.study import RESOLVED_STUDY_KEY, ingest_settings, resolve_study, score_settings
 
 try:
     # Our own check first: its messages name the key and suggest the closest valid name.
@@ -23,9 +23,10 @@ except UserError as _error:
     sys.stderr.write(f"\nERROR: {_error}\n\n")
     sys.exit(1)
 
-# The Snakemake report's templates (workflow/report/*.rst) read snakemake.config: every optional
-# section (privacy, study, ...) left out of the config file takes its schema default there too.
-config.update(_CHECKED)
+# The Snakemake report's description (workflow/report/workflow.rst) reads the resolved study, not
+# the configuration: its templates see only snakemake.config, so the study's plain values (the
+# reviewer report's settings) go there under one key of their own.
+config[RESOLVED_STUDY_KEY] = STUDY.report.params()
 
 for _note in STUDY.design_notes():
     sys.stderr.write(f"Note: {_note}\n")
