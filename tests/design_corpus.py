@@ -54,7 +54,8 @@ from analysis.settings import (
     ScoreSettings,
 )
 from analysis.simulate import simulate_study
-from analysis.study import ReportSettings, Study, ingest_settings, score_settings, study_from_dict
+from analysis.settings import ReportSettings
+from analysis.study import Study, ingest_settings, score_settings, study_from_dict
 
 KEY = "design-corpus-test-key"
 WAI = [f"wai_{i}" for i in range(1, 13)]

@@ -1,8 +1,8 @@
 """Inputs for every figure family of the figure table, from one simulated study of any size.
 
 :func:`figure_inputs` builds the stage files the figures read (``derived``, ``sessions``,
-``scores``, ``episodes``, the Jacobson-Truax parameters, ``models.csv``, the data-flow table)
-from :func:`model_fixtures.simulate_derived`, and the fit files of the models the figures need:
+``scores``, ``episodes``, the Jacobson-Truax parameters, ``models.csv``, the data-flow table,
+the engagement, RI-CLPM and multiverse tables) from :func:`model_fixtures.simulate_derived`, and the fit files of the models the figures need:
 fitted for real (small studies, through the fit job's own function) or, for large ones, built
 cheaply with numpy through the same summary functions the fit job uses
 (:mod:`analysis.models.diagnostics`), so no mixed model is fitted on 50,000 clients.
@@ -166,6 +166,65 @@ def engagement_tables(derived: pd.DataFrame, fit_models: bool) -> dict[str, pd.D
     return {"dropout_km": km, **therapist, "sudden_gains_course": course}
 
 
+def riclpm_tables(derived: pd.DataFrame, fit_models: bool) -> dict[str, pd.DataFrame]:
+    """The RI-CLPM figure's inputs (``riclpm``, ``riclpm_fit``): fitted by the stage's own
+    functions for small studies (the model may not be identified there: the figure says so);
+    for large ones (``fit_models`` False) the four lagged paths written out with numpy."""
+    from analysis.models.riclpm_stage import (FIT_COLUMNS, LAGGED_PATHS, combine_riclpm,
+                                              fit_riclpm_outcome)
+    from analysis.privacy import StudyTotals
+    from analysis.settings import RiclpmSettings
+
+    if fit_models:
+        return combine_riclpm([fit_riclpm_outcome(derived, outcome, RiclpmSettings(sessions=4))
+                               for outcome in OUTCOMES], totals=StudyTotals())
+    rng = np.random.default_rng(2)
+    paths, fits = [], []
+    for outcome in OUTCOMES:
+        for version, waves in (("constrained", [None]), ("free", [2, 3, 4])):
+            for label in LAGGED_PATHS:
+                for wave in waves:
+                    estimate = float(rng.normal(0.1, 0.1))
+                    for step in ([2, 3, 4] if wave is None else [wave]):
+                        paths.append({"outcome": outcome, "version": version, "label": label,
+                                      "wave": step, "estimate": estimate, "se": 0.05,
+                                      "ci_lower": estimate - 0.1, "ci_upper": estimate + 0.1,
+                                      "p": 0.04, "std_estimate": estimate / 2 + 0.01 * step})
+            fits.append({**dict.fromkeys(FIT_COLUMNS), "outcome": outcome, "version": version,
+                         "status": "fitted", "reason": "", "converged": True,
+                         "admissible": True, "wave_sessions": "each client's sessions 1 to 4"})
+    return {"riclpm": pd.DataFrame(paths), "riclpm_fit": pd.DataFrame(fits)}
+
+
+def multiverse_table() -> pd.DataFrame:
+    """The specification curves' input (``multiverse``): every specification of the default
+    choices, combined by the stage's own function from results made up with numpy (a tenth of
+    them duplicates of the one before, a few not estimable)."""
+    from analysis.models.multiverse import (enumerate_specifications, primary_choices,
+                                            resolve_choices)
+    from analysis.models.multiverse_summary import combine_multiverse
+    from analysis.settings import MultiverseSummarySettings
+
+    specifications = enumerate_specifications(resolve_choices(None, OUTCOMES), primary_choices(1))
+    rng = np.random.default_rng(4)
+    results = []
+    for number, spec in enumerate(specifications):
+        estimate = float(rng.normal(-0.8, 0.6))
+        fitted = number % 17 != 5
+        results.append({
+            "specification": spec.as_dict(),
+            "status": "fitted" if fitted else "not_estimable",
+            "reason": "" if fitted else "too few clients",
+            "estimate": estimate if fitted else None, "se": 0.3, "p": 0.01 if fitted else None,
+            "ci_low": estimate - 0.6, "ci_high": estimate + 0.6,
+            "std_estimate": estimate / 8 if fitted else None,
+            # one final model on the same data as the specification before: a duplicate
+            "fingerprint": f"model-{number - (number % 10 == 9)}" if fitted else ""})
+    settings = MultiverseSummarySettings(alpha=0.05, min_cell_count=10,
+                                         expected_signs=dict.fromkeys(OUTCOMES, -1))
+    return combine_multiverse(results, settings)
+
+
 def figure_inputs(n_clients: int = 160, n_therapists: int = 16, seed: int = 3,
                   fit_models: bool = True, max_sessions: int = 12) -> tuple[Any, dict, dict]:
     """The study, the stage files by catalogue name, and the fit files by (outcome, model)."""
@@ -179,6 +238,8 @@ def figure_inputs(n_clients: int = 160, n_therapists: int = 16, seed: int = 3,
         "jacobson_truax_parameters": jacobson_truax_parameters(n_clients < 100),
         "models": make_models(), "data_flow": make_flow(n_clients),
         **engagement_tables(derived, fit_models),
+        **riclpm_tables(derived, fit_models),
+        "multiverse": multiverse_table(),
     }
     if fit_models:
         fits = fitted_fits(study, derived)

@@ -130,23 +130,30 @@ def test_minimal_config_resolves_the_whole_study(minimal):
     assert all(table.missing_values == () for table in study.inputs)
 
 
-def test_report_templates_read_only_what_the_checked_config_holds(minimal):
-    """The Snakemake report's templates read ``snakemake.config``: with only inputs and analysis
-    in the config file, every value they read must still be there (no "UndefinedError: 'dict
-    object' has no attribute 'privacy'")."""
+def test_report_templates_read_the_resolved_study_only(minimal):
+    """The Snakemake report's templates see only ``snakemake.config``: the Snakefile puts the
+    resolved study there under one key, and the templates read nothing else of it (no raw
+    configuration), with only inputs and analysis in the config file too."""
     import re
     from types import SimpleNamespace
 
     import jinja2
 
+    from analysis.study import RESOLVED_STUDY_KEY, study_from_dict
+
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
-    # the Snakefile's config is completed in place with the checked config's defaults
-    assert re.search(r"^config\.update\(_CHECKED\)", common, re.M)
-    checked = check_config(minimal)
+    assert re.search(r"^config\[RESOLVED_STUDY_KEY\] = STUDY\.report\.params\(\)$", common, re.M)
+    assert "config.update" not in common
+    study = study_from_dict(minimal)
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     for template in sorted((ROOT / "workflow" / "report").glob("*.rst")):
         environment.from_string(template.read_text()).render(
-            snakemake=SimpleNamespace(config=checked))
+            snakemake=SimpleNamespace(config={RESOLVED_STUDY_KEY: study.report.params()}))
+    description = environment.from_string(
+        (ROOT / "workflow" / "report" / "workflow.rst").read_text()).render(
+        snakemake=SimpleNamespace(config={RESOLVED_STUDY_KEY: study.report.params()}))
+    assert f"**{study.report.title}**" in description
+    assert f'"<{study.privacy.min_cell_count}"' in description
     # the reviewer report's own templates and render code never read the raw config
     sources = [*(ROOT / "src" / "analysis" / "templates").rglob("*.j2"),
                *(ROOT / "src" / "analysis" / "report").glob("*.py")]

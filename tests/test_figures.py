@@ -30,9 +30,11 @@ from analysis.figures.table import (
     FAMILY,
     FIT_INPUT,
     STUDY_TOTALS,
+    SWITCHES,
     figure_names,
     figure_paths,
     planned,
+    switched_on_families,
 )
 from analysis.instruments import build_registry
 from analysis.io import write_table
@@ -196,6 +198,60 @@ def test_figure_names_follow_the_planned_fits():
     # a figure of a model only for the outcomes the model's primary fit is planned for
     only_phq9 = [fit for fit in fits if not (fit[0] == "gad7" and fit[1] == "R3")]
     assert FAMILY["therapist_caterpillar"].outcomes(OUTCOMES, only_phq9) == ["phq9"]
+
+
+def test_a_figure_of_an_optional_analysis_is_drawn_when_it_is_switched_on():
+    study = make_study(run=["M2"])
+    fits = planned(study.fits)
+    base = figure_names(study.outcome_keys, fits)
+    names = figure_names(study.outcome_keys, fits, ("riclpm", "multiverse", "dropout"))
+    # in table order: after the model figures, before the other engagement figures
+    assert names == [*base, "riclpm_phq9", "riclpm_gad7", "specification_curve", "dropout_km"]
+    assert "results/figures/riclpm_gad7.png" in figure_paths(study.outcome_keys, fits, ["riclpm"])
+    assert "results/figures/specification_curve.svg" in figure_paths(
+        study.outcome_keys, fits, ["multiverse"])
+    assert [family.name for family in switched_on_families(["multiverse"])
+            if family.switch] == ["specification_curve"]
+    with pytest.raises(ValueError, match="'engagement'"):
+        switched_on_families(["engagement"])
+
+
+def test_every_switch_is_a_setting_of_the_schema_and_of_the_study():
+    from analysis.config import load_schema
+
+    schema = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    for switch, key in SWITCHES.items():
+        node = schema
+        for part in key.split("."):
+            node = node["properties"][part]
+        assert node["type"] == "boolean", key
+    assert {family.switch for family in FAMILIES} - {None} == set(SWITCHES)
+    # the study names the analyses it runs by the same keys: the demo runs them all
+    from analysis.study import load_study
+
+    study = load_study(ROOT / "config" / "config.yaml")
+    assert set(study.switched_on) == set(SWITCHES)
+    from analysis.study import study_from_dict
+    from model_fixtures import make_config
+
+    config = make_config()
+    config["models"]["riclpm"] = {"run": False}
+    config["multiverse"] = {"run": False}
+    config["engagement"] = {name: {"run": False} for name in
+                            ("dropout", "therapist_patient", "sudden_gains")}
+    assert study_from_dict(config).switched_on == ()
+    config["multiverse"] = {"run": True}
+    assert study_from_dict(config).switched_on == ("multiverse",)
+
+
+def test_no_rule_spells_a_figure_path():
+    # the figures' files come from the figure table (figure_paths), nowhere else
+    for source in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        text = source.read_text()
+        assert "results/figures" not in text and "FIGURES" not in text, source
+        assert not re.search(r"\brule figure_", text), source
+    assert sorted(path.name for path in (ROOT / "workflow" / "scripts").glob("figure*.py")) == [
+        "figure.py"]
 
 
 def test_the_package_keeps_its_names():

@@ -1,4 +1,4 @@
-"""The RI-CLPM check as a pipeline stage (analysis.models.riclpm_stage, figures_riclpm, report).
+"""The RI-CLPM check as a pipeline stage (analysis.models.riclpm_stage, figures.riclpm, report).
 
 - One outcome's job fits the constrained and the free version; its tables hold every parameter
   and the fit indices, the waves used and why, and the likelihood-ratio test of free against
@@ -151,7 +151,7 @@ def test_sentences_follow_direction_ci_and_p(row, forward, expected):
 
 
 def test_figure_is_drawn_fitted_and_not(result, derived):
-    from analysis.figures_riclpm import riclpm_figure
+    from analysis.figures.riclpm import riclpm_figure
     from analysis.instruments import build_registry
 
     registry = build_registry()
@@ -357,7 +357,7 @@ def test_report_says_why_and_labels_the_mean_beta(inadmissible, result):
 
 
 def test_figure_labels_the_mean_beta(result, inadmissible):
-    from analysis.figures_riclpm import riclpm_figure
+    from analysis.figures.riclpm import riclpm_figure
     from analysis.instruments import build_registry
 
     registry = build_registry()

@@ -97,6 +97,95 @@ def test_defaults_live_in_the_schema_and_reach_the_settings():
     assert study.report.ceiling_share == 0.15
 
 
+# Settings fields whose setting the schema does not hold: derived from the data or the design,
+# or the value meaning "off" of a section that is switched on elsewhere.
+NOT_IN_THE_SCHEMA = {
+    "ModelSettings.custom", "MultiverseSettings.resamples", "MultiverseFitSettings.resamples",
+    "MultiverseFitSettings.seed", "MultiverseSummarySettings.resamples",
+    "DropoutSettings.status_recorded", "DropoutSettings.ending_recorded",
+    "EngagementSettings.dropout", "EngagementSettings.dropout_hazard",
+    "EngagementSettings.therapist_patient", "EngagementSettings.sudden_gains",
+    "ReportSettings.riclpm", "ReportSettings.multiverse",
+}
+
+
+def test_every_default_of_the_settings_is_read_from_the_schema():
+    """Defaults are written once, in the schema: a field of analysis.settings either reads its
+    default there (schema_default), starts empty (field(default_factory=...)), or holds what
+    the schema has no key for."""
+    import ast
+
+    from analysis.config import load_schema
+    from analysis.settings import schema_default
+
+    tree = ast.parse((PACKAGE / "settings.py").read_text())
+    literal, read = set(), []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for item in node.body:
+            if not (isinstance(item, ast.AnnAssign) and item.value is not None):
+                continue
+            call = getattr(item.value, "func", None)
+            if getattr(call, "id", "") == "schema_default":
+                read.append(ast.literal_eval(item.value.args[0]))
+            elif getattr(call, "id", "") != "field":
+                literal.add(f"{node.name}.{item.target.id}")
+    assert literal == NOT_IN_THE_SCHEMA
+    assert len(read) >= 38
+    schema = load_schema()
+    for key in read:
+        node = schema
+        for part in key.split("."):
+            node = node["additionalProperties"] if part == "*" else node["properties"][part]
+        assert "default" in node, key
+    # the same values a config without these keys resolves to
+    study = study_from_dict(yaml_config())
+    assert study.episodes.rci_criterion == schema_default("episodes.rci_criterion") == 1.96
+    assert study.models.run == schema_default("models.run", tuple)
+
+
+def test_custom_models_are_read_once_and_passed_on_resolved(monkeypatch):
+    """models.custom is read in resolve_study only: the planned fits, the study's specs and the
+    report's view take the resolved models."""
+    from analysis.models import specs
+    from analysis.report.view import ReportView
+    from analysis.settings import ReportSettings
+    import analysis.study as study_module
+
+    reads = []
+    original = specs.model_specs
+
+    def counting(*args, **kwargs):
+        reads.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(specs, "model_specs", counting)
+    monkeypatch.setattr(study_module, "model_specs", counting)
+    config = yaml_config()
+    config["models"]["custom"] = [{"id": "Mx", "title": "Early slope", "outcomes": ["phq9"],
+                                   "formula": "symptom_next ~ symptom_score + alliance_within"
+                                              " + (1 | client_id)"}]
+    resolved = study_from_dict(config)
+    view = ReportView(ReportSettings.from_params(resolved.report.params()))
+    assert resolved.model_specs["Mx"] == view.specs["Mx"]
+    assert view.specs["Mx"].outcomes == ("phq9",) and view.specs["Mx"].custom
+    assert view.specs["Mx"].terms_of_interest == ("alliance_within",)
+    assert {fit.outcome for fit in resolved.fits if fit.model == "Mx"} == {"phq9"}
+    assert "Mx" in view.models_run
+    assert len(reads) == 1
+    # what travels is the resolved model, not the declaration
+    assert resolved.report.models.custom[0]["question"] == "Custom model declared in config " \
+        "(models.custom[0])."
+
+
+def test_the_report_reads_the_reject_threshold_the_quality_gate_reads():
+    config = yaml_config()
+    config["quality"] = {"max_reject_share": 0.35}
+    resolved = study_from_dict(config)
+    assert resolved.report.max_reject_share == resolved.quality.max_reject_share == 0.35
+
+
 def test_a_projected_instrument_scores_like_the_full_one(study):
     """What a stage reads of an instrument is enough: scoring with the score projection gives
     the same scores as with the full declaration."""

@@ -10,19 +10,55 @@ Instruments travel the same way: a stage holds ``instruments``, a mapping from i
 the declaration keys the stage reads (:data:`analysis.instruments.STAGE_READS`), and builds its
 :class:`~analysis.instruments.Instrument` objects with :meth:`Settings.registry`.
 
+Defaults are written once, in the JSON schema (``workflow/schemas/config.schema.yaml``): a
+field whose setting has a schema default takes it from there (:func:`schema_default`), so a
+settings object built without the configuration (a test, the recovery study) gets what a run
+without that key would get.
+
+The settings of the model stage (:class:`ModelSettings`) and of the reviewer report
+(:class:`ReportSettings`) live here with the others; custom models reach them resolved once
+(:func:`analysis.study.resolve_study`), as plain values.
+
 This module imports nothing heavy: the Snakefile and every job import it.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from analysis.config import load_schema
 from analysis.instruments import Instrument, registry_from_params
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return load_schema()
+
+
+def schema_default(key: str, kind: Callable[[Any], Any] | None = None) -> Any:
+    """The default of the dotted config ``key`` written in the JSON schema (a copy), as
+    ``kind`` (e.g. ``tuple`` for a list) unless it is None; ``*`` stands for any name (the
+    tables of ``inputs``).
+
+    >>> schema_default("linking.window_days")
+    3
+    >>> schema_default("models.run", tuple)[:3]
+    ('M0', 'M1', 'M2')
+    >>> schema_default("inputs.*.value_labels")
+    True
+    """
+    node = _schema()
+    for part in key.split("."):
+        node = node["additionalProperties"] if part == "*" else node["properties"][part]
+    value = copy.deepcopy(node["default"])
+    return value if kind is None or value is None else kind(value)
 
 
 class Settings:
@@ -79,8 +115,8 @@ class InputTable(Settings):
     instruments: dict[str, dict[str, Any]]
     # Codes that mean "missing" in this export (e.g. "#NULL!", -99, 999), and whether SPSS or
     # Stata value labels replace the codes of the client and therapist columns.
-    missing_values: tuple[str | float, ...] = ()
-    value_labels: bool = True
+    missing_values: tuple[str | float, ...] = schema_default("inputs.*.missing_values", tuple)
+    value_labels: bool = schema_default("inputs.*.value_labels")
     # The values of the session-status column (role ``status``) for each kind of session record:
     # attended, did_not_attend, cancelled_by_client, cancelled_by_service.
     status_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -97,10 +133,10 @@ class InputTable(Settings):
 class LinkingSettings(Settings):
     """How questionnaires find their session (``linking`` in config)."""
 
-    by: str = "session"
-    window_days: int = 3
-    orphan_outcomes: str = "reject"
-    unmatched_sessions: str = "keep"
+    by: str = schema_default("linking.by")
+    window_days: int = schema_default("linking.window_days")
+    orphan_outcomes: str = schema_default("linking.orphan_outcomes")
+    unmatched_sessions: str = schema_default("linking.unmatched_sessions")
 
 
 @dataclass(frozen=True)
@@ -115,7 +151,7 @@ class IngestSettings(Settings):
 class QualitySettings(Settings):
     """The data-quality gate after ingest (``quality`` in config)."""
 
-    max_reject_share: float = 0.2
+    max_reject_share: float = schema_default("quality.max_reject_share")
     inputs: dict[str, str] = field(default_factory=dict)  # table name -> path, for messages
 
 
@@ -134,10 +170,10 @@ class EpisodeSettings(Settings):
 
     outcomes: tuple[str, ...]
     instruments: dict[str, dict[str, Any]]
-    caseness_rule: str = "any_outcome"
-    recovery_rule: str = "all_outcomes"
-    reliable_change_rule: str = "any_without_opposite"
-    rci_criterion: float = 1.96
+    caseness_rule: str = schema_default("episodes.caseness_rule")
+    recovery_rule: str = schema_default("episodes.recovery_rule")
+    reliable_change_rule: str = schema_default("episodes.reliable_change_rule")
+    rci_criterion: float = schema_default("episodes.rci_criterion")
     reliability: dict[str, float] = field(default_factory=dict)
     functional_norms: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -148,14 +184,36 @@ class DeriveSettings(Settings):
 
     alliance: str
     outcomes: tuple[str, ...]
-    max_lag_gap: int = 1
-    max_lag_days: int | None = None
-    early_sessions: int = 3
-    early_min_observed: int = 2
+    max_lag_gap: int = schema_default("analysis.max_lag_gap")
+    max_lag_days: int | None = schema_default("analysis.max_lag_days")
+    early_sessions: int = schema_default("analysis.early_sessions")
+    early_min_observed: int = schema_default("analysis.early_min_observed")
 
 
 # ---------------------------------------------------------------------------------------------
 # models
+
+
+@dataclass(frozen=True)
+class ModelSettings(Settings):
+    """The ``models`` section of the config, checked (and ``analysis.completers_min_sessions``).
+
+    ``custom``: the models ``models.custom`` declares, resolved once by
+    :func:`analysis.study.resolve_study` (:func:`analysis.models.specs.model_specs`), each as the
+    plain fields of its :class:`~analysis.models.specs.ModelSpec`
+    (:func:`~analysis.models.specs.resolved_model_specs` gives the specs back).
+    """
+
+    run: tuple[str, ...] = schema_default("models.run", tuple)
+    sensitivity: dict[str, bool] = field(default_factory=dict)
+    custom: tuple[dict[str, Any], ...] = ()
+    completers_min_sessions: int = schema_default("analysis.completers_min_sessions")
+    cross_check_max_clients: int = schema_default("models.cross_check_max_clients")
+    agreement_tolerance: float = schema_default("models.agreement_tolerance")
+    fit_jobs: str = schema_default("models.fit_jobs")
+    #: How the dynamic panel models choose their waves (``models.panel``: min_share, max_waves,
+    #: origin), passed to each DPM fit.
+    panel: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,8 +226,8 @@ class CrossCheckSettings(Settings):
 class PrivacySettings(Settings):
     """Publication settings every published table and figure follows (``privacy``)."""
 
-    min_cell_count: int = 10
-    show_individual_trajectories: bool = False
+    min_cell_count: int = schema_default("privacy.min_cell_count")
+    show_individual_trajectories: bool = schema_default("privacy.show_individual_trajectories")
 
 
 @dataclass(frozen=True)
@@ -178,7 +236,7 @@ class FigureSettings(Settings):
     outcomes: tuple[str, ...]
     instruments: dict[str, dict[str, Any]]
     privacy: PrivacySettings
-    png_dpi: int = 300
+    png_dpi: int = schema_default("figures.png_dpi")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,9 +254,9 @@ class PanelWaveSettings(Settings):
     the docstring of :mod:`analysis.models.waves`.
     """
 
-    min_share: float = 0.5
-    max_waves: int | None = 10
-    origin: str = "client"
+    min_share: float = schema_default("models.panel.min_share")
+    max_waves: int | None = schema_default("models.panel.max_waves")
+    origin: str = schema_default("models.panel.origin")
 
 
 @dataclass(frozen=True)
@@ -210,9 +268,9 @@ class RiclpmSettings(Settings):
     innovation variances and covariance held equal over waves.
     """
 
-    sessions: int | None = None
-    free_paths_sensitivity: bool = True
-    equal_innovations: bool = True
+    sessions: int | None = schema_default("models.riclpm.sessions")
+    free_paths_sensitivity: bool = schema_default("models.riclpm.free_paths_sensitivity")
+    equal_innovations: bool = schema_default("models.riclpm.equal_innovations")
     waves: PanelWaveSettings = field(default_factory=PanelWaveSettings)
 
 
@@ -227,7 +285,7 @@ class MultiverseSettings(Settings):
 
     choices: dict[str, list[Any]]
     primary: dict[str, Any]
-    specifications_per_job: int = 64
+    specifications_per_job: int = schema_default("multiverse.specifications_per_job")
     #: Resamples of the joint test (null-imposed cluster bootstrap); 0 = off.
     resamples: int = 0
 
@@ -280,8 +338,9 @@ class DropoutSettings(Settings):
 
     status_recorded: bool = False
     ending_recorded: bool = False
-    proxy_min_sessions: int = 4
-    proxy_active_weeks: float | None = 4.0
+    proxy_min_sessions: int = schema_default("engagement.dropout.proxy_min_sessions")
+    proxy_active_weeks: float | None = schema_default("engagement.dropout.proxy_active_weeks",
+                                                      float)
 
 
 @dataclass(frozen=True)
@@ -289,7 +348,7 @@ class DropoutHazardSettings(Settings):
     """What one outcome's hazard model of dropout reads: session as a line (None) or a cubic
     B-spline with this many df (``engagement.dropout.session_spline_df``)."""
 
-    session_spline_df: int | None = None
+    session_spline_df: int | None = schema_default("engagement.dropout.session_spline_df")
 
 
 @dataclass(frozen=True)
@@ -298,12 +357,12 @@ class SuddenGainSettings(Settings):
     (``lower_is_better`` or ``higher_is_better``, from the instrument registry)."""
 
     directions: dict[str, str]
-    cutoff: float | None = None
-    crit2_pct: float | None = 0.25
-    crit3: bool = True
-    identify_1to2: bool = False
-    window: int = 3
-    min_gains: int = 10
+    cutoff: float | None = schema_default("engagement.sudden_gains.cutoff")
+    crit2_pct: float | None = schema_default("engagement.sudden_gains.crit2_pct")
+    crit3: bool = schema_default("engagement.sudden_gains.crit3")
+    identify_1to2: bool = schema_default("engagement.sudden_gains.identify_1to2")
+    window: int = schema_default("engagement.sudden_gains.window")
+    min_gains: int = schema_default("engagement.sudden_gains.min_gains")
 
 
 @dataclass(frozen=True)
@@ -325,6 +384,35 @@ class EngagementSettings(Settings):
                      if on)
 
 
+# ---------------------------------------------------------------------------------------------
+# the reviewer report
+
+
+@dataclass(frozen=True)
+class ReportSettings(Settings):
+    """What the reviewer report states about the study: its methods text is made from these."""
+
+    title: str
+    seed: int
+    ceiling_share: float
+    alpha: float
+    alliance: str
+    outcomes: tuple[str, ...]
+    instruments: dict[str, dict[str, Any]]
+    inputs: tuple[dict[str, str], ...]
+    linking: LinkingSettings
+    key_env: str
+    privacy: PrivacySettings
+    max_reject_share: float
+    derive: DeriveSettings
+    episode_rules: dict[str, Any]
+    models: ModelSettings
+    fits: tuple[dict[str, Any], ...]
+    riclpm: RiclpmSettings | None = None  # None: models.riclpm.run is false
+    multiverse: MultiverseSettings | None = None  # None: multiverse.run is false
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
+
+
 __all__ = [
     "MultiverseDataSettings",
     "MultiverseFitSettings",
@@ -342,9 +430,12 @@ __all__ = [
     "IngestSettings",
     "InputTable",
     "LinkingSettings",
+    "ModelSettings",
     "PrivacySettings",
     "QualitySettings",
+    "ReportSettings",
     "ScoreSettings",
     "Settings",
     "SuddenGainSettings",
+    "schema_default",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,15 +28,16 @@ from analysis.ingest.tables import status_text
 from analysis.instruments import Instrument, build_registry, get_instrument
 from analysis.models.specs import (
     BUILTIN_MODELS,
-    ModelSettings,
     ModelSpec,
     ResolvedFit,
     Sensitivity,
+    custom_model_fields,
     enabled_analyses,
     find_fit,
     model_specs,
     plan_fits,
     planned_cross_checks,
+    resolved_model_specs,
 )
 from analysis.settings import (
     CrossCheckSettings,
@@ -49,10 +50,11 @@ from analysis.settings import (
     IngestSettings,
     InputTable,
     LinkingSettings,
+    ModelSettings,
     PrivacySettings,
     QualitySettings,
+    ReportSettings,
     ScoreSettings,
-    Settings,
     SuddenGainSettings,
 )
 from analysis.settings import (  # the RI-CLPM check and the multiverse
@@ -73,33 +75,10 @@ from analysis.models.multiverse import (
 )
 
 
-@dataclass(frozen=True)
-class ReportSettings(Settings):
-    """What the reviewer report states about the study: its methods text is made from these."""
-
-    title: str
-    seed: int
-    ceiling_share: float
-    alpha: float
-    alliance: str
-    outcomes: tuple[str, ...]
-    instruments: dict[str, dict[str, Any]]
-    inputs: tuple[dict[str, str], ...]
-    linking: LinkingSettings
-    key_env: str
-    privacy: PrivacySettings
-    max_reject_share: float
-    derive: DeriveSettings
-    episode_rules: dict[str, Any]
-    models: ModelSettings
-    fits: tuple[dict[str, Any], ...]
-    riclpm: RiclpmSettings | None = None  # None: models.riclpm.run is false
-    multiverse: MultiverseSettings | None = None  # None: multiverse.run is false
-    engagement: EngagementSettings = field(default_factory=EngagementSettings)
-
-    @property
-    def planned_fits(self) -> list[ResolvedFit]:
-        return [ResolvedFit.from_dict(fit) for fit in self.fits]
+#: Where the Snakefile puts the resolved study's plain values (:meth:`Settings.params` of
+#: :attr:`Study.report`) in ``config`` for the Snakemake report's description
+#: (``workflow/report/workflow.rst``), whose template sees nothing else.
+RESOLVED_STUDY_KEY = "resolved_study"
 
 
 @dataclass(frozen=True)
@@ -165,6 +144,15 @@ class Study:
                 + split]
 
     @property
+    def switched_on(self) -> tuple[str, ...]:
+        """The optional analyses this study runs, by name: ``riclpm`` (``models.riclpm.run``),
+        ``multiverse`` (``multiverse.run``) and the engagement analyses switched on (the figure
+        table's switches, :data:`analysis.figures.table.SWITCHES`)."""
+        return (*(("riclpm",) if self.riclpm is not None else ()),
+                *(("multiverse",) if self.multiverse is not None else ()),
+                *self.engagement.switched_on)
+
+    @property
     def outcome_keys(self) -> tuple[str, ...]:
         return tuple(instrument.key for instrument in self.outcomes)
 
@@ -189,8 +177,9 @@ class Study:
 
     @property
     def model_specs(self) -> dict[str, ModelSpec]:
-        """Built-in and custom model specifications, by id."""
-        return model_specs(self.models.custom, self.outcome_keys)
+        """Built-in and custom model specifications, by id (the custom ones as resolved once
+        from ``models.custom``)."""
+        return resolved_model_specs(self.models)
 
     @property
     def models_run(self) -> list[str]:
@@ -337,10 +326,12 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
     )
     models_config = config["models"]
     panel_waves = panel_wave_settings(models_config["panel"])
+    outcome_keys = [outcome.key for outcome in outcomes]
     models = ModelSettings(
         run=tuple(models_config["run"]),
         sensitivity=dict(models_config["sensitivity"]),
-        custom=tuple(dict(model) for model in models_config["custom"]),
+        # models.custom, read here once: the stages and the report take the resolved models
+        custom=custom_model_fields(model_specs(models_config["custom"], outcome_keys)),
         completers_min_sessions=int(analysis["completers_min_sessions"]),
         cross_check_max_clients=int(models_config["cross_check_max_clients"]),
         agreement_tolerance=float(models_config["agreement_tolerance"]),
@@ -348,11 +339,12 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         # the wave choice of the dynamic panel models: models.panel, resolved once
         panel=panel_waves.params(),
     )
-    outcome_keys = [outcome.key for outcome in outcomes]
     linking = LinkingSettings(**config["linking"])
     fits = plan_fits(models, alliance, outcomes)
     engagement = engagement_settings(config["engagement"], inputs, outcomes)
     riclpm, multiverse, specifications = _riclpm_and_multiverse(config, outcome_keys, derive)
+    quality = QualitySettings(max_reject_share=float(config["quality"]["max_reject_share"]),
+                              inputs={table.name: table.path for table in inputs})
     return Study(
         registry=registry,
         alliance=alliance,
@@ -361,8 +353,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         linking=linking,
         key_env=str(privacy["key_env"]),
         privacy=publication,
-        quality=QualitySettings(max_reject_share=float(config["quality"]["max_reject_share"]),
-                                inputs={table.name: table.path for table in inputs}),
+        quality=quality,
         derive=derive,
         episodes=_episode_settings(config["episodes"], registry, outcome_keys),
         models=models,
@@ -388,7 +379,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
             linking=linking,
             key_env=str(privacy["key_env"]),
             privacy=publication,
-            max_reject_share=float(config["quality"]["max_reject_share"]),
+            max_reject_share=quality.max_reject_share,
             derive=derive,
             episode_rules={name: config["episodes"][name] for name in
                            ("caseness_rule", "recovery_rule", "reliable_change_rule",
@@ -535,8 +526,8 @@ def input_table(name: str, table: Mapping[str, Any], registry: Mapping[str, Inst
         date_format=table.get("date_format"),
         columns={role: str(column) for role, column in table["columns"].items() if column},
         instruments=instruments,
-        missing_values=tuple(table.get("missing_values") or ()),
-        value_labels=bool(table.get("value_labels", True)),
+        missing_values=tuple(table["missing_values"]),
+        value_labels=bool(table["value_labels"]),
         status_values=status_values(name, table),
         ending_values=ending_values(name, table),
     )
@@ -614,7 +605,7 @@ def _episode_settings(section: Mapping[str, Any], registry: Mapping[str, Instrum
 
 __all__ = [
     "BUILTIN_MODELS",
-    "ReportSettings",
+    "RESOLVED_STUDY_KEY",
     "Study",
     "ingest_settings",
     "load_study",

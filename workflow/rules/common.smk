@@ -9,7 +9,7 @@ from analysis.catalogue import CROSS_CHECK_FILE, FILES, FIT_FILE, path, written_
 from analysis.codedeps import module_files
 from analysis.config import check_config, load_schema
 from analysis.errors import UserError
-from analysis.study import ingest_settings, resolve_study, score_settings
+from analysis.study import RESOLVED_STUDY_KEY, ingest_settings, resolve_study, score_settings
 
 try:
     # Our own check first: its messages name the key and suggest the closest valid name.
@@ -23,9 +23,10 @@ except UserError as _error:
     sys.stderr.write(f"\nERROR: {_error}\n\n")
     sys.exit(1)
 
-# The Snakemake report's templates (workflow/report/*.rst) read snakemake.config: every optional
-# section (privacy, study, ...) left out of the config file takes its schema default there too.
-config.update(_CHECKED)
+# The Snakemake report's description (workflow/report/workflow.rst) reads the resolved study, not
+# the configuration: its templates see only snakemake.config, so the study's plain values (the
+# reviewer report's settings) go there under one key of their own.
+config[RESOLVED_STUDY_KEY] = STUDY.report.params()
 
 for _note in STUDY.design_notes():
     sys.stderr.write(f"Note: {_note}\n")
@@ -103,15 +104,17 @@ def fit_job_inputs(fits):
     return inputs
 
 
-# Input functions of the figures (figures.smk): the rules are made from the figure table.
-from analysis.figures.table import FAMILIES, figure_paths, planned as planned_fits
+# Input functions of the figures (figures.smk): the rules are made from the figure table, one
+# per row drawn (a row of an optional analysis only when it is switched on).
+from analysis.figures.table import figure_paths, planned as planned_fits, switched_on_families
 
 PLANNED_FITS = planned_fits(STUDY.fits)
+FIGURE_FAMILIES = switched_on_families(STUDY.switched_on)
 
 
 def figure_targets():
     """Every figure the study asks for (SVG and PNG), for `rule all` and the reviewer report."""
-    return figure_paths(OUTCOMES, PLANNED_FITS, STUDY.engagement.switched_on)
+    return figure_paths(OUTCOMES, PLANNED_FITS, STUDY.switched_on)
 
 
 def figure_output(family):
@@ -167,30 +170,15 @@ def report_targets():
     return [path("report")]
 
 
-# Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk).
-from analysis.catalogue import FIGURES, MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
+# Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk); their
+# figures are rows of the figure table (figures.smk).
+from analysis.catalogue import MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
 from analysis.models.multiverse import data_variants
-
-
-def riclpm_figures():
-    """The RI-CLPM figures (SVG and PNG), one per outcome; none when switched off."""
-    if STUDY.riclpm is None:
-        return []
-    return [f"{FIGURES}/riclpm_{outcome}.{ext}" for outcome in OUTCOMES for ext in ("svg", "png")]
 
 
 def riclpm_report_tables():
     """The RI-CLPM tables the reviewer report reads; none when switched off."""
     return [] if STUDY.riclpm is None else list(written_by("combine_riclpm"))
-
-
-SPECIFICATION_CURVE = f"{FIGURES}/specification_curve"
-
-
-def multiverse_figures():
-    """The specification curve (SVG and PNG); none when switched off."""
-    return [] if STUDY.multiverse is None else [f"{SPECIFICATION_CURVE}.svg",
-                                                f"{SPECIFICATION_CURVE}.png"]
 
 
 def multiverse_report_tables():

@@ -4,7 +4,8 @@
 # RI-CLPM; outcome and lag separate estimands), multiverse.specifications_per_job to a job (one
 # rule per job, each specification its own file, so a cluster spreads them), the combined table
 # with duplicates marked, its per-estimand summary and bootstrap joint test (off by default:
-# multiverse.joint_test.run), and the specification curves. Off: multiverse.run.
+# multiverse.joint_test.run); the specification curves are a row of the figure table
+# (figures.smk). Off: multiverse.run.
 
 
 if STUDY.multiverse is not None:
@@ -63,21 +64,3 @@ if STUDY.multiverse is not None:
         script:
             "../scripts/combine_multiverse.py"
 
-    rule figure_specification_curve:
-        input:
-            multiverse=path("multiverse"),
-            code=code("figure_specification_curve"),
-        output:
-            svg=report(
-                f"{SPECIFICATION_CURVE}.svg",
-                caption="../report/figure_specification_curve.rst",
-                category="sensitivity",
-                labels={"figure": "specification curve", "outcome": "all"},
-            ),
-            png=f"{SPECIFICATION_CURVE}.png",
-        log:
-            "logs/figure_specification_curve.log",
-        params:
-            settings=STUDY.figures.params(),
-        script:
-            "../scripts/figure_specification_curve.py"

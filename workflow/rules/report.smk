@@ -4,8 +4,7 @@ rule reviewer_report:
         **{name: path(name) for name in report_tables()},
         sessions=path("sessions"),
         scores=path("scores"),
-        figures=[target for target in [*figure_targets(), *riclpm_figures(), *multiverse_figures()]
-                 if target.endswith(".png")],
+        figures=[target for target in figure_targets() if target.endswith(".png")],
         captions=[local(str(caption)) for caption in sorted(Path(CAPTIONS).glob("figure_*.rst"))],
         raw=raw_inputs(),
         template=[local(str(template))

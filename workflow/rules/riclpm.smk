@@ -1,7 +1,8 @@
 # The RI-CLPM check (analysis.models.riclpm, riclpm_stage): one job per outcome fits the
 # random-intercept cross-lagged panel model (lagged paths constrained, and free per wave as a
-# sensitivity analysis), then the combined tables and one figure per outcome. When the data
-# cannot identify the model, the job writes why and the run goes on. Off: models.riclpm.run.
+# sensitivity analysis), then the combined tables (its figure, one per outcome, is a row of the
+# figure table: figures.smk). When the data cannot identify the model, the job writes why and
+# the run goes on. Off: models.riclpm.run.
 
 
 if STUDY.riclpm is not None:
@@ -39,24 +40,3 @@ if STUDY.riclpm is not None:
         script:
             "../scripts/combine_riclpm.py"
 
-    rule figure_riclpm:
-        input:
-            paths=path("riclpm"),
-            fit=path("riclpm_fit"),
-            code=code("figure_riclpm"),
-        output:
-            svg=report(
-                f"{FIGURES}/riclpm_{{outcome}}.svg",
-                caption="../report/figure_riclpm.rst",
-                category="models",
-                labels={"figure": "RI-CLPM lagged paths", "outcome": "{outcome}"},
-            ),
-            png=f"{FIGURES}/riclpm_{{outcome}}.png",
-        wildcard_constraints:
-            outcome="[a-z][a-z0-9_]*",
-        log:
-            "logs/figure_riclpm/{outcome}.log",
-        params:
-            settings=STUDY.figures.params(),
-        script:
-            "../scripts/figure_riclpm.py"

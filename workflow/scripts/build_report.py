@@ -5,7 +5,7 @@ from analysis.provenance import collect_provenance
 from analysis.report.inputs import figure_entries, read_report_tables
 from analysis.report.render import render_report, write_report
 from analysis.runner import run_job
-from analysis.study import ReportSettings
+from analysis.settings import ReportSettings
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ The package has one small module per job:
 - drawing modules by family: :mod:`~analysis.figures.data` (data flow, missingness, alliance
   ceiling), :mod:`~analysis.figures.trajectories` (symptoms over sessions),
   :mod:`~analysis.figures.episodes` (Jacobson-Truax), :mod:`~analysis.figures.models` (forest
-  plot, therapist caterpillar, residual diagnostics), :mod:`~analysis.figures.engagement`
-  (time to dropout, therapists' alliance, the course around sudden gains), with the shared
-  pieces in
-  :mod:`~analysis.figures.common`.
+  plot, therapist caterpillar, residual diagnostics), :mod:`~analysis.figures.riclpm` (the
+  RI-CLPM's lagged paths), :mod:`~analysis.figures.multiverse` (the specification curves),
+  :mod:`~analysis.figures.engagement` (time to dropout, therapists' alliance, the course around
+  sudden gains), with the shared pieces in :mod:`~analysis.figures.common`.
 
 Each ``*_figure`` function takes tidy DataFrames (or, for the model figures, the diagnostics the
 fit job stored in its fit file) plus the instruments concerned, and returns a matplotlib figure;
@@ -55,6 +55,8 @@ _LAZY = {
     "episodes": ("jacobson_truax_figure",),
     "models": ("forest_alliance_figure", "residual_diagnostics_figure",
                "therapist_caterpillar_figure", "therapist_effects"),
+    "riclpm": ("path_summary", "riclpm_figure"),
+    "multiverse": ("curve_order", "specification_curve_figure"),
     "engagement": ("dropout_km_figure", "sudden_gains_figure", "therapist_patient_figure"),
 }
 # Wording shared with the report and the notebooks (analysis.presentation), as before.

@@ -15,8 +15,9 @@ its drawing function (:mod:`analysis.figures.jobs`). A row says:
 - ``per_outcome``: one figure per outcome (file ``<stem>_<outcome>``) or one in all (``<stem>``);
 - ``caption``, ``category``, ``label``: the Snakemake report's caption file under
   ``workflow/report/``, category and label (the reviewer report uses the same caption);
-- ``switch``: the engagement analysis the figure belongs to (``engagement.<switch>.run``): drawn
-  only when it is switched on;
+- ``switch``: the optional analysis the figure belongs to (a key of :data:`SWITCHES`, which
+  names its configuration switch: the RI-CLPM check, the multiverse, an engagement analysis):
+  drawn, and its rule made, only when that analysis is switched on;
 - ``draw``: ``module:function`` in this package. The function takes the inputs read (by input
   name), the figure settings (:class:`analysis.settings.FigureSettings`) and the outcome (None
   for a figure of all outcomes) and returns a matplotlib figure.
@@ -103,6 +104,16 @@ class FigureFamily:
         return getattr(importlib.import_module(f"analysis.figures.{module}"), function)
 
 
+#: The optional analyses a figure can belong to (``switch``), with the setting that switches
+#: each on; :attr:`analysis.study.Study.switched_on` lists those a study runs.
+SWITCHES = {
+    "riclpm": "models.riclpm.run",
+    "multiverse": "multiverse.run",
+    "dropout": "engagement.dropout.run",
+    "therapist_patient": "engagement.therapist_patient.run",
+    "sudden_gains": "engagement.sudden_gains.run",
+}
+
 #: The inputs that give the totals a count of clients in a figure is part of (complementary
 #: suppression: :func:`analysis.figures.common.client_totals`).
 STUDY_TOTALS = (("sessions", "sessions"), ("episodes", "episodes"))
@@ -140,6 +151,13 @@ FAMILIES: tuple[FigureFamily, ...] = (
     FigureFamily("residuals", "residuals", STUDY_TOTALS,
                  "figure_residuals.rst", "diagnostics", "residual diagnostics (M2)",
                  "models:draw_residuals", per_outcome=True, model="M2"),
+    # the RI-CLPM check and the multiverse (drawn when switched on)
+    FigureFamily("riclpm", "riclpm", (("riclpm", "riclpm"), ("riclpm_fit", "riclpm_fit")),
+                 "figure_riclpm.rst", "models", "RI-CLPM lagged paths", "riclpm:draw_riclpm",
+                 per_outcome=True, switch="riclpm"),
+    FigureFamily("specification_curve", "specification_curve", (("multiverse", "multiverse"),),
+                 "figure_specification_curve.rst", "sensitivity", "specification curve",
+                 "multiverse:draw_specification_curve", switch="multiverse"),
     # engagement (analysis.engagement; drawn when its analysis is switched on)
     FigureFamily("dropout_km", "dropout_km", (("km", "dropout_km"),),
                  "figure_dropout_km.rst", "engagement", "time to dropout by early alliance",
@@ -170,20 +188,28 @@ def figure_names(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]],
     fits : iterable of (outcome, model, analysis)
         The planned fits (a figure with a model needs that model's primary fit).
     switched_on : iterable of str
-        The engagement analyses switched on (:attr:`analysis.settings.EngagementSettings
-        .switched_on`); a figure with a ``switch`` is drawn only when its analysis is among them.
+        The optional analyses switched on (:attr:`analysis.study.Study.switched_on`, keys of
+        :data:`SWITCHES`); a figure with a ``switch`` is drawn only when its analysis is among
+        them.
     """
     fits = list(fits)
-    switched_on = set(switched_on)
     names = []
-    for family in FAMILIES:
-        if family.switch is not None and family.switch not in switched_on:
-            continue
+    for family in switched_on_families(switched_on):
         if not family.per_outcome:
             names.append(family.stem)
             continue
         names += [f"{family.stem}_{outcome}" for outcome in family.outcomes(outcomes, fits)]
     return names
+
+
+def switched_on_families(switched_on: Iterable[str] = ()) -> list[FigureFamily]:
+    """The rows drawn when the optional analyses ``switched_on`` run (keys of
+    :data:`SWITCHES`): every row without a switch, and those whose analysis is on."""
+    switched_on = set(switched_on)
+    unknown = sorted(switched_on - set(SWITCHES))
+    if unknown:
+        raise ValueError(f"unknown analysis switch {unknown[0]!r}; known: {', '.join(SWITCHES)}")
+    return [family for family in FAMILIES if family.switch is None or family.switch in switched_on]
 
 
 def figure_paths(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]],
@@ -198,5 +224,5 @@ def planned(fits: Iterable[Any]) -> list[tuple[str, str, str]]:
     return [(fit.outcome, fit.model, fit.analysis) for fit in fits]
 
 
-__all__ = ["FAMILIES", "FAMILY", "FIT_ANALYSIS", "FIT_INPUT", "FigureFamily", "figure_names",
-           "figure_paths", "planned"]
+__all__ = ["FAMILIES", "FAMILY", "FIT_ANALYSIS", "FIT_INPUT", "FigureFamily", "SWITCHES",
+           "figure_names", "figure_paths", "planned", "switched_on_families"]

@@ -15,14 +15,16 @@ settings and instruments; outputs are frozen dataclasses.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from analysis.config import suggest
 from analysis.errors import ConfigError
 from analysis.instruments import Instrument
-from analysis.settings import Settings
+from analysis.settings import ModelSettings
 
 #: Grouping factors of the generic derived columns.
 CLIENT = "client_id"
@@ -585,20 +587,23 @@ def formula_variables(formula: str) -> list[str]:
 # The plan: which fits the study's settings ask for
 
 
-@dataclass(frozen=True)
-class ModelSettings(Settings):
-    """The ``models`` section of the config, checked (and ``analysis.completers_min_sessions``)."""
+def custom_model_fields(specs: Mapping[str, ModelSpec]) -> tuple[dict[str, Any], ...]:
+    """The custom models among ``specs`` as plain values (:attr:`ModelSettings.custom`): how the
+    models ``models.custom`` declares travel once :func:`model_specs` has resolved them."""
+    return tuple(json.loads(json.dumps(dataclasses.asdict(spec)))
+                 for spec in specs.values() if spec.custom)
 
-    run: tuple[str, ...] = tuple(BUILTIN_MODELS)
-    sensitivity: dict[str, bool] = field(default_factory=dict)
-    custom: tuple[dict[str, Any], ...] = ()
-    completers_min_sessions: int = 8
-    cross_check_max_clients: int = 5000
-    agreement_tolerance: float = 1e-3
-    fit_jobs: str = "per_model"
-    #: How the dynamic panel models choose their waves (``models.panel``: min_share, max_waves,
-    #: origin), passed to each DPM fit.
-    panel: Mapping[str, Any] = field(default_factory=dict)
+
+def resolved_model_specs(settings: ModelSettings) -> dict[str, ModelSpec]:
+    """Built-in specs plus the custom models already resolved in ``settings.custom``, by id
+    (no second reading of the declarations: :func:`model_specs` checked them once)."""
+    specs = dict(BUILTIN_MODELS)
+    for values in settings.custom:
+        outcomes = values.get("outcomes")
+        specs[str(values["id"])] = ModelSpec(**{
+            **values, "terms_of_interest": tuple(values.get("terms_of_interest") or ()),
+            "outcomes": None if outcomes is None else tuple(outcomes)})
+    return specs
 
 
 def model_specs(custom: Sequence[Mapping[str, Any]] = (), outcomes: Sequence[str] = ()
@@ -833,7 +838,7 @@ def plan_fits(settings: ModelSettings, alliance: Instrument,
     """
     keys = [instrument.key for instrument in outcomes]
     directions = {instrument.key: instrument.direction for instrument in outcomes}
-    specs = model_specs(settings.custom, keys)
+    specs = resolved_model_specs(settings)
     analyses = enabled_analyses(settings.sensitivity, alliance)
     fits = []
     for model_id in _run_models(settings.run, specs):

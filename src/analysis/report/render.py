@@ -42,7 +42,7 @@ from analysis.report.engagement import (
 from analysis.report.limitations import limitations
 from analysis.report.robustness import multiverse_context, riclpm_context
 from analysis.report.view import ReportView
-from analysis.study import ReportSettings
+from analysis.settings import ReportSettings
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from functools import cached_property
 from typing import Any
 
 from analysis.instruments import Instrument
-from analysis.models.specs import ModelSpec, Sensitivity, enabled_analyses, model_specs
-from analysis.study import ReportSettings
+from analysis.models.specs import ModelSpec, Sensitivity, enabled_analyses, resolved_model_specs
+from analysis.settings import ReportSettings
 
 
 @dataclass(frozen=True)
 class ReportView:
-    """Typed lookups over :class:`~analysis.study.ReportSettings` for the report's sections."""
+    """Typed lookups over :class:`~analysis.settings.ReportSettings` for the report's sections."""
 
     settings: ReportSettings
 
@@ -68,7 +68,7 @@ class ReportView:
 
     @cached_property
     def specs(self) -> dict[str, ModelSpec]:
-        return model_specs(self.settings.models.custom, self.outcomes)
+        return resolved_model_specs(self.settings.models)
 
     @cached_property
     def analyses(self) -> list[Sensitivity]:

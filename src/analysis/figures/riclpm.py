@@ -13,14 +13,15 @@
   and 95% CI per wave beside the constrained estimate (line and band).
 
 When the data could not identify the model, or it did not converge, the figure says so in words.
-The house style comes from :mod:`analysis.figures` (``FIGURE_STYLE``, the Okabe-Ito palette,
-``save_figure``); nothing is read or written here.
+The house style comes from :mod:`analysis.figures.style` (``FIGURE_STYLE``, the Okabe-Ito
+palette); nothing is read or written here. :func:`draw_riclpm` is the figure table's drawing
+function (row ``riclpm``, drawn when ``models.riclpm.run`` is on).
 """
 
 from __future__ import annotations
 
 import textwrap
-from typing import Any
+from typing import Any, Mapping
 
 import matplotlib
 import numpy as np
@@ -29,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from analysis.figures import FIGURE_STYLE, OKABE_ITO
+from analysis.figures.style import FIGURE_STYLE, OKABE_ITO
 from analysis.models.riclpm_stage import LAGGED_PATHS, lagged_paths
 from analysis.report.formatting import format_number
 
@@ -216,4 +217,10 @@ def riclpm_figure(paths: pd.DataFrame, fit: pd.DataFrame, outcome_instrument: An
     return figure
 
 
-__all__ = ["LAGGED_PATHS", "path_summary", "riclpm_figure"]
+def draw_riclpm(inputs: Mapping[str, Any], settings: Any, outcome: str | None) -> Figure:
+    registry = settings.registry()
+    return riclpm_figure(inputs["riclpm"], inputs["riclpm_fit"], registry[outcome],
+                         registry[settings.alliance])
+
+
+__all__ = ["LAGGED_PATHS", "draw_riclpm", "path_summary", "riclpm_figure"]

@@ -12,7 +12,9 @@ standardised (completely standardised paths for the panel models; beta x SD(alli
 symptoms) for the multilevel model) so that the estimators share the axis; the CI is the CI of the
 raw estimate rescaled by the same factor. Colour says significance at the table's level (blue: in
 the expected direction, vermillion: opposite, grey: neither); the primary specification is ringed.
-The house style comes from :mod:`analysis.figures`; nothing is read or written here.
+The house style comes from :mod:`analysis.figures.style`; nothing is read or written here.
+:func:`draw_specification_curve` is the figure table's drawing function (row
+``specification_curve``, drawn when ``multiverse.run`` is on).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.figures import FIGURE_STYLE, OKABE_ITO
+from analysis.figures.style import FIGURE_STYLE, OKABE_ITO
 from analysis.models.multiverse import CHOICES, ESTIMAND_NAMES
 
 EXPECTED = OKABE_ITO["blue"]
@@ -180,4 +182,9 @@ def _as_option(choice: Any, value: Any) -> Any:
     return value
 
 
-__all__ = ["curve_order", "specification_curve_figure"]
+def draw_specification_curve(inputs: Mapping[str, Any], settings: Any,
+                             outcome: str | None) -> Figure:
+    return specification_curve_figure(inputs["multiverse"], settings.registry())
+
+
+__all__ = ["curve_order", "draw_specification_curve", "specification_curve_figure"]
