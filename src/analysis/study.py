@@ -71,6 +71,7 @@ from analysis.models.multiverse import (
     primary_choices,
     resolve_choices,
 )
+from analysis.power.settings import PowerSettings, power_settings
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class Study:
     alpha: float = 0.05
     panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
     engagement: EngagementSettings = EngagementSettings()  # engagement: dropout, therapists, gains
+    power: PowerSettings | None = None  # power: planning the next study (power.run: in rule all)
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -407,6 +409,8 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         alpha=float(config["report"]["alpha"]),
         panel_waves=panel_waves,
         engagement=engagement,
+        power=power_settings(config["power"], outcome_keys, models.run,
+                             int(config["study"]["seed"])),
     )
 
 

@@ -65,6 +65,7 @@ def all_targets():
         path("data_flow"),
         *model_targets(),
         *[path(name) for name in engagement_report_tables()],
+        *[path(name) for name in power_report_tables()],
         *figure_targets(),
         *report_targets(),
     ]
@@ -111,7 +112,8 @@ PLANNED_FITS = planned_fits(STUDY.fits)
 
 def figure_targets():
     """Every figure the study asks for (SVG and PNG), for `rule all` and the reviewer report."""
-    return figure_paths(OUTCOMES, PLANNED_FITS, STUDY.engagement.switched_on)
+    return figure_paths(OUTCOMES, PLANNED_FITS, [*STUDY.engagement.switched_on,
+                                                 *(["power"] if STUDY.power.run else [])])
 
 
 def figure_output(family):
@@ -155,7 +157,7 @@ def report_tables():
     """The tables the report reads, with the RI-CLPM check and the multiverse when switched on
     (riclpm.smk, multiverse.smk) and the engagement analyses switched on (engagement.smk)."""
     return (BASE_REPORT_TABLES + riclpm_report_tables() + multiverse_report_tables()
-            + engagement_report_tables())
+            + engagement_report_tables() + power_report_tables())
 
 
 # The figures' one-sentence captions, shared with the Snakemake report.
@@ -217,3 +219,8 @@ def engagement_report_tables():
     return [name for analysis in STUDY.engagement.switched_on
             for name, entry in written_by(ENGAGEMENT_COMBINE_RULES[analysis]).items()
             if entry.published]
+
+
+def power_report_tables():
+    """The power tables (power.smk) when power.run puts them in the default run and the report."""
+    return ["power_parameters", "power"] if STUDY.power.run else []

@@ -15,8 +15,8 @@ its drawing function (:mod:`analysis.figures.jobs`). A row says:
 - ``per_outcome``: one figure per outcome (file ``<stem>_<outcome>``) or one in all (``<stem>``);
 - ``caption``, ``category``, ``label``: the Snakemake report's caption file under
   ``workflow/report/``, category and label (the reviewer report uses the same caption);
-- ``switch``: the engagement analysis the figure belongs to (``engagement.<switch>.run``): drawn
-  only when it is switched on;
+- ``switch``: the engagement analysis the figure belongs to (``engagement.<switch>.run``), or
+  ``power`` (``power.run``): drawn only when it is switched on;
 - ``draw``: ``module:function`` in this package. The function takes the inputs read (by input
   name), the figure settings (:class:`analysis.settings.FigureSettings`) and the outcome (None
   for a figure of all outcomes) and returns a matplotlib figure.
@@ -153,6 +153,10 @@ FAMILIES: tuple[FigureFamily, ...] = (
     FigureFamily("sudden_gains", "sudden_gains", (("course", "sudden_gains_course"),),
                  "figure_sudden_gains.rst", "engagement", "course around sudden gains",
                  "engagement:draw_sudden_gains", per_outcome=True, switch="sudden_gains"),
+    # planning the next study (analysis.power; drawn when power.run is true, or by `make power`)
+    FigureFamily("power_curve", "power_curve", (("power", "power"),),
+                 "figure_power_curve.rst", "power", "power curve of the next study",
+                 "power:draw_power_curve", switch="power"),
 )
 
 #: The table by family name.
