@@ -250,8 +250,8 @@ def parameters():
 
 def tiny_power(**changes):
     grid = {"therapists": [6], "clients_per_therapist": [8], "sessions": [5], "dropout": [None]}
-    return power_settings(section(grid=grid, simulations=3, simulations_per_job=2, **changes),
-                          ["phq9"], MODELS, seed=11)
+    return power_settings(section(**{"grid": grid, "simulations": 3, "simulations_per_job": 2,
+                                     **changes}), ["phq9"], MODELS, seed=11)
 
 
 def test_batches_are_seeded_and_split_invariant(planned_fits, parameters, tmp_path):

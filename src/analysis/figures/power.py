@@ -18,10 +18,13 @@ from matplotlib.figure import Figure
 
 from analysis.figures.common import instrument_title, message_panel, require_columns, wrap_title
 from analysis.figures.style import NEUTRAL_GREY, SERIES_COLOURS, styled
+from analysis.power.settings import ESTIMATORS
 
 #: The power a study is usually planned for.
 TARGET_POWER = 0.8
-ESTIMATOR_STYLES = {"DPM": ("-", "o", "DPM (primary)"), "M2": ("--", "s", "M2 (conventional)")}
+PRIMARY, CONVENTIONAL = ESTIMATORS
+ESTIMATOR_STYLES = {PRIMARY: ("-", "o", f"{PRIMARY} (primary)"),
+                    CONVENTIONAL: ("--", "s", f"{CONVENTIONAL} (conventional)")}
 EFFECT_NAMES = {"estimate": "this study's estimate", "smallest_effect": "smallest effect"}
 EFFECT_COLOURS = {"estimate": SERIES_COLOURS[0], "smallest_effect": SERIES_COLOURS[1]}
 
