@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.figures.common import instrument_title, message_panel, require_columns, wrap_title
+from analysis.figures.common import (
+    instrument_title,
+    message_panel,
+    require_columns,
+    wrap_text,
+    wrap_title,
+)
 from analysis.figures.style import NEUTRAL_GREY, SERIES_COLOURS, styled
 from analysis.power.settings import ESTIMATORS
 
@@ -53,7 +59,7 @@ def power_curve_figure(power: pd.DataFrame, titles: Mapping[str, str]) -> Figure
     """
     outcomes = list(dict.fromkeys(power["outcome"].astype(str))) if not power.empty else []
     panels = max(len(outcomes), 1)
-    fig = Figure(figsize=(4.2 * panels, 3.6), layout="constrained")
+    fig = Figure(figsize=(4.6 * panels, 4.8), layout="constrained")
     axes = fig.subplots(1, panels, squeeze=False)[0]
     if not outcomes:
         message_panel(axes[0], "No power was simulated (power.outcomes).")
@@ -66,14 +72,19 @@ def power_curve_figure(power: pd.DataFrame, titles: Mapping[str, str]) -> Figure
         vary = [column for column in ("design_sessions", "dropout_hazard")
                 if rows[column].nunique() > 1]
         keys = ["effect_kind", "estimator", *vary]
-        for number, (key, line) in enumerate(rows.groupby(keys, sort=True)):
+        lines = list(rows.groupby(keys, sort=True))
+        clients = rows["design_clients"].astype(float)
+        # lines at the same design are set a little apart, so their CIs do not hide each other
+        step = 0.012 * max(float(clients.max() - clients.min()), float(clients.max()) * 0.5)
+        for number, (key, line) in enumerate(lines):
             effect_kind, estimator = str(key[0]), str(key[1])
             line = line.sort_values("design_clients")
             style, marker, _ = ESTIMATOR_STYLES.get(estimator, ("-", "o", estimator))
             # colour says the effect; with sessions or dropout varied too, each line its own
             colour = (SERIES_COLOURS[number % len(SERIES_COLOURS)] if vary
                       else EFFECT_COLOURS.get(effect_kind, NEUTRAL_GREY))
-            x = line["design_clients"].astype(float).to_numpy()
+            x = (line["design_clients"].astype(float).to_numpy()
+                 + (number - (len(lines) - 1) / 2) * step)
             y = line["power"].astype(float).to_numpy()
             errors = np.vstack([y - line["ci_low"].astype(float).to_numpy(),
                                 line["ci_high"].astype(float).to_numpy() - y])
@@ -85,10 +96,12 @@ def power_curve_figure(power: pd.DataFrame, titles: Mapping[str, str]) -> Figure
         ax.set_xlabel("Clients in the next study (therapists x clients each)")
         ax.set_ylabel("Power (p < .05)")
         ax.set_title(wrap_title(titles.get(outcome, outcome), 4.0))
-        ax.legend(loc="lower right", fontsize=6)
-    sims = int(power["n_sims"].min())
-    fig.supxlabel(f"{sims} simulated studies per point or more; bars: Wilson 95% Monte-Carlo CI; "
-                  f"dotted line: power .80.", fontsize=7, color=NEUTRAL_GREY)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=7)
+    low, high = int(power["n_sims"].min()), int(power["n_sims"].max())
+    sims = f"{low}" if low == high else f"{low}-{high}"
+    fig.supxlabel(wrap_text(f"{sims} simulated studies per point; bars: Wilson 95% Monte-Carlo "
+                            "CI; dotted line: power .80.", int(12 * 4.6 * panels)),
+                  fontsize=7, color=NEUTRAL_GREY)
     return fig
 
 
