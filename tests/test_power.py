@@ -386,3 +386,60 @@ def test_report_section_says_the_power_of_a_design():
     assert "the smallest design of the grid with power of at least .80" in adequate
     assert "no design of the grid reaches power .80" in adequate  # the smallest effect
     assert context["power_table"].rows and context["power_parameters"].rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The Snakemake target on a tiny grid: one job per batch, byte-identical tables on rerun
+
+
+def tiny_power_config(root: Path) -> None:
+    """The shipped config cut to what `snakemake power` needs, with a tiny grid."""
+    import yaml
+
+    path = root / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["analysis"]["outcomes"] = ["phq9"]
+    config["models"]["run"] = ["M2", "DPM", "M3", "DPM-reverse", "R3"]
+    config["models"]["sensitivity"] = {key: False for key in config["models"]["sensitivity"]}
+    config["models"]["riclpm"]["run"] = False
+    config["multiverse"]["run"] = False
+    for analysis in config["engagement"].values():
+        analysis["run"] = False
+    config["power"] = {"run": False, "outcomes": ["phq9"],
+                       "grid": {"therapists": [8], "clients_per_therapist": [6],
+                                "sessions": [5], "dropout": [None]},
+                       "smallest_effect": {"phq9": -0.5}, "simulations": 2,
+                       "simulations_per_job": 1}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def test_snakemake_power_target_is_seeded_and_byte_identical(tmp_path):
+    from conftest import make_project_copy
+
+    from analysis.catalogue import FILES
+
+    project = make_project_copy(tmp_path / "project", n_clients=120, n_therapists=12)
+    tiny_power_config(project.root)
+    project.snakemake("power")
+    outputs = [FILES["power"].path, FILES["power_parameters"].path,
+               "results/figures/power_curve.svg",
+               *sorted(str(path.relative_to(project.root)) for path in
+                       (project.root / "results" / "fits" / "power").rglob("*.csv"))]
+    # one job per batch: 1 design x 2 effects x 2 batches of one simulated study
+    assert len(outputs) == 3 + 4
+    first = {name: (project.root / name).read_bytes() for name in outputs}
+    power = pd.read_csv(project.root / FILES["power"].path)
+    assert list(power.columns) == POWER_COLUMNS
+    assert sorted(zip(power["effect_kind"], power["estimator"])) == [
+        ("estimate", "DPM"), ("estimate", "M2"), ("smallest_effect", "DPM"),
+        ("smallest_effect", "M2")]
+    assert (power["n_sims"] == 2).all()
+    # privacy: no pseudonym of this study's clients or therapists in what power publishes
+    derived = pd.read_parquet(project.root / FILES["derived"].path)
+    pseudonyms = set(derived["client_id"].astype(str)) | set(derived["therapist_id"].astype(str))
+    for name in outputs:
+        text = first[name].decode("utf-8", errors="ignore")
+        assert not [pseudonym for pseudonym in pseudonyms if pseudonym in text], name
+    # everything the power analysis makes again, from its first step: the same bytes
+    project.snakemake("power", "--forcerun", "power_parameters")
+    assert {name: (project.root / name).read_bytes() for name in outputs} == first
