@@ -194,7 +194,7 @@ def derived_frame(seed=3, clients=60, therapists=6):
 
 
 def test_generating_parameters_come_from_their_sources():
-    table = generating_parameters("phq9", FITS, derived_frame())
+    table = generating_parameters("phq9", FITS, derived_frame(), course_lengths=[10, 5])
     assert list(table.columns) == PARAMETER_COLUMNS
     value = dict(zip(table["parameter"], table["value"]))
     assert value[EFFECT_ESTIMATE] == -1.2 and value["symptom_ar"] == 0.4
@@ -209,6 +209,10 @@ def test_generating_parameters_come_from_their_sources():
     assert set(table["source"].str.len() > 0) == {True}
     params = dynamic_parameters(table, "phq9", sessions=10, effect=-0.5, dropout=0.3)
     assert (params.effect, params.max_sessions, params.dropout) == (-0.5, 10, 0.3)
+    # dropout null: the hazard observed before the design's course length
+    assert value["dropout_s5"] > 0 and value["dropout_s10"] > 0
+    assert dynamic_parameters(table, "phq9", 5, -0.5).dropout == value["dropout_s5"]
+    assert dynamic_parameters(table, "phq9", 10, -0.5).dropout == value["dropout_s10"]
     assert params.symptom_ar == 0.4 and params.alliance_sd_innovation == 0.29
 
 
@@ -229,6 +233,8 @@ def test_observed_attendance_by_hand():
     assert observed["dropout"] == pytest.approx(1 / 5)
     # inside courses: a 2, b 4, c 4 = 10 sessions; b misses session 3
     assert observed["intermittent_missing"] == pytest.approx(1 / 10)
+    # a designed course of 5 sessions: b and c completed it (censored at 5)
+    assert observed_attendance(frame, 5)["dropout"] == pytest.approx(1 / 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +392,14 @@ def test_report_section_says_the_power_of_a_design():
     assert "the smallest design of the grid with power of at least .80" in adequate
     assert "no design of the grid reaches power .80" in adequate  # the smallest effect
     assert context["power_table"].rows and context["power_parameters"].rows
+    # the section's template renders the sentences and both tables
+    from analysis.report.render import environment
+
+    html = environment().get_template("report/power.html.j2").render(
+        figures={}, process="alliance", **context)
+    assert "Planning the next study" in html and "Wilson 95% Monte-Carlo" in html
+    assert "with 30 therapists and 10 clients each (300 clients)" in html
+    assert "smallest effect of interest" in html and "<table" in html
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ if not POWER.missing_models:
         params:
             outcomes=list(POWER.outcomes),
             models=list(REQUIRED_MODELS),
+            course_lengths=sorted({design.sessions for design in POWER.designs}),
         script:
             "../scripts/power_parameters.py"
 

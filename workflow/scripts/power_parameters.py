@@ -10,7 +10,8 @@ def main() -> None:
     outcomes, models = snakemake.params.outcomes, snakemake.params.models
     fits = iter(read_json(path) for path in snakemake.input.fits)  # outcome by outcome (power.smk)
     derived = read_table(snakemake.input.derived)
-    tables = [generating_parameters(outcome, {model: next(fits) for model in models}, derived)
+    tables = [generating_parameters(outcome, {model: next(fits) for model in models}, derived,
+                                    snakemake.params.course_lengths)
               for outcome in outcomes]
     write_table(pd.concat(tables, ignore_index=True), snakemake.output.power_parameters)
 

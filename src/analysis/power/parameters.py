@@ -24,9 +24,13 @@ alliance_mean, _trend,    ``alliance_score ~ session + (1 | client_id) + (1 | th
 _sd_client,               fitted here to the outcome's rows of ``derived.parquet`` (REML, the
 _sd_therapist, _sd_first  pipeline's mixed-model engine): R3's model with the alliance as response
 level_correlation         the correlation of the clients' mean alliance and mean symptoms
-min_sessions              the fewest sessions with both scores any client has (at least 2)
-dropout                   the observed per-session hazard of ending, from min_sessions on
-                          (clients reaching the study's longest course are censored there)
+min_sessions              the 10th percentile of the clients' courses of scored sessions (at
+                          least 2): every simulated client attends that many
+dropout_s<T>              for each course length T of the grid (``power.grid.sessions``): the
+                          observed per-session hazard of ending before session T, from
+                          min_sessions on (clients who reached T completed the designed course:
+                          censored there); the designs with dropout null use it
+dropout                   the same over the study's own longest course
 intermittent_missing      the share of sessions between a client's first and last with a missing
                           score
 same_session_reverse,     0: not estimated (dropout completely at random given the design; no
@@ -42,7 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -92,7 +96,8 @@ def _row(outcome: str, parameter: str, value: float, source: str) -> dict[str, A
 
 
 def generating_parameters(outcome: str, fits: Mapping[str, Mapping[str, Any]],
-                          derived: pd.DataFrame) -> pd.DataFrame:
+                          derived: pd.DataFrame,
+                          course_lengths: Sequence[int] = ()) -> pd.DataFrame:
     """The generating parameters of ``outcome`` (see the module docstring for each source).
 
     Parameters
@@ -104,6 +109,9 @@ def generating_parameters(outcome: str, fits: Mapping[str, Mapping[str, Any]],
     derived : DataFrame
         ``derived.parquet``: ``outcome, client_id, therapist_id, session, alliance_score,
         symptom_score``.
+    course_lengths : sequence of int
+        The sessions of the designs (``power.grid.sessions``): the observed dropout is given
+        for each, censored at that length.
 
     Returns
     -------
@@ -143,7 +151,7 @@ def generating_parameters(outcome: str, fits: Mapping[str, Mapping[str, Any]],
              f"{_SOURCES['M3']}: residual SD"),
     ]
     out += _alliance_components(outcome, scored)
-    out += _attendance(outcome, scored)
+    out += _attendance(outcome, scored, course_lengths)
     out += [
         _row(outcome, "same_session_reverse", 0.0, "not estimated (set to 0)"),
         _row(outcome, "dropout_symptom_slope", 0.0,
@@ -190,23 +198,27 @@ def _alliance_components(outcome: str, scored: pd.DataFrame) -> list[dict[str, A
     ]
 
 
-def observed_attendance(scored: pd.DataFrame) -> dict[str, float]:
+def observed_attendance(scored: pd.DataFrame, course_length: int | None = None
+                        ) -> dict[str, float]:
     """``min_sessions``, ``dropout`` and ``intermittent_missing`` of the clients' scored sessions.
 
     A client's course runs from their first to their last session with both scores (its length
-    ``span`` in sessions). ``min_sessions``: the shortest course (at least 2). ``dropout``: the
-    per-session hazard of ending after sessions ``min_sessions .. T - 1`` (``T`` the longest
-    course, where every course is censored): clients ending before ``T`` over the sessions at
-    which they could have ended. ``intermittent_missing``: sessions inside courses without both
-    scores, over the sessions inside courses.
+    ``span`` in sessions). ``min_sessions``: the 10th percentile of the spans (at least 2; a
+    constant hazard from the very shortest course on would make far too many short courses).
+    ``dropout``: the per-session hazard of ending after sessions ``min_sessions .. T - 1``, ``T``
+    the ``course_length`` (default: the longest course), over the clients whose course reached
+    ``min_sessions``: those ending before ``T`` over the sessions at which they could have ended;
+    a client who reached ``T`` completed the course and is censored there. ``intermittent_missing``: sessions inside courses without both scores,
+    over the sessions inside courses.
     """
     by_client = scored.groupby("client_id", sort=True)["session"]
     first, last, count = by_client.min(), by_client.max(), by_client.nunique()
     span = (last - first + 1).astype(int)
-    longest = int(span.max())
-    shortest = int(max(2, min(span.min(), longest)))
-    ended = int((span < longest).sum())
-    exposure = int((np.minimum(span, longest - 1) - shortest + 1).clip(lower=0).sum())
+    longest = int(course_length or span.max())
+    shortest = int(max(2, min(np.percentile(span, 10, method="lower"), longest)))
+    at_risk = span[span >= shortest]
+    ended = int((at_risk < longest).sum())
+    exposure = int((np.minimum(at_risk, longest - 1) - shortest + 1).clip(lower=0).sum())
     hazard = ended / exposure if exposure > 0 else 0.0
     inside = (span - 2).clip(lower=0)
     present = (count - 2).clip(lower=0)
@@ -215,16 +227,24 @@ def observed_attendance(scored: pd.DataFrame) -> dict[str, float]:
             "intermittent_missing": float(min(max(intermittent, 0.0), 0.95))}
 
 
-def _attendance(outcome: str, scored: pd.DataFrame) -> list[dict[str, Any]]:
+def _attendance(outcome: str, scored: pd.DataFrame,
+                course_lengths: Sequence[int]) -> list[dict[str, Any]]:
     observed = observed_attendance(scored)
-    return [
+    rows = [
         _row(outcome, "min_sessions", observed["min_sessions"],
-             "derived.parquet: the shortest course of scored sessions (at least 2)"),
+             "derived.parquet: 10th percentile of the courses of scored sessions (at least 2)"),
         _row(outcome, "dropout", observed["dropout"],
-             "derived.parquet: observed per-session hazard of ending treatment"),
-        _row(outcome, "intermittent_missing", observed["intermittent_missing"],
-             "derived.parquet: share of sessions inside courses without both scores"),
+             "derived.parquet: observed per-session hazard of ending before the study's longest "
+             "course"),
     ]
+    for length in sorted({int(length) for length in course_lengths}):
+        rows.append(_row(outcome, f"dropout_s{length}",
+                         observed_attendance(scored, length)["dropout"],
+                         f"derived.parquet: observed per-session hazard of ending before session "
+                         f"{length} (the designs with {length} sessions)"))
+    rows.append(_row(outcome, "intermittent_missing", observed["intermittent_missing"],
+                     "derived.parquet: share of sessions inside courses without both scores"))
+    return rows
 
 
 def dynamic_parameters(parameters: pd.DataFrame, outcome: str, sessions: int,
@@ -232,7 +252,7 @@ def dynamic_parameters(parameters: pd.DataFrame, outcome: str, sessions: int,
     """The :class:`~analysis.simulate.dynamic.DynamicParameters` of one design and true effect.
 
     ``sessions`` is the design's longest course (``max_sessions``); ``dropout`` the design's
-    hazard (None: the observed one in ``parameters``).
+    hazard (None: the one observed before that many sessions, ``dropout_s<sessions>``).
     """
     from analysis.simulate.dynamic import DynamicParameters
 
@@ -243,8 +263,8 @@ def dynamic_parameters(parameters: pd.DataFrame, outcome: str, sessions: int,
     chosen["min_sessions"] = int(min(int(values["min_sessions"]), sessions))
     chosen["max_sessions"] = int(sessions)
     chosen["effect"] = float(effect)
-    if dropout is not None:
-        chosen["dropout"] = float(dropout)
+    chosen["dropout"] = float(dropout if dropout is not None
+                              else values.get(f"dropout_s{sessions}", values["dropout"]))
     params = DynamicParameters(**chosen)
     params.check()
     return params
