@@ -221,6 +221,34 @@ def engagement_report_tables():
             if entry.published]
 
 
+# Input functions of the power analysis (power.smk).
+from analysis.catalogue import POWER_BATCH_FILE
+from analysis.power.settings import REQUIRED_MODELS as POWER_MODELS
+
+POWER = STUDY.power
+
+
 def power_report_tables():
     """The power tables (power.smk) when power.run puts them in the default run and the report."""
-    return ["power_parameters", "power"] if STUDY.power.run else []
+    return ["power_parameters", "power"] if POWER.run else []
+
+
+def power_fit_files():
+    """The primary fit files the generating parameters are read from, outcome by outcome."""
+    return [FIT_FILE.format(outcome=outcome, model=model, analysis="primary")
+            for outcome in POWER.outcomes for model in POWER_MODELS]
+
+
+def power_unavailable(wildcards):
+    """The power target's input when models.run leaves out a fit it reads: the reason, raised."""
+    from analysis.errors import ConfigError
+
+    raise ConfigError(
+        f"snakemake power: models.run leaves out {', '.join(POWER.missing_models)}; the "
+        f"simulated studies are drawn from the fits of {', '.join(POWER_MODELS)}: add them to "
+        "models.run (config/config.yaml).")
+
+
+def power_batch_files():
+    """One file per job: a batch of simulated studies of one design and true effect."""
+    return [POWER_BATCH_FILE.format(**keys) for keys in POWER.batch_keys()]

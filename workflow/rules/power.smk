@@ -3,22 +3,10 @@
 # and true effect (power.simulations_per_job; a cluster spreads them), and the power table with
 # its Monte-Carlo CIs. `snakemake power` (`make power`) builds it; power.run adds it to `rule all`
 # and the reviewer report. The rules exist only when models.run plans the fits it reads.
-from analysis.catalogue import POWER_BATCH_FILE
+# (Its input functions are in common.smk.)
+from analysis.figures.table import FAMILY
 from analysis.models.recovery import recovery_settings
 from analysis.power.settings import REQUIRED_MODELS, batch_settings
-
-POWER = STUDY.power
-
-
-def power_fit_files():
-    """The primary fit files the generating parameters are read from, per power outcome."""
-    return [FIT_FILE.format(outcome=outcome, model=model, analysis="primary")
-            for outcome in POWER.outcomes for model in REQUIRED_MODELS]
-
-
-def power_batch_files():
-    return [POWER_BATCH_FILE.format(**keys) for keys in POWER.batch_keys()]
-
 
 if not POWER.missing_models:
     # The planned DPM and M2 of each power outcome, fitted to every simulated study.
@@ -80,4 +68,11 @@ if not POWER.missing_models:
         input:
             path("power_parameters"),
             path("power"),
-            [FIGURES + f"/power_curve.{extension}" for extension in ("svg", "png")],
+            [FAMILY["power_curve"].file(extension) for extension in ("svg", "png")],
+
+else:
+
+    rule power:
+        # `snakemake power` says which models it needs (common.smk: power_unavailable)
+        input:
+            power_unavailable,
