@@ -4,7 +4,6 @@ the power curve and the report section."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 

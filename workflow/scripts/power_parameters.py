@@ -1,4 +1,4 @@
-"""Snakemake script: the generating parameters of the power simulation (analysis.power.parameters)."""
+"""Snakemake script: the generating parameters of the power analysis (analysis.power.parameters)."""
 import pandas as pd
 
 from analysis.io import read_json, read_table, write_table

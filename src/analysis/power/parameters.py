@@ -11,7 +11,8 @@ parameter                 source
 effect (estimate)         DPM, primary: the lagged alliance path (``alliance_lagged``)
 symptom_ar                DPM, primary: the symptoms' autoregression (``symptom_lagged``)
 alliance_ar               DPM-reverse, primary: the alliance's autoregression (``alliance_lagged``)
-lagged_reverse            DPM-reverse, primary: symptoms at t on alliance at t+1 (``symptom_lagged``)
+lagged_reverse            DPM-reverse, primary: symptoms at t on alliance at t+1
+                          (``symptom_lagged``)
 symptom_mean, _trend      R3, primary: intercept and session slope (the mean at session 1, the
                           improvement per session)
 symptom_sd_client,        R3, primary: the client and therapist random-intercept SDs and the
@@ -208,8 +209,9 @@ def observed_attendance(scored: pd.DataFrame, course_length: int | None = None
     ``dropout``: the per-session hazard of ending after sessions ``min_sessions .. T - 1``, ``T``
     the ``course_length`` (default: the longest course), over the clients whose course reached
     ``min_sessions``: those ending before ``T`` over the sessions at which they could have ended;
-    a client who reached ``T`` completed the course and is censored there. ``intermittent_missing``: sessions inside courses without both scores,
-    over the sessions inside courses.
+    a client who reached ``T`` completed the course and is censored there.
+    ``intermittent_missing``: sessions inside courses without both scores, over the sessions
+    inside courses.
     """
     by_client = scored.groupby("client_id", sort=True)["session"]
     first, last, count = by_client.min(), by_client.max(), by_client.nunique()

@@ -46,12 +46,6 @@ def true_effect(batch: PowerBatchSettings, parameters: pd.DataFrame) -> float:
     return float(batch.smallest_effect)
 
 
-def observed_dropout(parameters: pd.DataFrame, outcome: str) -> float:
-    rows = parameters.loc[(parameters["outcome"].astype(str) == outcome)
-                          & (parameters["parameter"].astype(str) == "dropout")]
-    return float(rows["value"].iloc[0])
-
-
 def run_power_batch(batch: PowerBatchSettings, parameters: pd.DataFrame) -> pd.DataFrame:
     """The simulated studies of one job and both estimators' tests (:data:`REPLICATE_COLUMNS`).
 
