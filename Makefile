@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: report test validate benchmark clean install
+.PHONY: report test validate power benchmark clean install
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,15 @@ VALIDATE_ARGS ?=
 validate: install
 	$(BIN)/snakemake --snakefile workflow/validation/Snakefile --profile $(VALIDATE_PROFILE) --cores $(CORES) $(VALIDATE_ARGS)
 	$(BIN)/python -m analysis.models.recovery --check results/validation/recovery.csv --quiet
+
+# Power for the next study (METHODS 10; analysis.power): the pipeline's fits it reads, the
+# generating parameters, one job per batch of simulated studies of a design and true effect, the
+# power table (results/tables/power.csv, Wilson 95% Monte-Carlo CIs) and the power curve. The
+# design grid, effects and number of simulated studies are the power keys of config/config.yaml;
+# on a cluster: make power POWER_PROFILE=workflow/profiles/slurm
+POWER_PROFILE ?= workflow/profiles/default
+power: install
+	$(BIN)/snakemake power --profile $(POWER_PROFILE) --cores $(CORES)
 
 benchmark: install
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -20,6 +20,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/riclpm.smk"
 include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/engagement.smk"
+include: "workflow/rules/power.smk"
 include: "workflow/rules/report.smk"
 # Last: it reads the rules the files above define (cluster execution only).
 include: "workflow/rules/cluster.smk"

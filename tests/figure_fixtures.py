@@ -225,6 +225,30 @@ def multiverse_table() -> pd.DataFrame:
     return combine_multiverse(results, settings)
 
 
+def power_table() -> pd.DataFrame:
+    """A ``power.csv``-like table: three designs, two true effects, both estimators."""
+    from analysis.power.summary import POWER_COLUMNS, wilson_interval
+
+    rows = []
+    for outcome in OUTCOMES:
+        for therapists in (20, 30, 40):
+            for kind, effect in (("estimate", -1.5), ("smallest_effect", -0.5)):
+                for estimator, base in (("DPM", 0.4), ("M2", 0.6)):
+                    rejected = min(100, int(100 * base * therapists / 40 * abs(effect)))
+                    low, high = wilson_interval(rejected, 100)
+                    rows.append({
+                        "outcome": outcome, "design": f"t{therapists}_c10_s12_dobs",
+                        "design_therapists": therapists, "design_clients_per_therapist": 10,
+                        "design_clients": 10 * therapists, "design_sessions": 12,
+                        "dropout_hazard": 0.14, "dropout_observed": True, "effect_kind": kind,
+                        "effect": effect, "estimator": estimator, "term": "alliance_lagged",
+                        "n_sims": 100, "n_converged": 100, "n_rejected": rejected,
+                        "power": rejected / 100, "ci_low": low, "ci_high": high,
+                        "ci_method": "Wilson score 95%", "mean_estimate": effect,
+                        "mean_se": 0.5, "alpha": 0.05})
+    return pd.DataFrame(rows, columns=POWER_COLUMNS)
+
+
 def figure_inputs(n_clients: int = 160, n_therapists: int = 16, seed: int = 3,
                   fit_models: bool = True, max_sessions: int = 12) -> tuple[Any, dict, dict]:
     """The study, the stage files by catalogue name, and the fit files by (outcome, model)."""
@@ -240,6 +264,7 @@ def figure_inputs(n_clients: int = 160, n_therapists: int = 16, seed: int = 3,
         **engagement_tables(derived, fit_models),
         **riclpm_tables(derived, fit_models),
         "multiverse": multiverse_table(),
+        "power": power_table(),
     }
     if fit_models:
         fits = fitted_fits(study, derived)

@@ -301,6 +301,10 @@ def test_profile_settings_reach_the_rules(profile_project, dry_run):
     validation = parse_with(profile_project, "--snakefile", "workflow/validation/Snakefile", "--list-rules")
     assert validation.returncode == 0, validation.stderr[-3000:]
     rules |= set(validation.stdout.split())
+    # and the rules outside the default run (the power analysis: `snakemake power`)
+    listed = parse_with(profile_project, "--profile", PROFILE, "--list-rules")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    rules |= set(listed.stdout.split())
     assert set(profile["set-resources"]) <= rules, f"not rules of the workflow: {set(profile['set-resources']) - rules}"
     # the fitting rules are made from the plan (fit_model_<outcome>_<model>): the default applies
     fits = re.findall(r"rule fit_model_\w+:\n(?:    .*\n)*?    resources: (.*)", dry_run.stdout)

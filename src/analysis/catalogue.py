@@ -167,6 +167,14 @@ _FILES = (
     StageFile("sudden_gains_course", f"{PROCESSED}/sudden_gains_course.parquet",
               "combine_sudden_gains",
               "mean symptoms and alliance by session around the sudden gains (the figure)"),
+    # planning the next study: power from this study's components (workflow/rules/power.smk)
+    StageFile("power_parameters", f"{TABLES}/power_parameters.csv", "power_parameters",
+              "the parameters the simulated studies are drawn from, per outcome, each with its "
+              "source (fit file and term, or the derived data)", "power",
+              "power_parameters.rst", "power: generating parameters"),
+    StageFile("power", f"{TABLES}/power.csv", "combine_power",
+              "Monte-Carlo power of the primary test (DPM) and of M2 per design and true effect, "
+              "with its Wilson 95% CI", "power", "power.rst", "power for the next study"),
     StageFile("report", "results/report/index.html", "reviewer_report",
               "the standalone reviewer report", "report", "report_index.rst",
               "reviewer report (standalone HTML)"),
@@ -186,6 +194,8 @@ MULTIVERSE_SPEC_FILE = FITS + "/multiverse/{specification}.json"
 DROPOUT_FIT_FILE = FITS + "/dropout/{outcome}.json"
 THERAPIST_PATIENT_FILE = FITS + "/therapist_patient/{outcome}.json"
 SUDDEN_GAINS_FILE = FITS + "/sudden_gains/{outcome}.json"
+#: One job's simulated studies of the power analysis (a batch of one design cell).
+POWER_BATCH_FILE = FITS + "/power/{outcome}/{design}/{effect}/batch_{batch}.csv"
 
 
 def path(name: str) -> str:

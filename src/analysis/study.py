@@ -73,6 +73,7 @@ from analysis.models.multiverse import (
     primary_choices,
     resolve_choices,
 )
+from analysis.power.settings import PowerSettings, power_settings
 
 
 #: Where the Snakefile puts the resolved study's plain values (:meth:`Settings.params` of
@@ -121,6 +122,7 @@ class Study:
     alpha: float = 0.05
     panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
     engagement: EngagementSettings = EngagementSettings()  # engagement: dropout, therapists, gains
+    power: PowerSettings | None = None  # power: planning the next study (power.run: in rule all)
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -146,11 +148,12 @@ class Study:
     @property
     def switched_on(self) -> tuple[str, ...]:
         """The optional analyses this study runs, by name: ``riclpm`` (``models.riclpm.run``),
-        ``multiverse`` (``multiverse.run``) and the engagement analyses switched on (the figure
-        table's switches, :data:`analysis.figures.table.SWITCHES`)."""
+        ``multiverse`` (``multiverse.run``), the engagement analyses switched on and ``power``
+        (``power.run``) (the figure table's switches, :data:`analysis.figures.table.SWITCHES`)."""
         return (*(("riclpm",) if self.riclpm is not None else ()),
                 *(("multiverse",) if self.multiverse is not None else ()),
-                *self.engagement.switched_on)
+                *self.engagement.switched_on,
+                *(("power",) if self.power.run else ()))
 
     @property
     def outcome_keys(self) -> tuple[str, ...]:
@@ -398,6 +401,8 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         alpha=float(config["report"]["alpha"]),
         panel_waves=panel_waves,
         engagement=engagement,
+        power=power_settings(config["power"], outcome_keys, models.run,
+                             int(config["study"]["seed"])),
     )
 
 

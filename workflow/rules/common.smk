@@ -66,6 +66,7 @@ def all_targets():
         path("data_flow"),
         *model_targets(),
         *[path(name) for name in engagement_report_tables()],
+        *[path(name) for name in power_report_tables()],
         *figure_targets(),
         *report_targets(),
     ]
@@ -109,7 +110,10 @@ def fit_job_inputs(fits):
 from analysis.figures.table import figure_paths, planned as planned_fits, switched_on_families
 
 PLANNED_FITS = planned_fits(STUDY.fits)
-FIGURE_FAMILIES = switched_on_families(STUDY.switched_on)
+# The power curve's rule also exists when power.run is off, so that `snakemake power` (make
+# power) can draw it on demand; `rule all` takes it only with power.run (figure_targets).
+FIGURE_FAMILIES = switched_on_families(
+    {*STUDY.switched_on, *(() if STUDY.power.missing_models else ("power",))})
 
 
 def figure_targets():
@@ -158,7 +162,7 @@ def report_tables():
     """The tables the report reads, with the RI-CLPM check and the multiverse when switched on
     (riclpm.smk, multiverse.smk) and the engagement analyses switched on (engagement.smk)."""
     return (BASE_REPORT_TABLES + riclpm_report_tables() + multiverse_report_tables()
-            + engagement_report_tables())
+            + engagement_report_tables() + power_report_tables())
 
 
 # The figures' one-sentence captions, shared with the Snakemake report.
@@ -205,3 +209,36 @@ def engagement_report_tables():
     return [name for analysis in STUDY.engagement.switched_on
             for name, entry in written_by(ENGAGEMENT_COMBINE_RULES[analysis]).items()
             if entry.published]
+
+
+# Input functions of the power analysis (power.smk).
+from analysis.catalogue import POWER_BATCH_FILE
+from analysis.power.settings import REQUIRED_MODELS as POWER_MODELS
+
+POWER = STUDY.power
+
+
+def power_report_tables():
+    """The power tables (power.smk) when power.run puts them in the default run and the report."""
+    return ["power_parameters", "power"] if POWER.run else []
+
+
+def power_fit_files():
+    """The primary fit files the generating parameters are read from, outcome by outcome."""
+    return [FIT_FILE.format(outcome=outcome, model=model, analysis="primary")
+            for outcome in POWER.outcomes for model in POWER_MODELS]
+
+
+def power_unavailable(wildcards):
+    """The power target's input when models.run leaves out a fit it reads: the reason, raised."""
+    from analysis.errors import ConfigError
+
+    raise ConfigError(
+        f"snakemake power: models.run leaves out {', '.join(POWER.missing_models)}; the "
+        f"simulated studies are drawn from the fits of {', '.join(POWER_MODELS)}: add them to "
+        "models.run (config/config.yaml).")
+
+
+def power_batch_files():
+    """One file per job: a batch of simulated studies of one design and true effect."""
+    return [POWER_BATCH_FILE.format(**keys) for keys in POWER.batch_keys()]

@@ -16,7 +16,7 @@ its drawing function (:mod:`analysis.figures.jobs`). A row says:
 - ``caption``, ``category``, ``label``: the Snakemake report's caption file under
   ``workflow/report/``, category and label (the reviewer report uses the same caption);
 - ``switch``: the optional analysis the figure belongs to (a key of :data:`SWITCHES`, which
-  names its configuration switch: the RI-CLPM check, the multiverse, an engagement analysis):
+  names its configuration switch: the RI-CLPM check, the multiverse, an engagement analysis, power for the next study):
   drawn, and its rule made, only when that analysis is switched on;
 - ``draw``: ``module:function`` in this package. The function takes the inputs read (by input
   name), the figure settings (:class:`analysis.settings.FigureSettings`) and the outcome (None
@@ -112,6 +112,7 @@ SWITCHES = {
     "dropout": "engagement.dropout.run",
     "therapist_patient": "engagement.therapist_patient.run",
     "sudden_gains": "engagement.sudden_gains.run",
+    "power": "power.run",
 }
 
 #: The inputs that give the totals a count of clients in a figure is part of (complementary
@@ -171,6 +172,10 @@ FAMILIES: tuple[FigureFamily, ...] = (
     FigureFamily("sudden_gains", "sudden_gains", (("course", "sudden_gains_course"),),
                  "figure_sudden_gains.rst", "engagement", "course around sudden gains",
                  "engagement:draw_sudden_gains", per_outcome=True, switch="sudden_gains"),
+    # planning the next study (analysis.power; drawn when power.run is true, or by `make power`)
+    FigureFamily("power_curve", "power_curve", (("power", "power"),),
+                 "figure_power_curve.rst", "power", "power curve of the next study",
+                 "power:draw_power_curve", switch="power"),
 )
 
 #: The table by family name.

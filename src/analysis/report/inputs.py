@@ -46,6 +46,9 @@ class ReportTables:
     attendance: pd.DataFrame = field(default_factory=pd.DataFrame)
     therapist_patient_alliance: pd.DataFrame = field(default_factory=pd.DataFrame)
     sudden_gains_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # planning the next study (empty unless power.run is true)
+    power: pd.DataFrame = field(default_factory=pd.DataFrame)
+    power_parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def population(self, unit: str = "clients") -> int | None:
         """The study's clients (or therapists) after cleaning: the total every published count of

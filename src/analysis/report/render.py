@@ -40,6 +40,7 @@ from analysis.report.engagement import (
     therapist_patient_context,
 )
 from analysis.report.limitations import limitations
+from analysis.report.power import power_context
 from analysis.report.robustness import multiverse_context, riclpm_context
 from analysis.report.view import ReportView
 from analysis.settings import ReportSettings
@@ -201,6 +202,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("episodes", "Episodes", _episodes),
     Section("dropout", "Dropout", dropout_context),
     Section("sudden_gains", "Sudden gains", sudden_gains_context),
+    Section("power", "Power", power_context),
     Section("diagnostics", "Diagnostics", _diagnostics),
     Section("limitations", "Limitations", _limitations),
     Section("provenance", "Provenance", _provenance),
