@@ -115,7 +115,7 @@ def _count_text(value: Any) -> str:
 def model_heading(rows: pd.DataFrame, model: str, process: str) -> str:
     """A model's subheading: its title and the sizes of its fit, as ``models.csv`` gives them."""
     first = rows.iloc[0].to_dict()
-    sizes = [f"{_count_text(first.get('n_obs'))} observations",
+    sizes = [f"{_count_text(first.get('n_obs'))} obs.",
              f"{_count_text(first.get('n_clients'))} clients"]
     therapists = first.get("n_therapists")
     if finite(therapists) is not None or (isinstance(therapists, str) and therapists):
@@ -141,7 +141,7 @@ FIXED_NOTE = (
     "standard errors, the dynamic panel models, whose t is a z statistic); p adj. = p adjusted "
     "within its family of tests (Holm for the primary tests, Benjamini-Hochberg (BH) for the "
     "secondary tests; – for descriptive terms, which belong to no family); β = standardised "
-    "estimate, b × SD(x) / SD(y). Counts of clients and therapists below the privacy threshold "
+    "estimate, b × SD(x) / SD(y); obs. = observations (client-sessions) in the fit. Counts of clients and therapists below the privacy threshold "
     "are shown as \"<n\".")
 
 

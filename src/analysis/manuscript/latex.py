@@ -58,7 +58,7 @@ def table_latex(number: int, table: ApaTable) -> str:
         r"\begin{table}[p]",
         r"\centering",
         r"\footnotesize",
-        r"\setlength{\tabcolsep}{3.5pt}",
+        r"\setlength{\tabcolsep}{2.75pt}",
         rf"\renewcommand{{\thetable}}{{{number}}}",
         rf"\caption{{{escape(table.title)}}}",
         rf"\label{{tab:{table.key}}}",
