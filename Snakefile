@@ -21,6 +21,7 @@ include: "workflow/rules/riclpm.smk"
 include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/engagement.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/manuscript.smk"
 # Last: it reads the rules the files above define (cluster execution only).
 include: "workflow/rules/cluster.smk"
 
@@ -28,4 +29,5 @@ include: "workflow/rules/cluster.smk"
 rule all:
     input:
         all_targets(),
+        manuscript_targets(),
     default_target: True

@@ -142,6 +142,7 @@ class Study:
     alpha: float = 0.05
     panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
     engagement: EngagementSettings = EngagementSettings()  # engagement: dropout, therapists, gains
+    manuscript: bool = True  # manuscript.run: the outputs of results/manuscript
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -407,6 +408,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         alpha=float(config["report"]["alpha"]),
         panel_waves=panel_waves,
         engagement=engagement,
+        manuscript=bool(config["manuscript"]["run"]),
     )
 
 
