@@ -34,6 +34,8 @@ SINGLE_COLUMN_FROM = 6.6
 #: The smallest and largest lettering printed (journals ask for 6-9 pt at final size).
 MIN_FONT_PT = 6.0
 MAX_FONT_PT = 8.0
+#: The thinnest line drawn (journals ask for at least 0.25-0.5 pt at final size).
+MIN_LINE_PT = 0.5
 #: Sans-serif fonts in order of preference; the last ships with matplotlib.
 JOURNAL_FONTS = ("Liberation Sans", "Arial", "Helvetica", "Nimbus Sans", "DejaVu Sans")
 SVG_SALT = "alliance-outcome-manuscript"
@@ -63,6 +65,8 @@ def column_width(width_inches: float) -> float:
 def to_journal_width(figure: Any) -> float:
     """Set ``figure`` to its column width, scaling height and lettering with it; the width in
     mm."""
+    from matplotlib.collections import Collection
+    from matplotlib.lines import Line2D
     from matplotlib.text import Text
 
     width, height = figure.get_size_inches()
@@ -73,6 +77,18 @@ def to_journal_width(figure: Any) -> float:
     for text in figure.findobj(Text):
         text.set_fontfamily(font)
         text.set_fontsize(min(MAX_FONT_PT, max(MIN_FONT_PT, float(text.get_fontsize()) * scale)))
+    for text in figure.texts:
+        # notes under a figure were set for its drawn width: wrap them to the column
+        text.set_wrap(True)
+    if scale < 1:
+        # lines and markers thin with the figure (never below a hairline journals print)
+        for line in figure.findobj(Line2D):
+            line.set_linewidth(max(MIN_LINE_PT, line.get_linewidth() * scale))
+            line.set_markersize(line.get_markersize() * max(scale, 0.6))
+        for collection in figure.findobj(Collection):
+            widths = collection.get_linewidths()
+            if len(widths):
+                collection.set_linewidths([max(MIN_LINE_PT, width * scale) for width in widths])
     return target_mm
 
 
@@ -92,8 +108,12 @@ def journal_figure(family_name: str, inputs: Mapping[str, Any], settings: Any,
 def save_journal_figure(figure: Any, pdf_path: str | os.PathLike[str],
                         svg_path: str | os.PathLike[str] | None = None) -> None:
     """Write ``figure`` as PDF (TrueType embedded) and, if asked, SVG, without dates."""
+    import logging
+
     import matplotlib
 
+    # the font subsetter logs each table it prunes: not what a rule's log is for
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     with matplotlib.rc_context(journal_style()):
         with atomic_path(pdf_path) as tmp:
             figure.savefig(tmp, format="pdf",
