@@ -22,7 +22,8 @@ import pytest
 import yaml
 
 from analysis.catalogue import FILES, MANUSCRIPT_FIGURE_FILE
-from analysis.presentation import analysis_label, model_title, term_label
+from analysis.manuscript.apa import manuscript_term
+from analysis.presentation import analysis_label, model_title
 from analysis.report.formatting import format_ci, format_number, format_p
 
 PDFLATEX = shutil.which("pdflatex")
@@ -78,7 +79,7 @@ def test_fixed_effects_table_prints_models_csv(view):
     headings = [row.heading for row in table.rows if row.heading]
     assert headings[0].startswith(model_title("M2")) and "150 clients" in headings[0]
     first = models.iloc[1]  # phq9 M2 primary alliance_within
-    assert table.data_rows[1] == (term_label("alliance_within"), format_number(first.estimate),
+    assert table.data_rows[1] == ("Within-client alliance", format_number(first.estimate),
                                   format_number(first.se), "[-0.21, -0.0335]", "120.4",
                                   "-2.70", ".004", ".030 (BH)", "-0.0800")
 
@@ -281,7 +282,7 @@ def test_word_cells_equal_models_csv(pipeline_run, view):
     assert len(fixed) == len(primary) > 0
     for row in primary.to_dict("records"):
         record = fixed[(view.name_of(row["outcome"]), model_title(row["model"]),
-                        term_label(row["term"]))]
+                        manuscript_term(row["term"]))]
         assert (record["b"], record["SE"], record["95% CI"], record["p"]) == (
             format_number(row["estimate"]), format_number(row["se"]),
             format_ci(row["ci_low"], row["ci_high"]), format_p(row["p"])), row
@@ -298,7 +299,7 @@ def test_word_cells_equal_models_csv(pipeline_run, view):
     assert len(sensitivity) == len(terms) > 0
     for row in terms.to_dict("records"):
         record = sensitivity[(view.name_of(row["outcome"]), model_title(row["model"]),
-                              term_label(row["term"]), analysis_label(row["analysis"]))]
+                              manuscript_term(row["term"]), analysis_label(row["analysis"]))]
         assert (record["b"], record["SE"], record["95% CI"], record["p"]) == (
             format_number(row["estimate"]), format_number(row["se"]),
             format_ci(row["ci_low"], row["ci_high"]), format_p(row["p"])), row

@@ -104,6 +104,19 @@ class ApaTable:
         return [row.cells for row in self.rows if not row.heading]
 
 
+#: Names of the covariates and intercepts the model formulas share (other terms are named by
+#: :func:`analysis.presentation.term_label`).
+TERM_NAMES = {"(Intercept)": "Intercept", "session": "Session",
+              "symptom_score": "Symptoms at the session",
+              "alliance_score": "Alliance at the session", "first_score": "First score"}
+
+
+def manuscript_term(term: str, process: str = "alliance") -> str:
+    """A model term as a table row names it, in sentence case ("Within-client alliance")."""
+    label = name_process(TERM_NAMES.get(term) or term_label(term), process)
+    return label[:1].upper() + label[1:]
+
+
 def _count_text(value: Any) -> str:
     """A count as published: a number with thousands separators, a suppressed cell as it is."""
     number = finite(value)
@@ -126,7 +139,7 @@ def model_heading(rows: pd.DataFrame, model: str, process: str) -> str:
 def fixed_effect_cells(row: dict[str, Any], process: str = "alliance") -> tuple[str, ...]:
     """One term of ``models.csv`` as the fixed-effects table prints it."""
     p_adjusted, method = adjusted_p(row)
-    return (name_process(term_label(str(row["term"])), process),
+    return (manuscript_term(str(row["term"]), process),
             format_number(row.get("estimate")), format_number(row.get("se")),
             format_ci(row.get("ci_low"), row.get("ci_high")), format_df(row.get("df")),
             format_number(row.get("t")), format_p(row.get("p")),
@@ -141,8 +154,8 @@ FIXED_NOTE = (
     "standard errors, the dynamic panel models, whose t is a z statistic); p adj. = p adjusted "
     "within its family of tests (Holm for the primary tests, Benjamini-Hochberg (BH) for the "
     "secondary tests; – for descriptive terms, which belong to no family); β = standardised "
-    "estimate, b × SD(x) / SD(y); obs. = observations (client-sessions) in the fit. Counts of clients and therapists below the privacy threshold "
-    "are shown as \"<n\".")
+    "estimate, b × SD(x) / SD(y); obs. = observations (client-sessions) in the fit. Counts of "
+    "clients and therapists below the privacy threshold are shown as \"<n\".")
 
 
 def fixed_effects_tables(models: pd.DataFrame, view: ReportView) -> list[ApaTable]:
@@ -197,7 +210,7 @@ def sensitivity_tables(models: pd.DataFrame, view: ReportView) -> list[ApaTable]
                                                         view.process_label)))
             p_adjusted, method = adjusted_p(row)
             body.append(ApaRow((
-                name_process(term_label(str(row["term"])), view.process_label),
+                manuscript_term(str(row["term"]), view.process_label),
                 analysis_label(str(row["analysis"])),
                 format_number(row.get("estimate")), format_number(row.get("se")),
                 format_ci(row.get("ci_low"), row.get("ci_high")), format_p(row.get("p")),
@@ -243,9 +256,9 @@ def random_effect_cells(row: dict[str, Any], process: str = "alliance") -> tuple
     """One row of ``random_effects.csv`` as printed."""
     term = row.get("term") if isinstance(row.get("term"), str) else ""
     term2 = row.get("term2")
-    term_text = name_process(term_label(term), process) if term else MISSING
+    term_text = manuscript_term(term, process) if term else MISSING
     if isinstance(term2, str) and term2 and term2 != term:
-        term_text = f"{term_text} × {name_process(term_label(term2), process)}"
+        term_text = f"{term_text} × {manuscript_term(term2, process).lower()}"
     group = str(row.get("group", ""))
     return (GROUP_NAMES.get(group, group), term_text, format_number(row.get("variance"), 3),
             format_number(row.get("sd"), 3), format_number(row.get("corr"), 3))
@@ -403,5 +416,5 @@ def numbered(tables: Sequence[ApaTable]) -> list[tuple[int, ApaTable]]:
 
 
 __all__ = ["ApaRow", "ApaTable", "FIXED_COLUMNS", "fixed_effect_cells", "fixed_effects_tables",
-           "manuscript_tables", "multiverse_table", "numbered", "random_effects_tables",
-           "riclpm_table", "sensitivity_tables"]
+           "manuscript_tables", "manuscript_term", "multiverse_table", "numbered",
+           "random_effects_tables", "riclpm_table", "sensitivity_tables"]

@@ -6,10 +6,10 @@ embedded. :func:`journal_figure` redraws a figure of the figure table
 (:mod:`analysis.figures.table`) from the same inputs, sets it to the column width that fits it
 (:func:`column_width`: a figure drawn narrower than :data:`SINGLE_COLUMN_FROM` inches goes in one
 column, a wider one across the page; the height scales with it, so the proportions stay), scales
-its lettering by the same factor (kept within :data:`MIN_FONT_PT`-:data:`MAX_FONT_PT`) and sets it in
-:func:`journal_font`. :func:`save_journal_figure` writes PDF with TrueType fonts embedded
-(``pdf.fonttype`` 42, which journals' checkers accept, unlike Type 3) and SVG with text kept as
-text, both without dates.
+its lettering (kept within :data:`MIN_FONT_PT`-:data:`MAX_FONT_PT`) and its lines by the same
+factor, wraps the notes under it to the new width and sets it in :func:`journal_font`.
+:func:`save_journal_figure` writes PDF with TrueType fonts embedded (``pdf.fonttype`` 42, which
+journals' checkers accept, unlike Type 3) and SVG with text kept as text, both without dates.
 
 The font is the first of :data:`JOURNAL_FONTS` installed: Liberation Sans (Arial's metrics,
 Debian's ``fonts-liberation``) where it is, else DejaVu Sans, which ships with matplotlib. The

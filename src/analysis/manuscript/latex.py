@@ -51,7 +51,8 @@ def _heading(column: str) -> str:
 
 
 def table_latex(number: int, table: ApaTable) -> str:
-    """One table float (see the module docstring)."""
+    """One table float (see the module docstring). LaTeX numbers the floats itself: ``number``
+    is the position in this file, the same as LaTeX's numbering when the file is input first."""
     width = len(table.columns)
     spec = "l" + "c" * (width - 1)
     lines = [
@@ -59,7 +60,6 @@ def table_latex(number: int, table: ApaTable) -> str:
         r"\centering",
         r"\footnotesize",
         r"\setlength{\tabcolsep}{2.75pt}",
-        rf"\renewcommand{{\thetable}}{{{number}}}",
         rf"\caption{{{escape(table.title)}}}",
         rf"\label{{tab:{table.key}}}",
         rf"\begin{{tabular}}{{{spec}}}",
