@@ -1,5 +1,5 @@
 """Snakemake script: one figure of the figure table at a journal column width."""
-from analysis.manuscript.stage import write_journal_figure
+from analysis.manuscript.figures import write_journal_figure
 from analysis.runner import run_job
 
 

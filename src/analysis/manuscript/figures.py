@@ -124,5 +124,24 @@ def save_journal_figure(figure: Any, pdf_path: str | os.PathLike[str],
                 figure.savefig(tmp, format="svg", metadata={"Date": None, "Creator": None})
 
 
+def write_journal_figure(family_name: str, paths: Any, params: Mapping[str, Any],
+                         outcome: str | None, pdf: str | os.PathLike[str]) -> None:
+    """Read, redraw at its journal column width and save one figure of the figure table (the
+    body of ``workflow/scripts/manuscript_figure.py``)."""
+    import logging
+
+    from analysis.figures.jobs import read_inputs
+    from analysis.figures.table import FAMILY
+    from analysis.settings import FigureSettings
+
+    settings = FigureSettings.from_params(params)
+    figure, width = journal_figure(family_name, read_inputs(FAMILY[family_name], paths),
+                                   settings, outcome)
+    save_journal_figure(figure, pdf)
+    logging.getLogger(__name__).info("drew %s at %g mm in %s", family_name, width,
+                                     journal_font())
+
+
 __all__ = ["DOUBLE_COLUMN_MM", "SINGLE_COLUMN_MM", "column_width", "journal_figure",
-           "journal_font", "journal_style", "save_journal_figure", "to_journal_width"]
+           "journal_font", "journal_style", "save_journal_figure", "to_journal_width",
+           "write_journal_figure"]

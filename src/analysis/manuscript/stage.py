@@ -4,8 +4,8 @@
 tables the reviewer report reads, by catalogue name), its params (the report's settings) and its
 outputs (by catalogue name: ``manuscript_tables``, ``manuscript_tables_latex``,
 ``manuscript_tables_standalone``, ``flow_diagram_svg``, ``flow_diagram_pdf``,
-``manuscript_methods``). ``workflow/scripts/manuscript_figure.py`` calls
-:func:`write_journal_figure` for one figure of the figure table.
+``manuscript_methods``). The journal figures have their own jobs
+(:func:`analysis.manuscript.figures.write_journal_figure`), which import only what a figure needs.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from analysis.figures.jobs import read_inputs
-from analysis.figures.table import FAMILY
 from analysis.io import atomic_path
 from analysis.manuscript.apa import manuscript_tables
-from analysis.manuscript.figures import journal_figure, journal_font, save_journal_figure
+from analysis.manuscript.figures import journal_font, save_journal_figure
 from analysis.manuscript.flow import draw_flow_diagram, flow_diagram
 from analysis.manuscript.latex import standalone_latex, tables_latex
 from analysis.manuscript.methods import methods_document, methods_html
 from analysis.manuscript.word import save_document, tables_document
 from analysis.report.inputs import read_report_tables
 from analysis.report.view import ReportView
-from analysis.settings import FigureSettings
 from analysis.study import ReportSettings
 
 log = logging.getLogger(__name__)
@@ -71,14 +68,4 @@ def write_manuscript(inputs: Any, settings_params: Mapping[str, Any], outputs: A
     log.info("wrote the methods section")
 
 
-def write_journal_figure(family_name: str, paths: Any, params: Mapping[str, Any],
-                         outcome: str | None, pdf: str | os.PathLike[str]) -> None:
-    """Redraw one figure of the figure table at its journal column width, as PDF."""
-    settings = FigureSettings.from_params(params)
-    figure, width = journal_figure(family_name, read_inputs(FAMILY[family_name], paths),
-                                   settings, outcome)
-    save_journal_figure(figure, pdf)
-    log.info("drew %s at %g mm in %s", family_name, width, journal_font())
-
-
-__all__ = ["write_journal_figure", "write_manuscript"]
+__all__ = ["write_manuscript"]
