@@ -201,15 +201,17 @@ def svg_text(document: str) -> str:
     return " ; ".join(html.unescape(label) for label in labels)
 
 
-def docx_text(path: Path) -> str:
-    """The text of a Word document: its paragraphs and every table cell, cells kept apart."""
+def docx_texts(path: Path) -> list[str]:
+    """The text of a Word document as a reader takes it in: each paragraph, and each table row
+    with its cells kept apart (a percentage in a row is read with that row, not with the
+    table's other rows)."""
     import docx
 
     document = docx.Document(str(path))
     parts = [paragraph.text for paragraph in document.paragraphs]
     for table in document.tables:
         parts += [" | ".join(cell.text for cell in row.cells) for row in table.rows]
-    return "\n".join(parts)
+    return parts
 
 
 def tex_text(source: str) -> str:
@@ -280,7 +282,8 @@ def scan_outputs(root: Path, scanner: Scanner) -> list[Finding]:
         findings += scanner.text(svg_text(path.read_text(encoding="utf-8")),
                                  str(path.relative_to(root)))
     for path in sorted(manuscript.glob("*.docx")):
-        findings += scanner.text(docx_text(path), str(path.relative_to(root)))
+        for text in docx_texts(path):
+            findings += scanner.text(text, str(path.relative_to(root)))
     for path in sorted(manuscript.glob("*.tex")):
         findings += scanner.text(tex_text(path.read_text(encoding="utf-8")),
                                  str(path.relative_to(root)))
