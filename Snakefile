@@ -22,6 +22,7 @@ include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/engagement.smk"
 include: "workflow/rules/power.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/manuscript.smk"
 # Last: it reads the rules the files above define (cluster execution only).
 include: "workflow/rules/cluster.smk"
 
@@ -29,4 +30,5 @@ include: "workflow/rules/cluster.smk"
 rule all:
     input:
         all_targets(),
+        manuscript_targets(),
     default_target: True

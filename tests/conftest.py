@@ -125,6 +125,7 @@ REQUIRED_WHEN = {
     "ALLIANCE_REQUIRE_R": lambda item: item.get_closest_marker("r") is not None,
     "ALLIANCE_REQUIRE_CHROMIUM": lambda item: item.module.__name__.endswith("test_report_browser"),
     "ALLIANCE_REQUIRE_SLURM": lambda item: item.get_closest_marker("slurm") is not None,
+    "ALLIANCE_REQUIRE_TEX": lambda item: item.get_closest_marker("tex") is not None,
 }
 
 

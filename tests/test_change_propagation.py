@@ -137,6 +137,26 @@ EDITS = [
 ]
 
 
+
+def with_manuscript(rules: set[str], report_follows: bool) -> set[str]:
+    """``rules`` with the manuscript step (manuscript.smk) where it follows: its rule reads the
+    reviewer report's settings and tables (not the report's figures, png_dpi or config hash), so
+    it goes with the report when ``report_follows``; each journal figure reads what its figure
+    reads, with the same settings, so it goes with its figure."""
+    added = {f"manuscript_{rule}" for rule in rules & FIGURES}
+    if report_follows and "reviewer_report" in rules:
+        added.add("manuscript")
+    return set(rules) | added
+
+
+# Editing the column mapping changes no setting the report states (its params change with the
+# config hash only); a figure option changes neither its settings nor its tables.
+EDITS = [(family, edit,
+          with_manuscript(changed, family not in ("column mapping", "figure option")),
+          with_manuscript(expected, family != "figure option"))
+         for family, edit, changed, expected in EDITS]
+
+
 def rule_family(name: str) -> str:
     # jobs made from a list are rules named <family>_<key> (fit_model_phq9_M2): one family each
     for family in ("fit_model", "engine_cross_check", "fit_multiverse"):

@@ -74,7 +74,7 @@ def test_readme_example_config_is_valid():
 
 
 OPTIONAL_SECTIONS = ("study", "privacy", "linking", "quality", "instruments", "episodes",
-                     "models", "multiverse", "figures", "report")
+                     "models", "multiverse", "figures", "report", "manuscript")
 
 
 @pytest.fixture
@@ -101,7 +101,8 @@ def _documented_defaults(section: str) -> dict[str, str]:
     return {key: value.strip().strip("`").strip('"') for key, value in rows}
 
 
-@pytest.mark.parametrize("section", ["study", "privacy", "linking", "quality", "figures", "report"])
+@pytest.mark.parametrize("section", ["study", "privacy", "linking", "quality", "figures", "report",
+                                     "manuscript"])
 def test_minimal_config_resolves_to_the_documented_defaults(minimal, section):
     checked = check_config(minimal)
     documented = _documented_defaults(section)

@@ -201,6 +201,24 @@ def svg_text(document: str) -> str:
     return " ; ".join(html.unescape(label) for label in labels)
 
 
+def docx_texts(path: Path) -> list[str]:
+    """The text of a Word document as a reader takes it in: each paragraph, and each table row
+    with its cells kept apart (a percentage in a row is read with that row, not with the
+    table's other rows)."""
+    import docx
+
+    document = docx.Document(str(path))
+    parts = [paragraph.text for paragraph in document.paragraphs]
+    for table in document.tables:
+        parts += [" | ".join(cell.text for cell in row.cells) for row in table.rows]
+    return parts
+
+
+def tex_text(source: str) -> str:
+    """LaTeX source as a reader sees it: "$<$10 clients" is "<10 clients"."""
+    return source.replace("$<$", "<").replace("$>$", ">").replace("\\&", " | ")
+
+
 def table_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -258,6 +276,16 @@ def scan_outputs(root: Path, scanner: Scanner) -> list[Finding]:
                                 str(path.relative_to(root)))
     for path in sorted((root / "results" / "figures").glob("*.svg")):
         findings += scanner.text(svg_text(path.read_text(encoding="utf-8")),
+                                 str(path.relative_to(root)))
+    manuscript = root / "results" / "manuscript"
+    for path in sorted(manuscript.rglob("*.svg")):
+        findings += scanner.text(svg_text(path.read_text(encoding="utf-8")),
+                                 str(path.relative_to(root)))
+    for path in sorted(manuscript.glob("*.docx")):
+        for text in docx_texts(path):
+            findings += scanner.text(text, str(path.relative_to(root)))
+    for path in sorted(manuscript.glob("*.tex")):
+        findings += scanner.text(tex_text(path.read_text(encoding="utf-8")),
                                  str(path.relative_to(root)))
     for path in sorted((root / "logs").rglob("*.log")):
         findings += scanner.text(path.read_text(encoding="utf-8", errors="replace"),
@@ -367,13 +395,22 @@ def test_the_scan_of_a_run_catches_a_leak_in_every_kind_of_output(tmp_path):
     (report / "index.html").write_text(
         "<html><body><p>The model used 34 of 36 clients.</p></body></html>")
     (logs / "phq9.log").write_text("INFO fitted M2 on 640 observations; therapists: 4\n")
+    import docx
+
+    manuscript = tmp_path / "results" / "manuscript"
+    manuscript.mkdir()
+    document = docx.Document()
+    document.add_paragraph("M2 Lagged alliance (640 obs., 33 clients, <10 therapists)")
+    document.save(str(manuscript / "tables.docx"))
+    (manuscript / "tables.tex").write_text(r"\textit{M1 (640 obs., 2 clients)} \\" + "\n")
     totals = published_totals(tmp_path)
     assert totals == {36, 6}
     findings = scan_outputs(tmp_path, Scanner(totals))
     where = sorted({finding.where.split(":")[0].split(" row ")[0] for finding in findings})
     assert where == ["logs/fit_model/phq9.log", "models", "results/figures/residuals_phq9.svg",
+                     "results/manuscript/tables.docx", "results/manuscript/tables.tex",
                      "results/report/index.html"], findings
-    assert sorted(finding.shown for finding in findings) == ["34", "35", "35", "4"]
+    assert sorted(finding.shown for finding in findings) == ["2", "33", "34", "35", "35", "4"]
 
 
 # -- a small study, end to end -----------------------------------------------------------------

@@ -15,6 +15,7 @@ PROCESSED = "data/processed"
 TABLES = "results/tables"
 FIGURES = "results/figures"
 FITS = "results/fits"
+MANUSCRIPT = "results/manuscript"
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,20 @@ _FILES = (
     StageFile("power", f"{TABLES}/power.csv", "combine_power",
               "Monte-Carlo power of the primary test (DPM) and of M2 per design and true effect, "
               "with its Wilson 95% CI", "power", "power.rst", "power for the next study"),
+    # the manuscript outputs (workflow/rules/manuscript.smk; manuscript.run)
+    StageFile("manuscript_tables", f"{MANUSCRIPT}/tables.docx", "manuscript",
+              "APA-style tables of the primary and sensitivity models, random effects, RI-CLPM "
+              "and multiverse as Word tables"),
+    StageFile("manuscript_tables_latex", f"{MANUSCRIPT}/tables.tex", "manuscript",
+              "the same tables as booktabs LaTeX, to \\input in a manuscript"),
+    StageFile("manuscript_tables_standalone", f"{MANUSCRIPT}/tables_standalone.tex",
+              "manuscript", "a complete LaTeX document that inputs tables.tex (compiles as is)"),
+    StageFile("flow_diagram_svg", f"{MANUSCRIPT}/flow_diagram.svg", "manuscript",
+              "the participant flow diagram (CONSORT style) from the published data flow"),
+    StageFile("flow_diagram_pdf", f"{MANUSCRIPT}/flow_diagram.pdf", "manuscript",
+              "the participant flow diagram as PDF (fonts embedded)"),
+    StageFile("manuscript_methods", f"{MANUSCRIPT}/methods.docx", "manuscript",
+              "the reviewer report's methods section as a Word document, with references"),
     StageFile("report", "results/report/index.html", "reviewer_report",
               "the standalone reviewer report", "report", "report_index.rst",
               "reviewer report (standalone HTML)"),
@@ -196,6 +211,10 @@ THERAPIST_PATIENT_FILE = FITS + "/therapist_patient/{outcome}.json"
 SUDDEN_GAINS_FILE = FITS + "/sudden_gains/{outcome}.json"
 #: One job's simulated studies of the power analysis (a batch of one design cell).
 POWER_BATCH_FILE = FITS + "/power/{outcome}/{design}/{effect}/batch_{batch}.csv"
+
+
+#: A figure of the figure table at a journal column width (manuscript.smk).
+MANUSCRIPT_FIGURE_FILE = MANUSCRIPT + "/figures/{figure}.pdf"
 
 
 def path(name: str) -> str:

@@ -556,7 +556,7 @@ SPECS: dict[str, Spec] = {
 }
 
 #: Catalogue files that are not tables (no columns to check).
-NOT_TABLES = (".html", ".json", ".svg", ".png", ".zip")
+NOT_TABLES = (".html", ".json", ".svg", ".png", ".zip", ".docx", ".tex", ".pdf")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,6 +123,7 @@ class Study:
     panel_waves: PanelWaveSettings = PanelWaveSettings()  # models.panel: the panel models' waves
     engagement: EngagementSettings = EngagementSettings()  # engagement: dropout, therapists, gains
     power: PowerSettings | None = None  # power: planning the next study (power.run: in rule all)
+    manuscript: bool = True  # manuscript.run: the outputs of results/manuscript
 
     # -- lookups ------------------------------------------------------------------------------
 
@@ -403,6 +404,7 @@ def resolve_study(config: Mapping[str, Any]) -> Study:
         engagement=engagement,
         power=power_settings(config["power"], outcome_keys, models.run,
                              int(config["study"]["seed"])),
+        manuscript=bool(config["manuscript"]["run"]),
     )
 
 

@@ -4,12 +4,13 @@
 import os
 
 # Jobs that run in the Snakemake process on the submit host instead of being sent to the
-# scheduler: every figure (matplotlib, seconds each, 150-310 MB measured), every step that
-# combines fits into tables, and the small steps that check or publish results. Queueing each of
-# them would cost more than running it. The rules are picked by name here, rather than listed in
-# a `localrules:` directive, because the figure and model rules are generated from tables.
-LOCAL_RULES = ("quality_gate", "publish_episodes", "data_flow", "reviewer_report")
-LOCAL_RULE_PREFIXES = ("figure_", "combine_")
+# scheduler: every figure (matplotlib, seconds each, 150-310 MB measured; their journal copies
+# too), every step that combines fits into tables, and the small steps that check or publish
+# results (the manuscript step among them). Queueing each of them would cost more than running
+# it. The rules are picked by name here, rather than listed in a `localrules:` directive, because
+# the figure and model rules are generated from tables.
+LOCAL_RULES = ("quality_gate", "publish_episodes", "data_flow", "reviewer_report", "manuscript")
+LOCAL_RULE_PREFIXES = ("figure_", "combine_", "manuscript_figure_")
 # (What a `localrules:` directive compiles to.)
 workflow.localrules(
     *(

@@ -220,6 +220,17 @@ def environment() -> jinja2.Environment:
     )
 
 
+def shared_context(view: ReportView, figures: Mapping[str, FigureEntry],
+                   provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """What every section's template reads besides its own context (the manuscript's methods
+    document renders the methods template with it too)."""
+    return {"figures": figures, "outcomes": view.outcomes, "labels": view.labels,
+            "alliance": view.alliance, "process": view.process_label,
+            "name_process": lambda text: name_process(text, view.process_label),
+            "stronger_process": view.stronger_process, "min_cell": view.min_cell,
+            "provenance": provenance}
+
+
 def render_report(tables: ReportTables, settings: ReportSettings,
                   figures: Mapping[str, FigureEntry], provenance: Mapping[str, Any]) -> str:
     """The reviewer report as one HTML document.
@@ -237,11 +248,7 @@ def render_report(tables: ReportTables, settings: ReportSettings,
     """
     view = ReportView(settings)
     env = environment()
-    shared = {"figures": figures, "outcomes": view.outcomes, "labels": view.labels,
-              "alliance": view.alliance, "process": view.process_label,
-              "name_process": lambda text: name_process(text, view.process_label),
-              "stronger_process": view.stronger_process, "min_cell": view.min_cell,
-              "provenance": provenance}
+    shared = shared_context(view, figures, provenance)
     sections = [Markup(env.get_template(f"report/{section.id}.html.j2").render(
         **shared, **section.build(tables, view))) for section in SECTIONS]
     return env.get_template("report/page.html.j2").render(
