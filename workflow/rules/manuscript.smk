@@ -12,7 +12,7 @@ def manuscript_targets():
     """The manuscript outputs (for `rule all`); none when switched off."""
     if not STUDY.manuscript:
         return []
-    figures = figure_names(OUTCOMES, PLANNED_FITS, STUDY.engagement.switched_on)
+    figures = figure_names(OUTCOMES, PLANNED_FITS, STUDY.switched_on)
     return [*[entry.path for entry in written_by("manuscript").values()],
             *[MANUSCRIPT_FIGURE_FILE.format(figure=name) for name in figures]]
 
@@ -35,7 +35,7 @@ rule manuscript:
         "../scripts/manuscript.py"
 
 
-for _family in FAMILIES:
+for _family in FIGURE_FAMILIES:
 
     rule:
         name:
