@@ -1,7 +1,7 @@
 """Benchmark of the model engines on a large simulated service.
 
 Simulates raw exports for 100,000 clients and 1,000 therapists (about 800,000 session rows),
-runs them through ingest, scoring and derivation (:func:`analysis.synthetic.derived_from_simulation`)
+runs them through ingest, scoring and derivation (:func:`analysis.simulate.synthetic.derived_from_simulation`)
 and times, for each mixed model of docs/methods.md section 4 (PHQ-9 outcome), the stages of the primary
 engine: the fit (``mixedlm.lmer``), the summary with Satterthwaite df (``tidy``) and our
 convergence check (gradient and Hessian of the deviance). The same rows are fitted by R's
@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.models.engines import MixedlmEngine, StatsmodelsEngine, scaled_gradient_check
-from analysis.models.fitting import select_model_rows
-from analysis.synthetic import derived_from_simulation
+from analysis.models.mixed.engines import MixedlmEngine, StatsmodelsEngine, scaled_gradient_check
+from analysis.models.mixed.fitting import select_model_rows
+from analysis.simulate.synthetic import derived_from_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "r" / "fit_lmer.R"

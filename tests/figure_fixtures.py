@@ -5,7 +5,7 @@
 from :func:`model_fixtures.simulate_derived`, and the fit files of the models the figures need:
 fitted for real (small studies, through the fit job's own function) or, for large ones, built
 cheaply with numpy through the same summary functions the fit job uses
-(:mod:`analysis.models.diagnostics`), so no mixed model is fitted on 50,000 clients.
+(:mod:`analysis.models.mixed.diagnostics`), so no mixed model is fitted on 50,000 clients.
 :func:`family_inputs` gives one family's inputs by input name, as the figure job passes them.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures.table import FIT_INPUT, FigureFamily
-from analysis.models.diagnostics import random_effect_summaries, residual_summary
+from analysis.models.mixed.diagnostics import random_effect_summaries, residual_summary
 from model_fixtures import episodes_from_derived, make_study, simulate_derived
 
 OUTCOMES = ("phq9", "gad7")
@@ -110,7 +110,7 @@ def synthetic_fit(model: str, n_obs: int, n_clients: int, n_therapists: int,
 
 def fitted_fits(study, derived: pd.DataFrame, models=("M2", "R3")) -> dict:
     """Fit files of the figures' models, fitted for real (the fit job's own function)."""
-    from analysis.models.fitting import fit_planned_model
+    from analysis.models.mixed.fitting import fit_planned_model
 
     return {(fit.outcome, fit.model): fit_planned_model(derived, fit) for fit in study.fits
             if fit.model in models and fit.analysis == "primary"}

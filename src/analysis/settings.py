@@ -182,18 +182,18 @@ class FigureSettings(Settings):
 
 
 # ---------------------------------------------------------------------------------------------
-# RI-CLPM check and multiverse (analysis.models.riclpm_stage, analysis.models.multiverse*)
+# RI-CLPM check and multiverse (analysis.models.panel.riclpm_stage, analysis.models.multiverse)
 
 
 @dataclass(frozen=True)
 class PanelWaveSettings(Settings):
     """Which sessions are the waves of the panel models (``models.panel`` in config).
 
-    Read by :func:`analysis.models.waves.choose_waves` for the dynamic panel model and the
+    Read by :func:`analysis.models.panel.waves.choose_waves` for the dynamic panel model and the
     RI-CLPM alike: the consecutive sessions from ``origin`` (``"client"``: each client's first
     observed session; ``"study"``: the study's first session number) that at least ``min_share``
     of clients reach, at most ``max_waves`` (None: no cap). The defaults and why they were chosen:
-    the docstring of :mod:`analysis.models.waves`.
+    the docstring of :mod:`analysis.models.panel.waves`.
     """
 
     min_share: float = 0.5
@@ -221,7 +221,7 @@ class MultiverseSettings(Settings):
     """The multiverse as declared (``multiverse`` in config), options resolved.
 
     ``choices`` maps each analytic choice to its options in the order of
-    :data:`analysis.models.multiverse.CHOICES`; ``primary`` holds the options of the primary
+    :data:`analysis.models.multiverse.specifications.CHOICES`; ``primary`` holds the options of the primary
     analysis (the specification that must reproduce M2).
     """
 

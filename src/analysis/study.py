@@ -25,8 +25,9 @@ from typing import Any, Mapping
 from analysis.config import check_config, load_config, suggest
 from analysis.errors import ConfigError
 from analysis.ingest.tables import status_text
-from analysis.instruments import Instrument, build_registry, get_instrument
-from analysis.models.specs import (
+from analysis.instrument_declarations import build_registry
+from analysis.instruments import Instrument, get_instrument
+from analysis.models.mixed.specs import (
     BUILTIN_MODELS,
     ModelSettings,
     ModelSpec,
@@ -63,7 +64,7 @@ from analysis.settings import (  # the RI-CLPM check and the multiverse
     PanelWaveSettings,
     RiclpmSettings,
 )
-from analysis.models.multiverse import (
+from analysis.models.multiverse.specifications import (
     MIN_RESAMPLES,
     Specification,
     chunk_specifications,
@@ -117,7 +118,7 @@ class Study:
     inputs : tuple of InputTable
         ``inputs``, in config order.
     fits : tuple of ResolvedFit
-        Every planned model fit (:func:`analysis.models.specs.plan_fits`).
+        Every planned model fit (:func:`analysis.models.mixed.specs.plan_fits`).
     """
 
     registry: dict[str, Instrument]
@@ -238,7 +239,7 @@ class Study:
         return CrossCheckSettings(agreement_tolerance=self.models.agreement_tolerance,
                                   max_clients=self.models.cross_check_max_clients)
 
-    # -- the multiverse (analysis.models.multiverse): what each of its rules passes -----------
+    # -- the multiverse (analysis.models.multiverse.specifications): what each of its rules passes -----------
 
     @property
     def multiverse_chunks(self) -> list[tuple[Specification, ...]]:

@@ -3,7 +3,7 @@
 # Usage: Rscript fit_lavaan.R jobs.csv out_dir
 # jobs.csv has columns id, data (path of a CSV holding the wide panel a1..aK, y1..yK; empty
 # cells are missing waves) and model (path of the model text written by
-# analysis.models.riclpm.riclpm_description, lavaan syntax). Equality constraints come from the
+# analysis.models.panel.riclpm.riclpm_description, lavaan syntax). Equality constraints come from the
 # model text's labels: the lagged paths equal over waves (ar_a, ar_y, cl_ay, cl_ya) and, with
 # equal_innovations, the innovation variances and covariance equal over waves (iv_a, iv_y, ic_ay).
 #

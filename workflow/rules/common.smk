@@ -169,7 +169,7 @@ def report_targets():
 
 # Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk).
 from analysis.catalogue import FIGURES, MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
-from analysis.models.multiverse import data_variants
+from analysis.models.multiverse.specifications import data_variants
 
 
 def riclpm_figures():

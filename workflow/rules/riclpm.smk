@@ -1,4 +1,4 @@
-# The RI-CLPM check (analysis.models.riclpm, riclpm_stage): one job per outcome fits the
+# The RI-CLPM check (analysis.models.panel.riclpm, riclpm_stage): one job per outcome fits the
 # random-intercept cross-lagged panel model (lagged paths constrained, and free per wave as a
 # sensitivity analysis), then the combined tables and one figure per outcome. When the data
 # cannot identify the model, the job writes why and the run goes on. Off: models.riclpm.run.

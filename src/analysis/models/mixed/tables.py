@@ -1,7 +1,7 @@
 """Combining the fit files of every job into the published model tables.
 
-Input: the JSON-able dicts written by :func:`analysis.models.fitting.fit_planned_model` (one per
-``(outcome, model, analysis)``) and by :func:`analysis.models.fitting.cross_check_fit`. Output:
+Input: the JSON-able dicts written by :func:`analysis.models.mixed.fitting.fit_planned_model` (one per
+``(outcome, model, analysis)``) and by :func:`analysis.models.mixed.fitting.cross_check_fit`. Output:
 tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
 
 - ``models``: one row per fixed-effect term with raw p, ``p_holm`` (Holm over the primary tests:
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES, find_sensitivity
+from analysis.models.mixed.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES, find_sensitivity
 from analysis.privacy import PEOPLE_COUNT_COLUMNS as _PEOPLE, StudyTotals, publish_counts
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -270,7 +270,7 @@ def random_part(info: dict[str, Any]) -> str:
     formula = info.get("formula")
     if not formula or "|" not in str(formula):
         return ""
-    from analysis.models.specs import split_formula
+    from analysis.models.mixed.specs import split_formula
 
     try:
         _, _, terms = split_formula(str(formula))
@@ -362,9 +362,9 @@ def combine_fits(
     Parameters
     ----------
     fits : iterable of dict
-        Results of :func:`analysis.models.fitting.fit_planned_model`.
+        Results of :func:`analysis.models.mixed.fitting.fit_planned_model`.
     cross_checks : iterable of dict
-        Results of :func:`analysis.models.fitting.cross_check_fit`.
+        Results of :func:`analysis.models.mixed.fitting.cross_check_fit`.
     min_cell : int
         ``privacy.min_cell_count``: client counts below it are shown as ``"<min_cell"``.
     totals : StudyTotals

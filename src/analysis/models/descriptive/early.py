@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 
 from analysis.errors import DataError, require_columns
-from analysis.models.design import therapist_design
-from analysis.models.engines import INTERCEPT
-from analysis.models.records import records
-from analysis.models.specs import ResolvedFit, split_formula
-from analysis.models.standardise import standardised_estimates
+from analysis.models.mixed.design import therapist_design
+from analysis.models.mixed.engines import INTERCEPT
+from analysis.models.mixed.records import records
+from analysis.models.mixed.specs import ResolvedFit, split_formula
+from analysis.models.mixed.standardise import standardised_estimates
 
 
 def early_alliance_rows(

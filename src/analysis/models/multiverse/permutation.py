@@ -1,8 +1,8 @@
 """Numeric helpers of the multiverse, and the retired within-client permutation null.
 
-Used by :mod:`analysis.models.multiverse_fit` and :mod:`analysis.models.multiverse_bootstrap`:
+Used by :mod:`analysis.models.multiverse.fit` and :mod:`analysis.models.multiverse.bootstrap`:
 :func:`group_means` and :func:`group_detrend` (vectorised per-client means and detrending) and
-:class:`_FixedVarianceGls`, the GLS of a fitted random-intercept model with its variance
+:class:`FixedVarianceGls`, the GLS of a fitted random-intercept model with its variance
 components held fixed (Henderson's mixed-model equations; at the observed data it reproduces
 REML's fixed-effect estimate and standard error exactly), which the bootstrap joint test uses to
 re-estimate the multilevel specifications on each resample.
@@ -11,7 +11,7 @@ The permutation null (:func:`permutation_null`: each client's alliance shuffled 
 sessions) is no longer the joint test: it treats sessions as exchangeable and breaks alliance's
 correlation with session and with the current symptom score, and with alliance trending over
 sessions it rejected 7.0% at nominal 5%. It is kept only for comparison; the joint test is
-:mod:`analysis.models.multiverse_bootstrap`.
+:mod:`analysis.models.multiverse.bootstrap`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.models.specs import split_formula
+from analysis.models.mixed.specs import split_formula
 
 if TYPE_CHECKING:
-    from analysis.models.multiverse_fit import _Block, _Design
+    from analysis.models.multiverse.fit import Block, Design
 
 #: The between-client alliance term of M2 (a permutation leaves it as it is, but the
 #: specification's model rows may recentre it).
@@ -121,7 +121,7 @@ def permute_within_groups(values: np.ndarray, codes: np.ndarray, keys: np.ndarra
 # The permutation null
 
 
-class _FixedVarianceGls:
+class FixedVarianceGls:
     """GLS of one fitted specification with its variance components held fixed.
 
     Henderson's mixed-model equations for random intercepts ``Z u`` with ``u ~ N(0, s2_g I)``
@@ -136,8 +136,8 @@ class _FixedVarianceGls:
     #: Largest Schur complement solved densely (other factors' levels); larger ones use SuperLU.
     DENSE_LIMIT = 4000
 
-    def __init__(self, design: _Design, final: Any, data: pd.DataFrame) -> None:
-        from analysis.models.engines import INTERCEPT, parse_random_part
+    def __init__(self, design: Design, final: Any, data: pd.DataFrame) -> None:
+        from analysis.models.mixed.engines import INTERCEPT, parse_random_part
 
         response, _, random_terms = parse_random_part(final.formula)
         if any(term.slopes or not term.intercept for term in random_terms):
@@ -263,22 +263,22 @@ class _FixedVarianceGls:
 class _NullState:
     """What the permutation null of one fitted specification needs (and no more)."""
 
-    design: _Design
+    design: Design
     formula: str
     df: float
     sd_y: float
     method: str
-    solver: _FixedVarianceGls | None = None
+    solver: FixedVarianceGls | None = None
     data: pd.DataFrame | None = None  # the model frame, kept only for refits
 
 
-def null_state(design: _Design, final: Any, data: pd.DataFrame,
+def null_state(design: Design, final: Any, data: pd.DataFrame,
                method: str = "fixed_variance") -> _NullState:
     """The permutation state of a fitted specification (its model frame dropped when possible).
 
     Parameters
     ----------
-    design : _Design
+    design : Design
         The specification's rows and how its alliance columns are built.
     final : EngineFit
         Its reported fit (final formula, variance components, the term's df).
@@ -294,24 +294,24 @@ def null_state(design: _Design, final: Any, data: pd.DataFrame,
     state = _NullState(design, final.formula, float(row["df"]),
                        float(data[response].std()), method)
     if method == "fixed_variance":
-        state.solver = _FixedVarianceGls(design, final, data)
+        state.solver = FixedVarianceGls(design, final, data)
         design.data = design.data.iloc[0:0]  # the static columns now live in the solver
     else:
         state.data = data
     return state
 
 
-def permutation_null(block: _Block, states: Sequence[Any], permutations: int, seed: int,
+def permutation_null(block: Block, states: Sequence[Any], permutations: int, seed: int,
                      method: str | None = None) -> list[dict[str, Any]]:
     """The permuted estimates of the specifications of one data block.
 
     Parameters
     ----------
-    block : _Block
+    block : Block
         The outcome's rows of one data variant.
     states : sequence
         Per specification its :func:`null_state`, or the ``(design, final fit, model frame)``
-        that :func:`~analysis.models.multiverse_fit.fit_specification` returns (turned into one
+        that :func:`~analysis.models.multiverse.fit.fit_specification` returns (turned into one
         with ``method``).
     permutations : int
         Number of permutations (each the same shuffle in every block and job).
@@ -327,7 +327,7 @@ def permutation_null(block: _Block, states: Sequence[Any], permutations: int, se
         Per specification: ``method``, ``df`` (the observed fit's), and per permutation
         ``estimate``, ``se``, ``std_estimate`` and, for ``refit``, ``dfs``.
     """
-    from analysis.models.engines import get_engine
+    from analysis.models.mixed.engines import get_engine
 
     states = [state if isinstance(state, _NullState)
               else null_state(*state, method or "fixed_variance") for state in states]

@@ -1,9 +1,9 @@
 """The RI-CLPM check as a pipeline stage: one job per outcome, then the combined tables.
 
-:mod:`analysis.models.riclpm` fits the random-intercept cross-lagged panel model (Hamaker,
+:mod:`analysis.models.panel.riclpm` fits the random-intercept cross-lagged panel model (Hamaker,
 Kuiper & Grasman 2015) to a wide panel. This module runs it for one outcome of the pipeline
 (:func:`fit_riclpm_outcome`): the waves are chosen from ``derived.parquet`` by
-:func:`analysis.models.waves.choose_waves` (``models.panel``; or the first
+:func:`analysis.models.panel.waves.choose_waves` (``models.panel``; or the first
 ``models.riclpm.sessions`` sessions from the origin when that is set), the panel is built, and
 the model is fitted with the lagged paths constrained equal over waves and, as a sensitivity
 analysis (``models.riclpm.free_paths_sensitivity``), free per wave; innovation (co)variances
@@ -41,7 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.records import json_ready, records
+from analysis.models.mixed.records import json_ready, records
 from analysis.privacy import StudyTotals, format_count
 from analysis.settings import RiclpmSettings
 
@@ -72,8 +72,8 @@ LAGGED_PATHS = {
 
 def choose_riclpm_waves(derived: pd.DataFrame, outcome: str, settings: RiclpmSettings):
     """The RI-CLPM's waves of one outcome: ``models.riclpm.sessions`` when set, else the choice
-    from the data by ``models.panel`` (:func:`analysis.models.waves.choose_waves`)."""
-    from analysis.models.waves import choose_waves
+    from the data by ``models.panel`` (:func:`analysis.models.panel.waves.choose_waves`)."""
+    from analysis.models.panel.waves import choose_waves
 
     waves = settings.waves
     return choose_waves(derived, outcome, min_share=waves.min_share, max_waves=waves.max_waves,
@@ -106,11 +106,11 @@ def fit_riclpm_outcome(derived: pd.DataFrame, outcome: str, settings: RiclpmSett
     -------
     dict
         JSON-able: ``outcome``, ``sessions`` (K), ``waves`` (the wave choice,
-        :meth:`~analysis.models.waves.WaveChoice.as_dict`), ``equal_innovations``, ``counts``
-        (the panel's counts, see :func:`~analysis.models.riclpm.panel_from_derived`),
+        :meth:`~analysis.models.panel.waves.WaveChoice.as_dict`), ``equal_innovations``, ``counts``
+        (the panel's counts, see :func:`~analysis.models.panel.riclpm.panel_from_derived`),
         ``versions``, one entry per version with ``version``, ``status`` (``fitted`` or
         ``not_identified``), ``reason``, ``paths`` (records of the parameter table), ``fit`` and
-        ``convergence`` (see :func:`~analysis.models.riclpm.fit_riclpm`), and
+        ``convergence`` (see :func:`~analysis.models.panel.riclpm.fit_riclpm`), and
         ``likelihood_ratio`` (:func:`likelihood_ratio_test`; None without the free version).
         Wall times are left out, so reruns give identical files.
 
@@ -122,7 +122,7 @@ def fit_riclpm_outcome(derived: pd.DataFrame, outcome: str, settings: RiclpmSett
 
     Examples
     --------
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(300, 4, seed=3, output="derived")
     >>> result = fit_riclpm_outcome(derived, "phq9", RiclpmSettings(sessions=4))
     >>> [(v["version"], v["status"]) for v in result["versions"]]
@@ -132,7 +132,7 @@ def fit_riclpm_outcome(derived: pd.DataFrame, outcome: str, settings: RiclpmSett
     >>> small["versions"][0]["status"]
     'not_identified'
     """
-    from analysis.models.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
+    from analysis.models.panel.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
 
     choice = choose_riclpm_waves(derived, outcome, settings)
     panel, counts = panel_from_derived(derived, outcome, choice)
@@ -263,8 +263,8 @@ def identification_advice(error, choice, derived: pd.DataFrame, outcome: str,
     (with the waves they would give), equal innovation variances where they would bring the
     parameters below the clients. Empty when nothing in the configuration can help.
     """
-    from analysis.models.riclpm import MIN_WAVES, n_free_parameters
-    from analysis.models.waves import choose_waves, wide_panel
+    from analysis.models.panel.riclpm import MIN_WAVES, n_free_parameters
+    from analysis.models.panel.waves import choose_waves, wide_panel
 
     kind = getattr(error, "kind", "")
     options: list[str] = []
@@ -379,13 +379,13 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
     -------
     dict of str to DataFrame
         ``riclpm``: ``outcome, version`` and the columns of
-        :data:`analysis.models.riclpm.PATH_COLUMNS` (``std_estimate`` is lavaan's std.all of that
+        :data:`analysis.models.panel.riclpm.PATH_COLUMNS` (``std_estimate`` is lavaan's std.all of that
         row's wave: a path held equal over waves has one estimate but a standardised value per
         wave, as the within-client SDs differ by wave), one row per parameter of each fitted
         version. ``riclpm_fit``: :data:`FIT_COLUMNS`, one row per outcome and version, fitted or
         not; the likelihood-ratio test (or why it is not given) on the ``free`` row.
     """
-    from analysis.models.riclpm import PATH_COLUMNS
+    from analysis.models.panel.riclpm import PATH_COLUMNS
 
     path_rows, fit_rows = [], []
     for result in results:
@@ -440,12 +440,12 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
 def _session_range(waves: Mapping[str, Any]) -> str | None:
     if not waves:
         return None
-    from analysis.models.waves import WaveChoice
+    from analysis.models.panel.waves import WaveChoice
 
     return WaveChoice.from_dict(dict(waves)).session_range
 
 
-#: Where a message of :mod:`analysis.models.riclpm` states a count of people: "16 clients",
+#: Where a message of :mod:`analysis.models.panel.riclpm` states a count of people: "16 clients",
 #: "1 client(s)", "3 waves: 2" (clients with 3 waves), "but 16 have them", "all 5 values".
 _COUNT_PATTERNS = (
     re.compile(r"(?P<before>)(?P<count>\d+)(?P<after>\s+clients?\b|\s+client\(s\))"),
