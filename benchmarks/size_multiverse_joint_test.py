@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.models.multiverse.specifications import enumerate_specifications
-from analysis.models.multiverse.fit import Block, fit_specification
-from analysis.models.multiverse.permutation import group_detrend
+from analysis.models.multiverse.design import Block, group_detrend
+from analysis.models.multiverse.fit import fit_specification
 from analysis.models.multiverse.summary import JOINT_STATISTICS, joint_test
 from analysis.settings import MultiverseSummarySettings
 

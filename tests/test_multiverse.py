@@ -39,8 +39,9 @@ from analysis.models.multiverse.bootstrap import (
     null_state,
     resample_rows,
 )
-from analysis.models.multiverse.fit import Block, fit_specification, fit_specifications
-from analysis.models.multiverse.permutation import FixedVarianceGls, group_detrend
+from analysis.models.multiverse.design import Block, group_detrend
+from analysis.models.multiverse.fit import fit_specification, fit_specifications
+from analysis.models.multiverse.permutation import FixedVarianceGls
 from analysis.models.multiverse.summary import (
     combine_multiverse,
     joint_test,

@@ -42,7 +42,6 @@ import dataclasses
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -51,11 +50,13 @@ import pandas as pd
 from analysis.errors import DataError
 from analysis.models.multiverse.specifications import Specification
 from analysis.models.multiverse.data import NEXT_PREFIX
-from analysis.models.multiverse.permutation import (
+from analysis.models.multiverse.design import (
     BETWEEN_TERM,
+    DETRENDED_TERM,
     MIN_DETREND_ROWS,
-    group_detrend,
-    group_means,
+    TERM,
+    Block,
+    Design,
 )
 from analysis.models.mixed.records import json_ready
 from analysis.models.mixed.specs import (
@@ -71,10 +72,6 @@ from analysis.settings import MultiverseFitSettings
 
 log = logging.getLogger(__name__)
 
-#: The term of M2 whose estimate the multiverse collects, and its detrended version (the
-#: between-client term BETWEEN_TERM is in multiverse.permutation, which needs it).
-TERM = "alliance_within"
-DETRENDED_TERM = "alliance_within_detrended"
 #: The panel models' term: alliance at the previous wave -> symptoms.
 LAGGED_TERM = "alliance_lagged"
 #: Columns of ``multiverse.csv`` (after the choice columns). ``fingerprint`` identifies the final
@@ -128,76 +125,6 @@ def specification_fit(m2: ResolvedFit, spec: Specification, completers_min_sessi
         tested_terms=(), completers_min_sessions=(completers_min_sessions
                                                   if spec.sample == "completers" else None),
     )
-
-
-@dataclass
-class Block:
-    """One outcome's rows of one data variant, with what every permutation needs."""
-
-    frame: pd.DataFrame
-    codes: np.ndarray          # client code per row (the frame is sorted by client, session)
-    n_clients: int
-    session: np.ndarray
-    alliance: np.ndarray       # the observed alliance score (NaN where none)
-
-    @classmethod
-    def of(cls, variant: pd.DataFrame, outcome: str) -> "Block":
-        frame = variant.loc[variant["outcome"] == outcome].reset_index(drop=True)
-        if frame.empty:
-            raise DataError(f"multiverse data: no rows for outcome {outcome!r}")
-        codes, uniques = pd.factorize(frame[CLIENT])
-        return cls(frame, codes.astype(np.int64), len(uniques),
-                   frame["session"].to_numpy(dtype=float),
-                   frame["alliance_score"].to_numpy(dtype=float, na_value=np.nan))
-
-    def observed(self) -> dict[str, np.ndarray]:
-        """The derived alliance columns (as ``derived.parquet`` holds them)."""
-        return {name: self.frame[name].to_numpy(dtype=float, na_value=np.nan)
-                for name in (TERM, BETWEEN_TERM, DETRENDED_TERM)}
-
-
-@dataclass
-class Design:
-    """The rows and fixed columns of one specification, and how its alliance columns are built."""
-
-    spec: Specification
-    resolved: ResolvedFit
-    rows: np.ndarray                  # positions in the block
-    data: pd.DataFrame                # the model frame without the alliance columns
-    accounting: dict[str, Any]
-    term: str
-    codes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    n_clients: int = 0
-    session: np.ndarray = field(default_factory=lambda: np.empty(0))
-
-    def alliance_columns(self, block_columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The specification's alliance columns from the block's (observed or permuted) ones."""
-        within_source = DETRENDED_TERM if (self.spec.detrended
-                                           and self.spec.centring == "all_sessions") else TERM
-        within = block_columns[within_source][self.rows]
-        between = block_columns[BETWEEN_TERM][self.rows]
-        if self.spec.centring == "model_rows":
-            # The split over the model's rows: the client mean of the all-session within part
-            # is the shift of the client's mean over these rows (constants cancel).
-            shift = group_means(self.codes, within, self.n_clients)
-            within = within - shift[self.codes]
-            client_between = group_means(self.codes, between + shift[self.codes], self.n_clients)
-            between = client_between[self.codes] - np.nanmean(client_between)
-            if self.spec.detrended:
-                within = group_detrend(self.codes, self.session, within, self.n_clients)
-        return {self.term: within, BETWEEN_TERM: between}
-
-    def frame(self, block_columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-        """The model frame with the alliance columns built from ``block_columns``."""
-        data = self.data.copy()
-        for name, values in self.alliance_columns(block_columns).items():
-            data[name] = values
-        return data[self.columns]
-
-    @property
-    def columns(self) -> list[str]:
-        from analysis.models.mixed.specs import formula_variables
-        return formula_variables(self.resolved.formula or "")
 
 
 def _design(block: Block, spec: Specification, resolved: ResolvedFit) -> Design:

@@ -1,11 +1,11 @@
-"""Numeric helpers of the multiverse, and the retired within-client permutation null.
+"""The fixed-variance GLS refit of the multiverse, and the retired within-client permutation null.
 
-Used by :mod:`analysis.models.multiverse.fit` and :mod:`analysis.models.multiverse.bootstrap`:
-:func:`group_means` and :func:`group_detrend` (vectorised per-client means and detrending) and
-:class:`FixedVarianceGls`, the GLS of a fitted random-intercept model with its variance
+:class:`FixedVarianceGls` is the GLS of a fitted random-intercept model with its variance
 components held fixed (Henderson's mixed-model equations; at the observed data it reproduces
-REML's fixed-effect estimate and standard error exactly), which the bootstrap joint test uses to
-re-estimate the multilevel specifications on each resample.
+REML's fixed-effect estimate and standard error exactly), which the bootstrap joint test
+(:mod:`analysis.models.multiverse.bootstrap`) uses to re-estimate the multilevel specifications on
+each resample, on a specification's rows
+(:class:`~analysis.models.multiverse.design.Design`).
 
 The permutation null (:func:`permutation_null`: each client's alliance shuffled over their
 sessions) is no longer the joint test: it treats sessions as exchangeable and breaks alliance's
@@ -18,60 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
 from analysis.models.mixed.specs import split_formula
+from analysis.models.multiverse.design import BETWEEN_TERM, Block, Design
 
-if TYPE_CHECKING:
-    from analysis.models.multiverse.fit import Block, Design
-
-#: The between-client alliance term of M2 (a permutation leaves it as it is, but the
-#: specification's model rows may recentre it).
-BETWEEN_TERM = "alliance_between_c"
-#: Clients need this many rows for a per-client trend (as in analysis.derive).
-MIN_DETREND_ROWS = 3
 PERMUTATION_METHODS = ("fixed_variance", "refit")
-
-
-# ---------------------------------------------------------------------------------------------
-# Group-wise helpers (numpy; the permutation loop calls them many times)
-
-
-def group_means(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """The mean of the finite ``values`` of each group (NaN for a group without one)."""
-    finite = np.isfinite(values)
-    totals = np.bincount(codes[finite], weights=values[finite], minlength=n_groups)
-    counts = np.bincount(codes[finite], minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return totals / counts
-
-
-def group_detrend(codes: np.ndarray, session: np.ndarray, values: np.ndarray, n_groups: int,
-                  min_rows: int = MIN_DETREND_ROWS) -> np.ndarray:
-    """Residuals of a per-group OLS of ``values`` on ``session`` (NaN with < ``min_rows``).
-
-    The same quantity as the derived ``alliance_within_detrended`` (docs/methods.md section 3;
-    :func:`analysis.derive.derive_analysis_frame`), vectorised with ``numpy.bincount`` for the
-    permutation loop; tests/test_multiverse.py checks that the two agree.
-    """
-    finite = np.isfinite(values)
-    groups = codes[finite]
-    counts = np.bincount(groups, minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        session_mean = np.bincount(groups, weights=session[finite], minlength=n_groups) / counts
-        value_mean = np.bincount(groups, weights=values[finite], minlength=n_groups) / counts
-        ds = session - session_mean[codes]
-        dv = values - value_mean[codes]
-        sxx = np.bincount(groups, weights=(ds * ds)[finite], minlength=n_groups)
-        sxy = np.bincount(groups, weights=(ds * dv)[finite], minlength=n_groups)
-        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
-    residual = dv - slope[codes] * ds
-    residual[~finite | (counts[codes] < min_rows)] = np.nan
-    return residual
 
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -365,11 +321,8 @@ def permutation_null(block: Block, states: Sequence[Any], permutations: int, see
 
 
 __all__ = [
-    "BETWEEN_TERM",
-    "MIN_DETREND_ROWS",
     "PERMUTATION_METHODS",
-    "group_detrend",
-    "group_means",
+    "FixedVarianceGls",
     "null_state",
     "permutation_keys",
     "permutation_null",
