@@ -8,9 +8,10 @@ stay small (at most a few hundred rows) and are written by the tests; none is co
 
 :func:`run_design` runs a design in-process through the same package functions, in the same
 order, as the workflow's scripts: ingest -> quality gate -> score -> episodes (and their
-publication) -> derive -> every planned fit (:func:`analysis.models.mixed.fitting.fit_planned_model`)
--> the engine cross-checks -> the combined model tables -> the data flow -> the figures of the therapists -> the reviewer
-report (:func:`analysis.report.render.render_report`). Each stage file is written with
+publication) -> derive -> every planned fit
+(:func:`analysis.models.mixed.fitting.fit_planned_model`) -> the engine cross-checks -> the combined
+model tables -> the data flow -> the figures of the therapists -> the reviewer report
+(:func:`analysis.report.render.render_report`). Each stage file is written with
 :func:`analysis.io.write_table`, so the stage contracts are checked at every boundary, and the
 report reads them back as the report rule does. The Snakemake pipeline itself runs once, on the
 hardest design, in ``tests/test_designs.py``.

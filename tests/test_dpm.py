@@ -1,5 +1,5 @@
-"""The dynamic panel model (analysis.models.panel.dpm): parity with lavaan, the published wage example,
-recovery when symptoms act on the same session's alliance, and input errors.
+"""The dynamic panel model (analysis.models.panel.dpm): parity with lavaan, the published wage
+example, recovery when symptoms act on the same session's alliance, and input errors.
 
 - Parity with R's lavaan 0.6.14, live through Rscript (tests/r/fit_dpm_lavaan.R), on simulated
   panels: balanced; unbalanced with dropout and intermittent missing waves; free per-wave paths

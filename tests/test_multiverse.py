@@ -1,4 +1,4 @@
-"""The multiverse (analysis.models.multiverse.specifications and its multiverse_* modules) and its stage.
+"""The multiverse (the modules of analysis.models.multiverse) and its stage.
 
 - The enumeration is exactly the applicable product of the declared options (count and
   content), in a fixed order: the estimator is a choice, the choices that do not apply to an

@@ -1,4 +1,5 @@
-"""The RI-CLPM check (analysis.models.panel.riclpm) and its panel generator (analysis.simulate.panel).
+"""The RI-CLPM check (analysis.models.panel.riclpm) and its panel generator
+(analysis.simulate.panel).
 
 - Parity with R's lavaan 0.6.14, live through Rscript (tests/r/fit_lavaan.R): one simulated panel
   (500 clients, 5 waves, symptom-driven dropout, some measurement error so that the model misfits

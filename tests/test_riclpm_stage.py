@@ -1,4 +1,5 @@
-"""The RI-CLPM check as a pipeline stage (analysis.models.panel.riclpm_stage, figures_riclpm, report).
+"""The RI-CLPM check as a pipeline stage (analysis.models.panel.riclpm_stage, figures_riclpm,
+report).
 
 - One outcome's job fits the constrained and the free version; its tables hold every parameter
   and the fit indices, the waves used and why, and the likelihood-ratio test of free against

@@ -6,7 +6,8 @@ direction, the missing-item rule, severity bands, the caseness cut-off, the reli
 threshold and (optionally) reliability and functional norms for Jacobson-Truax. Five instruments
 are built in (PHQ-9, GAD-7, WAI-SR, SRS, ORS; see docs/methods.md section 1).
 :func:`analysis.instrument_declarations.build_registry` adds the instruments declared under
-``instruments:`` in config and returns a dict from key to :class:`Instrument`; nothing else in the package hard-codes a fact about a questionnaire.
+``instruments:`` in config and returns a dict from key to :class:`Instrument`; nothing else in the
+package hard-codes a fact about a questionnaire.
 
 Declaring an instrument in config (which columns hold its items is said under ``inputs:``)::
 

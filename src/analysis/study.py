@@ -239,7 +239,7 @@ class Study:
         return CrossCheckSettings(agreement_tolerance=self.models.agreement_tolerance,
                                   max_clients=self.models.cross_check_max_clients)
 
-    # -- the multiverse (analysis.models.multiverse.specifications): what each of its rules passes -----------
+    # -- the multiverse (analysis.models.multiverse): what each of its rules passes -----------
 
     @property
     def multiverse_chunks(self) -> list[tuple[Specification, ...]]:

@@ -1,4 +1,4 @@
-"""Snakemake script: one scoring variant of the multiverse's data (analysis.models.multiverse.fit)."""
+"""Snakemake script: one scoring variant of the multiverse's data (analysis.models.multiverse.data)."""
 from analysis.io import read_table, write_table
 from analysis.models.multiverse.data import prepare_data_variant
 from analysis.runner import note_size, run_job

@@ -1,7 +1,7 @@
 """A seeded generator of panel data from a random-intercept cross-lagged panel model (RI-CLPM).
 
-The RI-CLPM check (:mod:`analysis.models.panel.riclpm`) needs data whose within-client carry-over and
-cross-lagged effects are known. This module draws them from the model of Hamaker, Kuiper and
+The RI-CLPM check (:mod:`analysis.models.panel.riclpm`) needs data whose within-client carry-over
+and cross-lagged effects are known. This module draws them from the model of Hamaker, Kuiper and
 Grasman (2015). For client ``i`` and wave ``t = 1..K`` (wave = session number)::
 
     A[i, t] = mu_A[t] + RI_A[i] + wA[i, t]        Y[i, t] = mu_Y[t] + RI_Y[i] + wY[i, t]
@@ -13,8 +13,8 @@ mutually independent (optionally plus independent measurement error, ``error_sd`
 standard RI-CLPM does not model). Parameters are given on a standard latent scale; ``alliance_scale`` and
 ``symptom_scale`` (location, SD) map the latent values onto score units (a WAI-SR-like
 ``(3.9, 0.5)`` and a PHQ-9-like ``(14, 4)``, say), and the truth dict holds every parameter both on
-the latent scale and in score units, the units in which :func:`analysis.models.panel.riclpm.fit_riclpm`
-estimates them.
+the latent scale and in score units, the units in which
+:func:`analysis.models.panel.riclpm.fit_riclpm` estimates them.
 
 Missing waves are whole missed sessions (both scores missing), wave 1 always observed: ``"mcar"``
 drops each later wave independently with probability ``missing_rate``; ``"mar"`` is monotone

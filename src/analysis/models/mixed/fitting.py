@@ -1,16 +1,16 @@
 """Fitting one planned model: data selection and the fit by the model's kind, as JSON-able results.
 
 One Snakemake job fits one planned ``(outcome, model, analysis)`` (a
-:class:`~analysis.models.mixed.specs.ResolvedFit` from the study's plan) with :func:`fit_planned_model`.
-Inputs are the ``derived`` frame (session rows), the ``episodes`` frame (M4) and the
-``administrations`` frame (R2, item data). The job selects the outcome's rows (and completers for
-that sensitivity analysis), drops rows with a missing model variable explicitly and counts them,
-then fits by the model's kind (:data:`FITTERS`):
+:class:`~analysis.models.mixed.specs.ResolvedFit` from the study's plan) with
+:func:`fit_planned_model`. Inputs are the ``derived`` frame (session rows), the ``episodes`` frame
+(M4) and the ``administrations`` frame (R2, item data). The job selects the outcome's rows (and
+completers for that sensitivity analysis), drops rows with a missing model variable explicitly and
+counts them, then fits by the model's kind (:data:`FITTERS`):
 
 - ``lmm`` (M0-M3, custom) and ``icc`` (R3): the convergence protocol of docs/methods.md
-  section 4 (:mod:`analysis.models.mixed.protocol`): a fit counts only when it converged by the gradient
-  check and is not singular; otherwise the random part is simplified one step at a time, each
-  step recorded in ``fallback_steps``. The final formula is reported beside the estimates;
+  section 4 (:mod:`analysis.models.mixed.protocol`): a fit counts only when it converged by the
+  gradient check and is not singular; otherwise the random part is simplified one step at a time,
+  each step recorded in ``fallback_steps``. The final formula is reported beside the estimates;
 - ``ols`` (M4): :mod:`analysis.models.descriptive.early`;
 - ``rm_corr`` (R1): :mod:`analysis.models.descriptive.correlation`;
 - ``alpha`` (R2): :mod:`analysis.models.descriptive.reliability`;
@@ -288,7 +288,8 @@ def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
     native = getattr(final, "native", None)
     if resolved.analysis == "primary" and native is not None:
         # What the figures show of the primary models (residuals, therapists' intercepts), in
-        # summary: the figure jobs read it here instead of refitting (analysis.models.mixed.diagnostics).
+        # summary: the figure jobs read it here instead of refitting
+        # (analysis.models.mixed.diagnostics).
         from analysis.models.mixed.diagnostics import model_diagnostics
 
         out["diagnostics"] = model_diagnostics(native)

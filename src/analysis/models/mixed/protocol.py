@@ -21,8 +21,8 @@ Dropping a real slope makes the SEs of within-client terms too small (methods se
 is why a boundary variance goes first: when the therapist SD is 0 the end point keeps
 ``(1 + session | client_id)``. The boundary is judged as lme4's ``isSingular`` judges it: a
 diagonal element of the relative covariance factor (``theta``) below
-:data:`analysis.models.mixed.engines.SINGULAR_TOLERANCE`, computed here from the fit's random-effects
-frame, so that :func:`next_simplification` is a pure function of a formula and an
+:data:`analysis.models.mixed.engines.SINGULAR_TOLERANCE`, computed here from the fit's
+random-effects frame, so that :func:`next_simplification` is a pure function of a formula and an
 :class:`~analysis.models.mixed.engines.EngineFit`. Grouping factors listed in ``keep_groups`` never
 lose their last term: the therapist ICC (R3) keeps its therapist term, because a therapist
 variance of 0 is its answer, not a failure; a converged fit whose boundary components cannot go

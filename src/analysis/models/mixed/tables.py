@@ -1,8 +1,8 @@
 """Combining the fit files of every job into the published model tables.
 
-Input: the JSON-able dicts written by :func:`analysis.models.mixed.fitting.fit_planned_model` (one per
-``(outcome, model, analysis)``) and by :func:`analysis.models.mixed.fitting.cross_check_fit`. Output:
-tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
+Input: the JSON-able dicts written by :func:`analysis.models.mixed.fitting.fit_planned_model` (one
+per ``(outcome, model, analysis)``) and by :func:`analysis.models.mixed.fitting.cross_check_fit`.
+Output: tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
 
 - ``models``: one row per fixed-effect term with raw p, ``p_holm`` (Holm over the primary tests:
   the lagged alliance term of the dynamic panel model DPM of each outcome) and ``p_bh``

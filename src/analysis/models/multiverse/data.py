@@ -1,7 +1,7 @@
 """The multiverse's data variants: the pipeline's scoring and derivation under other settings.
 
-One job per prorating option (:mod:`analysis.models.multiverse.specifications` lists the choices) calls
-:func:`prepare_data_variant`: the administrations are scored with
+One job per prorating option (:mod:`analysis.models.multiverse.specifications` lists the choices)
+calls :func:`prepare_data_variant`: the administrations are scored with
 :func:`analysis.scoring.score_administrations`, by the registry's rules (``lenient``) or with
 prorating switched off (``strict``), and the session variables derived with
 :func:`analysis.derive.derive_analysis_frame` with the primary analysis's settings. The result

@@ -1,7 +1,8 @@
 """Fitting the multiverse: data variants, one fit per specification, the bootstrap null.
 
-The plan (the choices, the estimands and their combinations) is :mod:`analysis.models.multiverse.specifications`.
-This module does the work, in three stages that match the pipeline's rules:
+The plan (the choices, the estimands and their combinations) is
+:mod:`analysis.models.multiverse.specifications`. This module does the work, in three stages that
+match the pipeline's rules:
 
 1. :func:`analysis.models.multiverse.data.prepare_data_variant` (one job per prorating option,
    in its own light module so that a change to the model code does not rescore the data).
@@ -9,8 +10,8 @@ This module does the work, in three stages that match the pipeline's rules:
    job's list), by estimator:
 
    - ``mlm``: the rows of M2 for the outcome are selected with
-     :func:`analysis.models.mixed.fitting.select_model_rows` (so the primary-option specification fits
-     exactly the rows of the pipeline's M2), the person-mean split is recomputed on those rows
+     :func:`analysis.models.mixed.fitting.select_model_rows` (so the primary-option specification
+     fits exactly the rows of the pipeline's M2), the person-mean split is recomputed on those rows
      when centring is ``model_rows`` (and the within part detrended on them when detrended), and
      M2's formula is fitted under the convergence protocol
      (:func:`analysis.models.mixed.protocol.fit_with_fallback`);
@@ -20,8 +21,8 @@ This module does the work, in three stages that match the pipeline's rules:
      equal over waves and, with ``random: full``, standard errors clustered by therapist (used
      from :data:`analysis.models.panel.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists). The lag-1,
      primary-option specification is the pipeline's DPM (same function calls on the same rows);
-   - ``riclpm``: the same panel, :func:`analysis.models.panel.riclpm.fit_riclpm` with lagged paths and
-     innovation (co)variances equal over waves. A panel that cannot identify it is recorded as
+   - ``riclpm``: the same panel, :func:`analysis.models.panel.riclpm.fit_riclpm` with lagged paths
+     and innovation (co)variances equal over waves. A panel that cannot identify it is recorded as
      ``not_estimable`` with the reason; an inadmissible solution (a variance at or below 0) as
      ``inadmissible``: neither is summarised.
 

@@ -19,8 +19,8 @@ of the pipeline (:func:`fit_dynamic_panel`, the ``dpm`` entry of
    empty (large-sample ML inference).
 
 Standard errors (:func:`inference`): cluster-robust by therapist when the study has at least
-:data:`analysis.models.panel.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists; otherwise robust with each client
-its own cluster (the sandwich of lavaan's MLR). Not the observed information alone: in the
+:data:`analysis.models.panel.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists; otherwise robust with each
+client its own cluster (the sandwich of lavaan's MLR). Not the observed information alone: in the
 recovery study (150 clients, ``docs/validation/recovery.csv``) the observed-information SEs were
 about 15% smaller than the spread of the estimates, the sandwich SEs were not. With fewer clients
 than that minimum the observed information is used. ``fit.se_type`` says which.

@@ -6,8 +6,8 @@ subset. A model is a list of :class:`Statement` rows in lavaan's notation (``~``
 ``=~`` loading, ``~~`` (co)variance, ``~1`` intercept), each free (a parameter, shared by rows
 with the same label: an equality constraint, as in lavaan) or fixed at a value.
 
-Why not semopy (as :mod:`analysis.models.panel.riclpm` uses): semopy's ``ModelMeans`` treats an observed
-variable that is only ever a predictor as a fixed covariate (its ``Gamma1`` matrix); in the
+Why not semopy (as :mod:`analysis.models.panel.riclpm` uses): semopy's ``ModelMeans`` treats an
+observed variable that is only ever a predictor as a fixed covariate (its ``Gamma1`` matrix); in the
 dynamic panel model those predictors covary with the latent fixed effect and with later errors,
 so they must be modelled as random (lavaan ``fixed.x = FALSE``), which a RAM model does directly.
 
