@@ -487,7 +487,7 @@ SPECS: dict[str, Spec] = {
     "early_alliance": _model_table("early_alliance", ["outcome", "analysis"]),
     "fit_counts": Spec(Listed("analysis.models.mixed.tables", "FIT_COUNT_COLUMNS"),
                        keys=["outcome", "model", "analysis"], strict=True),
-    # the RI-CLPM check (models/riclpm_stage.py)
+    # the RI-CLPM check (models/panel/riclpm_stage.py)
     "riclpm": Spec(["outcome", "version", Listed("analysis.models.panel.riclpm", "PATH_COLUMNS")],
                    keys=["outcome", "version"]),
     "riclpm_fit": Spec(Listed("analysis.models.panel.riclpm_stage", "FIT_COLUMNS"),
