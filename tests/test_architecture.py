@@ -61,6 +61,18 @@ def test_the_contracts_are_not_trivial():
     assert flat.index("analysis.simulate") < flat.index("analysis.models")
 
 
+def test_every_module_of_the_package_has_a_layer():
+    # A module outside the layers would be checked by nothing: a new one needs its place.
+    layers = next(c for c in CONTRACTS if c["id"] == "layers")["layers"]
+    placed = {name.strip("() ") for layer in layers for name in layer.split("|")}
+    package = ROOT / "src" / "analysis"
+    modules = {f"analysis.{path.stem}" for path in package.glob("*.py")
+               if path.stem not in ("__init__", "__main__")}
+    modules |= {f"analysis.{path.parent.name}" for path in package.glob("*/__init__.py")}
+    assert {"analysis.models", "analysis.simulate", "analysis.errors"} <= modules
+    assert modules - placed == set()
+
+
 def test_the_package_keeps_every_contract():
     result = lint_imports(ROOT)
     output = result.stdout + result.stderr
