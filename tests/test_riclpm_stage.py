@@ -153,7 +153,7 @@ def test_sentences_follow_direction_ci_and_p(row, forward, expected):
 
 def test_figure_is_drawn_fitted_and_not(result, derived):
     from analysis.figures_riclpm import riclpm_figure
-    from analysis.instruments import build_registry
+    from analysis.instrument_declarations import build_registry
 
     registry = build_registry()
     tables = combine_riclpm([result], totals=StudyTotals())
@@ -359,7 +359,7 @@ def test_report_says_why_and_labels_the_mean_beta(inadmissible, result):
 
 def test_figure_labels_the_mean_beta(result, inadmissible):
     from analysis.figures_riclpm import riclpm_figure
-    from analysis.instruments import build_registry
+    from analysis.instrument_declarations import build_registry
 
     registry = build_registry()
     tables = combine_riclpm([result], totals=StudyTotals())
