@@ -29,7 +29,7 @@ test: install
 # scenario; scenarios in analysis.simulate.dynamic, 200 datasets each), then the gate: exit status
 # 1, naming the scenario and criterion, when the DPM misses coverage, bias or type I error in a
 # gated scenario. The committed table docs/validation/recovery.csv comes from such a run:
-#   python -m analysis.models.recovery --check results/validation/recovery.csv \
+#   python -m analysis.simulate.recovery --check results/validation/recovery.csv \
 #       --write-table docs/validation/recovery.csv --markdown
 # On a cluster:
 #   make validate VALIDATE_PROFILE=workflow/profiles/slurm
@@ -38,7 +38,7 @@ VALIDATE_PROFILE ?= workflow/profiles/default
 VALIDATE_ARGS ?=
 validate: install
 	$(BIN)/snakemake --snakefile workflow/validation/Snakefile --profile $(VALIDATE_PROFILE) --cores $(CORES) $(VALIDATE_ARGS)
-	$(BIN)/python -m analysis.models.recovery --check results/validation/recovery.csv --quiet
+	$(BIN)/python -m analysis.simulate.recovery --check results/validation/recovery.csv --quiet
 
 # Power for the next study (METHODS 10; analysis.power): the pipeline's fits it reads, the
 # generating parameters, one job per batch of simulated studies of a design and true effect, the

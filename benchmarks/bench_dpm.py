@@ -1,4 +1,4 @@
-"""Time and peak memory of the dynamic panel model (analysis.models.dpm) on a large panel.
+"""Time and peak memory of the dynamic panel model (analysis.models.panel.dpm) on a large panel.
 
 Simulates 100,000 clients (default) over 8 sessions, with dropout and intermittent missing
 scores and 1,000 therapists, and fits the primary model with cluster-robust SEs (the per-client
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from analysis.models.dpm import fit_dpm  # noqa: E402
+from analysis.models.panel.dpm import fit_dpm  # noqa: E402
 from test_dpm import simulate_panel  # noqa: E402 - the tests' forward-in-time generator
 
 

@@ -23,7 +23,7 @@ from analysis.derive import derive_analysis_frame
 from analysis.ingest import run_ingest
 from analysis.scoring import score_administrations
 from analysis.study import ingest_settings, score_settings
-from analysis.synthetic import demo_study
+from analysis.simulate.synthetic import demo_study
 
 
 def peak_rss_mb() -> float:

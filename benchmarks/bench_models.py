@@ -1,15 +1,16 @@
 """Benchmark of the model engines on a large simulated service.
 
 Simulates raw exports for 100,000 clients and 1,000 therapists (about 800,000 session rows),
-runs them through ingest, scoring and derivation (:func:`analysis.synthetic.derived_from_simulation`)
-and times, for each mixed model of docs/methods.md section 4 (PHQ-9 outcome), the stages of the primary
-engine: the fit (``mixedlm.lmer``), the summary with Satterthwaite df (``tidy``) and our
-convergence check (gradient and Hessian of the deviance). The same rows are fitted by R's
-lme4/lmerTest through ``Rscript tests/r/fit_lmer.R`` when R is installed (timed inside R, so file
-reading is excluded), and by statsmodels ``MixedLM`` on a 10,000-client subset (beside mixedlm
-on the same subset). It prints seconds, speed ratios and the largest relative difference of the
-fixed effects between engines. The goal: M2 with the therapist term at 100,000 clients at least
-5 times faster than lmerTest, with the same estimates to 1e-4.
+runs them through ingest, scoring and derivation
+(:func:`analysis.simulate.synthetic.derived_from_simulation`) and times, for each mixed model of
+docs/methods.md section 4 (PHQ-9 outcome), the stages of the primary engine: the fit
+(``mixedlm.lmer``), the summary with Satterthwaite df (``tidy``) and our convergence check (gradient
+and Hessian of the deviance). The same rows are fitted by R's lme4/lmerTest through ``Rscript
+tests/r/fit_lmer.R`` when R is installed (timed inside R, so file reading is excluded), and by
+statsmodels ``MixedLM`` on a 10,000-client subset (beside mixedlm on the same subset). It prints
+seconds, speed ratios and the largest relative difference of the fixed effects between engines. The
+goal: M2 with the therapist term at 100,000 clients at least 5 times faster than lmerTest, with the
+same estimates to 1e-4.
 
 Usage::
 
@@ -35,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.models.engines import MixedlmEngine, StatsmodelsEngine, scaled_gradient_check
-from analysis.models.fitting import select_model_rows
-from analysis.synthetic import derived_from_simulation
+from analysis.models.mixed.engines import MixedlmEngine, StatsmodelsEngine, scaled_gradient_check
+from analysis.models.mixed.fitting import select_model_rows
+from analysis.simulate.synthetic import derived_from_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
 R_SCRIPT = ROOT / "tests" / "r" / "fit_lmer.R"

@@ -2,7 +2,7 @@
 
 Draws null datasets (no effect of alliance on symptoms, no effect of symptoms on alliance) in
 which alliance trends upward over sessions (``--trend``, default 0.08 points per session) and
-symptoms fall, runs the joint test of analysis.models.multiverse_summary.joint_test on each, and
+symptoms fall, runs the joint test of analysis.models.multiverse.summary.joint_test on each, and
 prints the rejection rate of each joint statistic at p <= .05 with its 95% Clopper-Pearson
 interval. The test may only be switched on (multiverse.joint_test.run) while the rates hold
 4-6%.
@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.models.multiverse import enumerate_specifications
-from analysis.models.multiverse_fit import _Block, fit_specification
-from analysis.models.multiverse_permutation import group_detrend
-from analysis.models.multiverse_summary import JOINT_STATISTICS, joint_test
+from analysis.models.multiverse.specifications import enumerate_specifications
+from analysis.models.multiverse.design import Block, group_detrend
+from analysis.models.multiverse.fit import fit_specification
+from analysis.models.multiverse.summary import JOINT_STATISTICS, joint_test
 from analysis.settings import MultiverseSummarySettings
 
 
@@ -69,8 +69,8 @@ def simulate_null(seed: int, n_clients: int, n_therapists: int, trend: float) ->
 
 
 def fits():
-    from analysis.instruments import build_registry
-    from analysis.models.specs import ModelSettings, plan_fits
+    from analysis.instrument_declarations import build_registry
+    from analysis.models.mixed.specs import ModelSettings, plan_fits
 
     registry = build_registry()
     planned = plan_fits(ModelSettings(run=("M2", "DPM"), sensitivity={},
@@ -93,7 +93,7 @@ def main() -> None:
                         help="comma-separated: mlm (four specifications), dpm (one: clustered)")
     args = parser.parse_args()
 
-    from analysis.models.multiverse_bootstrap import bootstrap_null
+    from analysis.models.multiverse.bootstrap import bootstrap_null
 
     m2, dpm = fits()
     specs = [spec for spec in enumerate_specifications(
@@ -107,7 +107,7 @@ def main() -> None:
     rejected = {name: 0 for name in JOINT_STATISTICS}
     null_means, started, done = [], time.perf_counter(), 0
     for dataset in range(args.datasets):
-        block = _Block.of(simulate_null(args.seed + dataset, args.clients, args.therapists,
+        block = Block.of(simulate_null(args.seed + dataset, args.clients, args.therapists,
                                         args.trend), "phq9")
         results, states = [], []
         for spec in specs:

@@ -8,9 +8,10 @@ stay small (at most a few hundred rows) and are written by the tests; none is co
 
 :func:`run_design` runs a design in-process through the same package functions, in the same
 order, as the workflow's scripts: ingest -> quality gate -> score -> episodes (and their
-publication) -> derive -> every planned fit (:func:`analysis.models.fitting.fit_planned_model`)
--> the engine cross-checks -> the combined model tables -> the data flow -> the figures of the therapists -> the reviewer
-report (:func:`analysis.report.render.render_report`). Each stage file is written with
+publication) -> derive -> every planned fit
+(:func:`analysis.models.mixed.fitting.fit_planned_model`) -> the engine cross-checks -> the combined
+model tables -> the data flow -> the figures of the therapists -> the reviewer report
+(:func:`analysis.report.render.render_report`). Each stage file is written with
 :func:`analysis.io.write_table`, so the stage contracts are checked at every boundary, and the
 report reads them back as the report rule does. The Snakemake pipeline itself runs once, on the
 hardest design, in ``tests/test_designs.py``.
@@ -37,9 +38,9 @@ from analysis.figures.table import FAMILY
 from analysis.ingest import run_ingest
 from analysis.instruments import registry_from_params
 from analysis.io import read_table, write_json, write_table
-from analysis.models.fitting import fit_planned_model
-from analysis.models.specs import ResolvedFit
-from analysis.models.tables import combine_fits
+from analysis.models.mixed.fitting import fit_planned_model
+from analysis.models.mixed.specs import ResolvedFit
+from analysis.models.mixed.tables import combine_fits
 from analysis.privacy import StudyTotals
 from analysis.provenance import collect_provenance
 from analysis.quality import check_quality, summarise_quality
@@ -510,10 +511,10 @@ def _cross_check(derived: pd.DataFrame, fit: dict[str, Any], study: Study) -> di
     """One cross-check, as workflow/scripts/cross_check_model.py makes it."""
     from dataclasses import replace
 
-    from analysis.models.crosscheck import cross_check_fit
-    from analysis.models.design import without_group
-    from analysis.models.fitting import select_model_rows
-    from analysis.models.specs import THERAPIST
+    from analysis.models.mixed.crosscheck import cross_check_fit
+    from analysis.models.mixed.design import without_group
+    from analysis.models.mixed.fitting import select_model_rows
+    from analysis.models.mixed.specs import THERAPIST
 
     resolved = ResolvedFit.from_dict(fit["spec"])
     info = fit.get("fit") or {}

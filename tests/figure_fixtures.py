@@ -5,7 +5,7 @@
 the engagement, RI-CLPM and multiverse tables) from :func:`model_fixtures.simulate_derived`, and the fit files of the models the figures need:
 fitted for real (small studies, through the fit job's own function) or, for large ones, built
 cheaply with numpy through the same summary functions the fit job uses
-(:mod:`analysis.models.diagnostics`), so no mixed model is fitted on 50,000 clients.
+(:mod:`analysis.models.mixed.diagnostics`), so no mixed model is fitted on 50,000 clients.
 :func:`family_inputs` gives one family's inputs by input name, as the figure job passes them.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures.table import FIT_INPUT, FigureFamily
-from analysis.models.diagnostics import random_effect_summaries, residual_summary
+from analysis.models.mixed.diagnostics import random_effect_summaries, residual_summary
 from model_fixtures import episodes_from_derived, make_study, simulate_derived
 
 OUTCOMES = ("phq9", "gad7")
@@ -110,7 +110,7 @@ def synthetic_fit(model: str, n_obs: int, n_clients: int, n_therapists: int,
 
 def fitted_fits(study, derived: pd.DataFrame, models=("M2", "R3")) -> dict:
     """Fit files of the figures' models, fitted for real (the fit job's own function)."""
-    from analysis.models.fitting import fit_planned_model
+    from analysis.models.mixed.fitting import fit_planned_model
 
     return {(fit.outcome, fit.model): fit_planned_model(derived, fit) for fit in study.fits
             if fit.model in models and fit.analysis == "primary"}
@@ -170,7 +170,7 @@ def riclpm_tables(derived: pd.DataFrame, fit_models: bool) -> dict[str, pd.DataF
     """The RI-CLPM figure's inputs (``riclpm``, ``riclpm_fit``): fitted by the stage's own
     functions for small studies (the model may not be identified there: the figure says so);
     for large ones (``fit_models`` False) the four lagged paths written out with numpy."""
-    from analysis.models.riclpm_stage import (FIT_COLUMNS, LAGGED_PATHS, combine_riclpm,
+    from analysis.models.panel.riclpm_stage import (FIT_COLUMNS, LAGGED_PATHS, combine_riclpm,
                                               fit_riclpm_outcome)
     from analysis.privacy import StudyTotals
     from analysis.settings import RiclpmSettings
@@ -200,9 +200,9 @@ def multiverse_table() -> pd.DataFrame:
     """The specification curves' input (``multiverse``): every specification of the default
     choices, combined by the stage's own function from results made up with numpy (a tenth of
     them duplicates of the one before, a few not estimable)."""
-    from analysis.models.multiverse import (enumerate_specifications, primary_choices,
+    from analysis.models.multiverse.specifications import (enumerate_specifications, primary_choices,
                                             resolve_choices)
-    from analysis.models.multiverse_summary import combine_multiverse
+    from analysis.models.multiverse.summary import combine_multiverse
     from analysis.settings import MultiverseSummarySettings
 
     specifications = enumerate_specifications(resolve_choices(None, OUTCOMES), primary_choices(1))

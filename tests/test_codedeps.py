@@ -19,16 +19,16 @@ def test_direct_transitive_and_lazy_imports_are_found():
     fit = names("fit_model.py")
     # direct (fitting), transitive (fitting -> specs -> settings) and function-level (the R1
     # module is imported inside fitting's dispatch) imports, and the packages on the way
-    for module in ("models/fitting.py", "models/specs.py", "settings.py",
-                   "models/correlation.py", "models/protocol.py", "models/__init__.py",
-                   "__init__.py"):
+    for module in ("models/mixed/fitting.py", "models/mixed/specs.py", "settings.py",
+                   "models/descriptive/correlation.py", "models/mixed/protocol.py",
+                   "models/mixed/__init__.py", "models/__init__.py", "__init__.py"):
         assert module in fit, module
 
 
 def test_a_script_does_not_depend_on_modules_it_never_imports():
     ingest = names("ingest.py")
     assert "ingest/validation.py" in ingest and "privacy.py" in ingest
-    assert not {"figures.py", "models/fitting.py", "episodes.py", "simulate.py"} & ingest
+    assert not {"figures.py", "models/mixed/fitting.py", "episodes.py", "simulate/__init__.py"} & ingest
 
 
 def test_every_script_resolves(tmp_path):
@@ -38,5 +38,5 @@ def test_every_script_resolves(tmp_path):
 
 def test_a_submodule_imported_by_name_counts(tmp_path):
     script = tmp_path / "x.py"
-    script.write_text("from analysis.models import engines\nimport os\n")
-    assert "models/engines.py" in {str(Path(p).relative_to(PACKAGE)) for p in module_files(script)}
+    script.write_text("from analysis.models.mixed import engines\nimport os\n")
+    assert "models/mixed/engines.py" in {str(Path(p).relative_to(PACKAGE)) for p in module_files(script)}

@@ -92,11 +92,11 @@ def test_column_lists_read_from_source_equal_the_modules_own():
             assert from_source == imported, item
         assert contracts.module_constant(item.module, item.attribute) == imported, item
     # every list a light job may check is a literal (read without importing its module)
-    assert not_literal <= {"analysis.models.multiverse.CHOICE_NAMES"}, not_literal
+    assert not_literal <= {"analysis.models.multiverse.specifications.CHOICE_NAMES"}, not_literal
 
 
 def test_writer_column_lists_are_used_not_copied():
-    from analysis.models.tables import TABLE_COLUMNS
+    from analysis.models.mixed.tables import TABLE_COLUMNS
     from analysis.scoring import SCORE_COLUMNS
 
     assert [c.name for c in contracts.contract("models").columns] == TABLE_COLUMNS["models"]
@@ -275,7 +275,7 @@ def test_checking_a_file_loads_no_heavy_library(tmp_path):
         f"for name in {['derived', 'rejects', 'models', 'scores', 'episodes', 'data_quality']!r}:\n"
         "    read_table(__import__('analysis.catalogue').catalogue.FILES[name].path)\n"
         "heavy = [m for m in ('pandera', 'statsmodels', 'matplotlib', 'analysis.ingest',\n"
-        "                     'analysis.models.tables') if m in sys.modules]\n"
+        "                     'analysis.models.mixed.tables') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,

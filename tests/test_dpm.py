@@ -1,5 +1,5 @@
-"""The dynamic panel model (analysis.models.dpm): parity with lavaan, the published wage example,
-recovery when symptoms act on the same session's alliance, and input errors.
+"""The dynamic panel model (analysis.models.panel.dpm): parity with lavaan, the published wage
+example, recovery when symptoms act on the same session's alliance, and input errors.
 
 - Parity with R's lavaan 0.6.14, live through Rscript (tests/r/fit_dpm_lavaan.R), on simulated
   panels: balanced; unbalanced with dropout and intermittent missing waves; free per-wave paths
@@ -28,8 +28,8 @@ import pandas as pd
 import pytest
 
 from analysis.errors import ConfigError, DataError
-from analysis.models import dpm
-from analysis.models.dpm import (
+from analysis.models.panel import dpm
+from analysis.models.panel.dpm import (
     CONVERGENCE_KEYS,
     FIT_KEYS,
     LAGGED_KEYS,
@@ -339,8 +339,8 @@ def test_free_paths_report_the_mean_over_waves():
 def test_scores_are_the_gradient_per_client(small_panel):
     """The per-client scores (the sandwich's meat) sum to the FIML gradient of the
     log-likelihood: -N/2 times the gradient of the per-client objective, away from the optimum."""
-    from analysis.models.fiml import pattern_statistics
-    from analysis.models.ram import RamObjective
+    from analysis.models.panel.fiml import pattern_statistics
+    from analysis.models.panel.ram import RamObjective
 
     model = dpm._model(5, "y", ("a",), (), (), True, False, True)
     data, _ = dpm._checked_data(small_panel, 5, "y", ("a",), (), (), model, None)
@@ -459,7 +459,7 @@ def test_robust_wald_test_refers_to_t_with_the_sandwich_df(small_panel):
     normal-reference values of the engine (which equal lavaan's)."""
     from scipy import stats
 
-    from analysis.models.dpm_stage import _term
+    from analysis.models.panel.dpm_stage import _term
 
     lagged = fit_dpm(small_panel, 5, robust_by_client=True)["lagged"]
     assert lagged["robust"] and 2 < lagged["df_robust"] <= lagged["n_clusters"] - 1

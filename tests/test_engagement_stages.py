@@ -343,7 +343,8 @@ def test_simulated_attendance_and_endings_through_ingest(tmp_path):
     import yaml
 
     from analysis.ingest import run_ingest
-    from analysis.privacy import DEMO_KEY, PROJECT_ROOT
+    from analysis.config import PROJECT_ROOT
+    from analysis.privacy import DEMO_KEY
     from analysis.simulate import simulate_study, write_study
     from analysis.study import ingest_settings, study_from_dict
 

@@ -24,7 +24,7 @@ from analysis.episodes import (
     summarise_episodes,
 )
 from analysis.errors import ConfigError, DataError
-from analysis.instruments import build_registry
+from analysis.instrument_declarations import build_registry
 from analysis.settings import EpisodeSettings
 from analysis.study import study_from_dict
 

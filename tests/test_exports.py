@@ -21,7 +21,7 @@ from analysis.errors import DataError
 from analysis.ingest import ingest_all, read_export
 from analysis.ingest.reading import blank_rows, missing_codes, set_missing
 from analysis.ingest.tables import NOTES
-from analysis.instruments import build_registry
+from analysis.instrument_declarations import build_registry
 from analysis.privacy import pseudonymise
 from analysis.quality import check_quality, summarise_quality
 from analysis.settings import LinkingSettings, QualitySettings

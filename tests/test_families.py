@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from analysis.models.tables import add_adjusted_p, models_table
+from analysis.models.mixed.tables import add_adjusted_p, models_table
 from analysis.study import study_from_dict
 
 
@@ -74,7 +74,7 @@ def test_families_are_formed_from_the_family_column():
 
 
 def test_one_console_line_summarises_the_simplified_fits():
-    from analysis.models.tables import simplification_summary
+    from analysis.models.mixed.tables import simplification_summary
 
     model_fit = pd.DataFrame({"fallback_steps": ["", "drop_zero_variance", None,
                                                  "uncorrelated_slope;drop_random_slope"]})

@@ -36,9 +36,9 @@ from analysis.figures.table import (
     planned,
     switched_on_families,
 )
-from analysis.instruments import build_registry
+from analysis.instrument_declarations import build_registry
 from analysis.io import write_table
-from analysis.models.specs import BUILTIN_MODELS
+from analysis.models.mixed.specs import BUILTIN_MODELS
 from figure_fixtures import OUTCOMES, family_inputs, figure_inputs, make_models
 from model_fixtures import make_study
 

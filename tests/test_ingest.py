@@ -7,7 +7,7 @@ import pytest
 
 from analysis.config import check_config
 from analysis.errors import ConfigError
-from analysis.instruments import build_registry
+from analysis.instrument_declarations import build_registry
 from analysis.ingest import ingest_all, read_export
 from analysis.privacy import pseudonymise
 from analysis.settings import InputTable, LinkingSettings

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from analysis.errors import ConfigError
+from analysis.instrument_declarations import build_registry
 from analysis.instruments import (
     BUILT_IN,
     INSTRUMENT_CONFIG_KEYS,
     STAGE_READS,
-    build_registry,
     get_instrument,
     instrument_from_params,
 )

@@ -14,8 +14,8 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.errors import DataError
-from analysis.models import correlation
-from analysis.models.correlation import (
+from analysis.models.descriptive import correlation
+from analysis.models.descriptive.correlation import (
     repeated_measures_correlation,
     rm_corr,
     rm_corr_time_adjusted,

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.models import engines
-from analysis.models.crosscheck import SE_COMPARISON, compare_fixed_effects, cross_check_fit
-from analysis.models.engines import (
+from analysis.models.mixed import engines
+from analysis.models.mixed.crosscheck import SE_COMPARISON, compare_fixed_effects, cross_check_fit
+from analysis.models.mixed.engines import (
     MixedlmEngine,
     StatsmodelsEngine,
     conditional_standard_errors,
@@ -254,7 +254,7 @@ def test_a_failing_second_engine_is_reported_not_raised(nested, monkeypatch):
         def fit(self, formula, data, reml=True):
             raise np.linalg.LinAlgError("Singular matrix")
 
-    monkeypatch.setattr("analysis.models.crosscheck.get_engine", lambda name: Failing())
+    monkeypatch.setattr("analysis.models.mixed.crosscheck.get_engine", lambda name: Failing())
     check = cross_check_fit(nested, primary_result(nested), reml=True, tolerance=TOLERANCE,
                             max_clients=5000)
     assert check["expressible"] is True and check["flag"] is False

@@ -1,4 +1,4 @@
-"""The diagnostics a fit job stores for the figures (analysis.models.diagnostics).
+"""The diagnostics a fit job stores for the figures (analysis.models.mixed.diagnostics).
 
 Therapists' conditional variances are checked against mixedlm's own ``ranef(condVar=True)`` (lme4's
 definition) for nested and crossed designs, with and without random slopes; the summaries are
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.models import diagnostics
-from analysis.models.fitting import fit_planned_model
-from analysis.models.specs import ResolvedFit
+from analysis.models.mixed import diagnostics
+from analysis.models.mixed.fitting import fit_planned_model
+from analysis.models.mixed.specs import ResolvedFit
 from model_fixtures import make_study, simulate_derived
 
 

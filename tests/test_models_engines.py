@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.models.engines import (
+from analysis.models.mixed.engines import (
     FIXED_COLUMNS,
     RANDOM_COLUMNS,
     MixedlmEngine,

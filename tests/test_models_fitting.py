@@ -18,10 +18,10 @@ from scipy import stats
 
 from analysis.errors import ConfigError, DataError
 from analysis.instruments import registry_from_params
-from analysis.models.early import early_alliance_rows
-from analysis.models.fitting import fit_planned_model, select_model_rows
-from analysis.models.specs import ResolvedFit
-from analysis.models.standardise import standardised_estimates
+from analysis.models.descriptive.early import early_alliance_rows
+from analysis.models.mixed.fitting import fit_planned_model, select_model_rows
+from analysis.models.mixed.specs import ResolvedFit
+from analysis.models.mixed.standardise import standardised_estimates
 from model_fixtures import (
     episodes_from_derived,
     make_study,
@@ -273,9 +273,9 @@ def test_dpm_job_reports_the_lagged_alliance_as_the_primary_test(derived):
 
 def fit_dpm_plain(derived):
     """The engine on the job's panel, with robust SEs by client computed beside the plain ones."""
-    from analysis.models.dpm import fit_dpm
-    from analysis.models.dpm_stage import _identified_waves
-    from analysis.models.waves import choose_waves, wide_panel
+    from analysis.models.panel.dpm import fit_dpm
+    from analysis.models.panel.dpm_stage import _identified_waves
+    from analysis.models.panel.waves import choose_waves, wide_panel
 
     fit = planned("phq9", "DPM")
     rows = derived[derived["outcome"] == "phq9"]

@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 
 from analysis.errors import DataError
-from analysis.models import protocol
-from analysis.models.engines import EngineFit, MixedlmEngine, parse_random_part
-from analysis.models.protocol import (
+from analysis.models.mixed import protocol
+from analysis.models.mixed.engines import EngineFit, MixedlmEngine, parse_random_part
+from analysis.models.mixed.protocol import (
     Boundary,
     acceptable,
     boundary_components,
@@ -161,9 +161,9 @@ def test_a_real_slope_survives_a_zero_therapist_variance(protocol_runs):
 
 def test_expected_simplifications_are_logged_at_info(caplog):
     data = simulate_growth(**CASES["boundary_therapist"][0])
-    with caplog.at_level(logging.INFO, logger="analysis.models.protocol"):
+    with caplog.at_level(logging.INFO, logger="analysis.models.mixed.protocol"):
         fit_with_fallback(data, M1, label="M1 for phq9 (primary)")
-    records = [r for r in caplog.records if r.name == "analysis.models.protocol"]
+    records = [r for r in caplog.records if r.name == "analysis.models.mixed.protocol"]
     assert records and all(record.levelno == logging.INFO for record in records)
     messages = " ".join(record.getMessage() for record in records)
     assert "requested fit is singular" in messages
@@ -175,7 +175,7 @@ def test_the_icc_model_keeps_its_zero_therapist_variance(caplog):
     one_caseload, _ = simulate_derived(20, 1, seed=3)
     data = replicate_caseload(one_caseload, 5)
     formula = "symptom_score ~ session + (1 | client_id) + (1 | therapist_id)"
-    with caplog.at_level(logging.INFO, logger="analysis.models.protocol"):
+    with caplog.at_level(logging.INFO, logger="analysis.models.mixed.protocol"):
         final, attempts = fit_with_fallback(data, formula, keep_groups=("therapist_id",),
                                             label="R3")
     assert final.formula == formula and len(attempts) == 1
@@ -369,7 +369,7 @@ def test_errors_are_recorded_and_every_attempt_failing_is_one_data_error(monkeyp
 def test_the_number_of_steps_is_bounded(monkeypatch, caplog):
     engine = ScriptedEngine(converges=lambda formula: False)
     monkeypatch.setattr(protocol, "get_engine", lambda name: engine)
-    with caplog.at_level(logging.INFO, logger="analysis.models.protocol"):
+    with caplog.at_level(logging.INFO, logger="analysis.models.mixed.protocol"):
         final, attempts = fit_with_fallback(pd.DataFrame(), M1, max_simplifications=1)
     assert len(attempts) == 2 and not acceptable(final)
     assert any(r.levelno == logging.WARNING and "reporting" in r.getMessage()

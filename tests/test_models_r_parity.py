@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.models.engines import MixedlmEngine
-from analysis.models.fitting import select_model_rows
+from analysis.models.mixed.engines import MixedlmEngine
+from analysis.models.mixed.fitting import select_model_rows
 from model_fixtures import make_study, simulate_derived
 from conftest import r_package_missing
 

@@ -6,8 +6,8 @@ import pytest
 
 from analysis.errors import ConfigError
 from analysis.instruments import BUILT_IN
-from analysis.models import specs
-from analysis.models.specs import (
+from analysis.models.mixed import specs
+from analysis.models.mixed.specs import (
     ResolvedFit,
     enabled_analyses,
     formula_variables,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.privacy import StudyTotals
-from analysis.models.tables import (
+from analysis.models.mixed.tables import (
     TABLE_COLUMNS,
     add_adjusted_p,
     combine_fits,
@@ -21,7 +21,7 @@ def fake_fit(outcome, model, analysis, terms, p_values, interest=(), primary=Non
     """A fit result as fit_planned_model writes it, with chosen terms and p values.
 
     The terms of interest are tested (as for the built-in models M1-M4: ``tested_terms`` of the
-    spec, :meth:`analysis.models.specs.ResolvedFit.as_dict`).
+    spec, :meth:`analysis.models.mixed.specs.ResolvedFit.as_dict`).
     """
     return {
         "outcome": outcome,

@@ -1,4 +1,4 @@
-"""The multiverse (analysis.models.multiverse and its multiverse_* modules) and its stage.
+"""The multiverse (the modules of analysis.models.multiverse) and its stage.
 
 - The enumeration is exactly the applicable product of the declared options (count and
   content), in a fixed order: the estimator is a choice, the choices that do not apply to an
@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import ConfigError
-from analysis.models.multiverse import (
+from analysis.models.multiverse.specifications import (
     CHOICE_NAMES,
     Specification,
     chunk_specifications,
@@ -32,23 +32,24 @@ from analysis.models.multiverse import (
     primary_choices,
     resolve_choices,
 )
-from analysis.models.multiverse_bootstrap import (
+from analysis.models.multiverse.bootstrap import (
     bootstrap_null,
     client_counts,
     impose_null_dpm,
     null_state,
     resample_rows,
 )
-from analysis.models.multiverse_fit import _Block, fit_specification, fit_specifications
-from analysis.models.multiverse_permutation import _FixedVarianceGls, group_detrend
-from analysis.models.multiverse_summary import (
+from analysis.models.multiverse.design import Block, group_detrend
+from analysis.models.multiverse.fit import fit_specification, fit_specifications
+from analysis.models.multiverse.permutation import FixedVarianceGls
+from analysis.models.multiverse.summary import (
     combine_multiverse,
     joint_test,
     mark_duplicates,
     publish_multiverse,
     summarise_multiverse,
 )
-from analysis.models.specs import ResolvedFit
+from analysis.models.mixed.specs import ResolvedFit
 from analysis.privacy import StudyTotals
 from analysis.study import study_from_dict
 from conftest import run_snakemake
@@ -199,11 +200,11 @@ def _dpm(study, outcome: str = "phq9") -> ResolvedFit:
 
 
 def test_primary_specification_equals_the_pipelines_m2(simulated, study):
-    from analysis.models.fitting import fit_planned_model
+    from analysis.models.mixed.fitting import fit_planned_model
 
     m2 = study.fit("phq9", "M2", "primary")
     expected = {row["term"]: row for row in fit_planned_model(simulated, m2)["fixed"]}
-    block = _Block.of(_variant(simulated), "phq9")
+    block = Block.of(_variant(simulated), "phq9")
     primary = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
     record, _ = fit_specification(block, primary, _m2(study), 8)
     for name in ("estimate", "se", "df", "p", "ci_low", "ci_high", "std_estimate"):
@@ -212,13 +213,13 @@ def test_primary_specification_equals_the_pipelines_m2(simulated, study):
 
 
 def test_primary_specification_equals_the_pipelines_dpm(simulated, panel_study):
-    from analysis.models.dpm_stage import fit_dynamic_panel
+    from analysis.models.panel.dpm_stage import fit_dynamic_panel
 
     dpm = panel_study.fit("phq9", "DPM", "primary")
     expected = fit_dynamic_panel(simulated, dpm)["fixed"][0]
     primary = next(spec for spec in panel_study.multiverse_specifications if spec.primary)
     assert (primary.estimator, primary.lag_gap, primary.random) == ("dpm", 1, "full")
-    record, state = fit_specification(_Block.of(_variant(simulated), "phq9"), primary,
+    record, state = fit_specification(Block.of(_variant(simulated), "phq9"), primary,
                                       _m2(panel_study), 8, _dpm(panel_study))
     assert record["status"] == "fitted" and state is not None
     for name in ("estimate", "se", "p", "ci_low", "ci_high", "std_estimate"):
@@ -226,7 +227,7 @@ def test_primary_specification_equals_the_pipelines_dpm(simulated, panel_study):
 
 
 def test_panel_specifications_of_lag_2_use_every_second_wave(simulated, panel_study):
-    block = _Block.of(_variant(simulated), "phq9")
+    block = Block.of(_variant(simulated), "phq9")
     records = {spec.id: fit_specification(block, spec, _m2(panel_study), 8,
                                           _dpm(panel_study))[0]
                for spec in panel_study.multiverse_specifications if spec.sample == "all"}
@@ -245,14 +246,14 @@ def test_panel_specifications_of_lag_2_use_every_second_wave(simulated, panel_st
 ])
 def test_sensitivity_specifications_equal_the_pipelines_sensitivity_fits(simulated, study,
                                                                          analysis, options):
-    from analysis.models.fitting import fit_planned_model
+    from analysis.models.mixed.fitting import fit_planned_model
 
     fit = study.fit("phq9", "M2", analysis)
     term = "alliance_within_detrended" if analysis == "detrended" else "alliance_within"
     expected = {row["term"]: row for row in fit_planned_model(simulated, fit)["fixed"]}[term]
     primary = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
     spec = dataclasses.replace(primary, **options)
-    record, _ = fit_specification(_Block.of(_variant(simulated), "phq9"), spec, _m2(study), 8)
+    record, _ = fit_specification(Block.of(_variant(simulated), "phq9"), spec, _m2(study), 8)
     assert record["term"] == term
     assert record["estimate"] == pytest.approx(expected["estimate"], rel=1e-8)
 
@@ -260,7 +261,7 @@ def test_sensitivity_specifications_equal_the_pipelines_sensitivity_fits(simulat
 def test_model_rows_centring_recomputes_the_split_on_the_rows_used(simulated, study):
     primary = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
     spec = dataclasses.replace(primary, centring="model_rows")
-    block = _Block.of(_variant(simulated), "phq9")
+    block = Block.of(_variant(simulated), "phq9")
     _, (_, design, _, data) = fit_specification(block, spec, _m2(study), 8)
     within = data.groupby("client_id")["alliance_within"].mean()
     assert np.abs(within).max() < 1e-12  # centred on the model's rows
@@ -276,7 +277,7 @@ def test_model_rows_centring_recomputes_the_split_on_the_rows_used(simulated, st
 def test_group_detrend_equals_derive(simulated):
     from analysis.derive import _detrended
 
-    block = _Block.of(_variant(simulated), "phq9")
+    block = Block.of(_variant(simulated), "phq9")
     ours = group_detrend(block.codes, block.session, block.alliance, block.n_clients)
     theirs = _detrended(block.frame[["client_id", "session"]],
                         block.frame["alliance_score"].astype(float)).to_numpy()
@@ -284,10 +285,10 @@ def test_group_detrend_equals_derive(simulated):
 
 
 def test_fixed_variance_gls_reproduces_the_fit(simulated, study):
-    block = _Block.of(_variant(simulated), "phq9")
+    block = Block.of(_variant(simulated), "phq9")
     for spec in study.multiverse_specifications[:4]:
         record, (_, design, final, data) = fit_specification(block, spec, _m2(study), 8)
-        solver = _FixedVarianceGls(design, final, data)
+        solver = FixedVarianceGls(design, final, data)
         columns = design.alliance_columns(block.observed())
         estimate, se = solver.estimate(np.column_stack([columns[n] for n in solver.dynamic]))
         assert estimate == pytest.approx(record["estimate"], rel=1e-8)
@@ -345,7 +346,7 @@ def test_bootstrap_joint_test_mechanics(simulated, study):
     assert test["p_bootstrap"].between(0, 1).all() and (test["resamples"] == 12).all()
     # the null is imposed: the full-sample estimate of the null data is 0 and the resampled
     # estimates average about 0 (the observed estimate is about -1.5)
-    block = _Block.of(_variant(simulated), "phq9")
+    block = Block.of(_variant(simulated), "phq9")
     spec = next(spec for spec in study.multiverse_specifications if spec.reproduces == "M2")
     record, state = fit_specification(block, spec, _m2(study), 8)
     null = null_state(state)

@@ -20,8 +20,8 @@ from analysis.power.parameters import (
     generating_parameters,
     observed_attendance,
 )
-from analysis.power.settings import (
-    Design,
+from analysis.settings import (
+    PowerDesign,
     PowerBatchSettings,
     PowerSettings,
     batch_settings,
@@ -108,7 +108,7 @@ def test_grid_effects_batches_and_ids():
     assert power.batches() == [(0, 2), (2, 2), (4, 1)]
     assert len(power.batch_keys()) == (4 * 2 + 4 * 1) * 3
     assert PowerSettings.from_params(power.params()) == power
-    assert Design(30, 10, 12).describe(0.14) == (
+    assert PowerDesign(30, 10, 12).describe(0.14) == (
         "30 therapists with 10 clients each, 12 sessions, dropout as observed (14% per session)")
 
 
@@ -134,13 +134,13 @@ def test_run_needs_the_models_it_reads():
 
 
 def test_seeds_depend_on_the_study_not_on_the_batch_or_effect():
-    design = Design(10, 5, 6)
+    design = PowerDesign(10, 5, 6)
     seeds = [study_seed(7, "phq9", design, index) for index in range(5)]
     assert len(set(seeds)) == 5
     assert seeds == [study_seed(7, "phq9", design, index) for index in range(5)]
     assert study_seed(8, "phq9", design, 0) != seeds[0]
     assert study_seed(7, "gad7", design, 0) != seeds[0]
-    assert study_seed(7, "phq9", Design(20, 5, 6), 0) != seeds[0]
+    assert study_seed(7, "phq9", PowerDesign(20, 5, 6), 0) != seeds[0]
 
 
 def test_shipped_config_resolves_a_small_demo_grid():
@@ -242,7 +242,7 @@ def test_observed_attendance_by_hand():
 
 @pytest.fixture(scope="module")
 def planned_fits():
-    from analysis.models.recovery import recovery_settings
+    from analysis.simulate.recovery import recovery_settings
     from analysis.study import load_study
 
     return recovery_settings(load_study(ROOT / "config" / "config.yaml"), "phq9")

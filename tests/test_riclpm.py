@@ -1,4 +1,5 @@
-"""The RI-CLPM check (analysis.models.riclpm) and its panel generator (analysis.simulate_panel).
+"""The RI-CLPM check (analysis.models.panel.riclpm) and its panel generator
+(analysis.simulate.panel).
 
 - Parity with R's lavaan 0.6.14, live through Rscript (tests/r/fit_lavaan.R): one simulated panel
   (500 clients, 5 waves, symptom-driven dropout, some measurement error so that the model misfits
@@ -34,7 +35,7 @@ import pytest
 from scipy import stats
 
 from analysis.errors import ConfigError, DataError
-from analysis.models.riclpm import (
+from analysis.models.panel.riclpm import (
     CONVERGENCE_KEYS,
     FIT_KEYS,
     PATH_COLUMNS,
@@ -44,7 +45,7 @@ from analysis.models.riclpm import (
     panel_from_derived,
     riclpm_description,
 )
-from analysis.simulate_panel import DEFAULT_PATHS, simulate_riclpm
+from analysis.simulate.panel import DEFAULT_PATHS, simulate_riclpm
 from model_fixtures import simulate_derived
 from conftest import r_package_missing
 
@@ -424,7 +425,7 @@ def test_panel_from_the_pipeline_fixture():
 
 
 def test_panel_from_sessions_numbered_from_3():
-    from analysis.models.waves import choose_waves
+    from analysis.models.panel.waves import choose_waves
 
     derived, _ = simulate_riclpm(120, 5, seed=6, output="derived", missing_rate=0.2, **SCALES)
     shifted = derived.assign(session=derived["session"] + 2)
@@ -460,7 +461,7 @@ def test_pattern_objective_equals_semopys_fiml():
     with SDs near 0.5, so both variables are on that scale here)."""
     import semopy
 
-    from analysis.models import fiml, riclpm
+    from analysis.models.panel import fiml, riclpm
 
     panel, _ = simulate_riclpm(80, 3, seed=2, missing_rate=0.2, alliance_scale=(14.0, 4.0),
                                symptom_scale=(14.0, 4.0))

@@ -1,4 +1,4 @@
-"""The RI-CLPM check as a pipeline stage (analysis.models.riclpm_stage, figures.riclpm, report).
+"""The RI-CLPM check as a pipeline stage (analysis.models.panel.riclpm_stage, figures.riclpm, report).
 
 - One outcome's job fits the constrained and the free version; its tables hold every parameter
   and the fit indices, the waves used and why, and the likelihood-ratio test of free against
@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from analysis.errors import DataError
-from analysis.models import riclpm_stage
-from analysis.models.riclpm import PATH_COLUMNS
-from analysis.models.riclpm_stage import (
+from analysis.models.panel import riclpm_stage
+from analysis.models.panel.riclpm import PATH_COLUMNS
+from analysis.models.panel.riclpm_stage import (
     FIT_COLUMNS,
     combine_riclpm,
     fit_riclpm_outcome,
@@ -34,7 +34,7 @@ from analysis.models.riclpm_stage import (
 from analysis.privacy import StudyTotals
 from analysis.report.robustness import path_sentence
 from analysis.settings import PanelWaveSettings, RiclpmSettings
-from analysis.simulate_panel import simulate_riclpm
+from analysis.simulate.panel import simulate_riclpm
 from conftest import run_snakemake
 
 SCALES = {"alliance_scale": (3.9, 0.5), "symptom_scale": (14.0, 4.0)}
@@ -108,7 +108,7 @@ def test_a_malformed_frame_still_fails(derived):
 
 
 def test_a_genuine_bug_still_fails(derived, monkeypatch):
-    import analysis.models.riclpm as core
+    import analysis.models.panel.riclpm as core
 
     def broken(*args, **kwargs):
         raise TypeError("a bug")
@@ -152,7 +152,7 @@ def test_sentences_follow_direction_ci_and_p(row, forward, expected):
 
 def test_figure_is_drawn_fitted_and_not(result, derived):
     from analysis.figures.riclpm import riclpm_figure
-    from analysis.instruments import build_registry
+    from analysis.instrument_declarations import build_registry
 
     registry = build_registry()
     tables = combine_riclpm([result], totals=StudyTotals())
@@ -358,7 +358,7 @@ def test_report_says_why_and_labels_the_mean_beta(inadmissible, result):
 
 def test_figure_labels_the_mean_beta(result, inadmissible):
     from analysis.figures.riclpm import riclpm_figure
-    from analysis.instruments import build_registry
+    from analysis.instrument_declarations import build_registry
 
     registry = build_registry()
     tables = combine_riclpm([result], totals=StudyTotals())

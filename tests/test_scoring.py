@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis.errors import DataError
-from analysis.instruments import build_registry
+from analysis.instrument_declarations import build_registry
 from analysis.scoring import (
     cronbach_alpha_input,
     item_range_violations,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.models import recovery
+from analysis.simulate import recovery
 from conftest import ROOT, project_env
 
 SCENARIOS = ("b_same_session_null", "e_measurement_error_effect")
@@ -97,8 +97,8 @@ def test_make_validate_exits_1_when_the_gate_fails(validation_run):
     root, _ = validation_run
     # the second step of `make validate`, after the workflow
     makefile = (ROOT / "Makefile").read_text()
-    assert "-m analysis.models.recovery --check results/validation/recovery.csv --quiet" in makefile
-    command = [sys.executable, "-m", "analysis.models.recovery", "--check",
+    assert "-m analysis.simulate.recovery --check results/validation/recovery.csv --quiet" in makefile
+    command = [sys.executable, "-m", "analysis.simulate.recovery", "--check",
                "results/validation/recovery.csv", "--quiet"]
     result = subprocess.run(command, cwd=root, env=project_env(), capture_output=True, text=True,
                             timeout=300)

@@ -1,4 +1,4 @@
-"""The shared wave chooser of the panel models (analysis.models.waves) and its settings.
+"""The shared wave chooser of the panel models (analysis.models.panel.waves) and its settings.
 
 - Which sessions are waves: sessions numbered from 3, per-client offsets (origin "client"
   aligns them, origin "study" does not), the share of clients that must reach a wave, the cap.
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from analysis.errors import ConfigError, DataError
-from analysis.models.waves import (
+from analysis.models.panel.waves import (
     DEFAULT_MAX_WAVES,
     DEFAULT_MIN_SHARE,
     DEFAULT_ORIGIN,

@@ -45,7 +45,7 @@ def _imports(path: Path, package_dir: Path) -> tuple[Path, ...]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found += _files_of(node.module, package_dir)
             for alias in node.names:
-                # ``from analysis.models import fitting`` imports a module, not a name
+                # ``from analysis.models.mixed import fitting`` imports a module, not a name
                 found += _files_of(f"{node.module}.{alias.name}", package_dir, must_exist=False)
     return tuple(dict.fromkeys(found))
 

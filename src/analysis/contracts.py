@@ -435,11 +435,11 @@ _JACOBSON_TRUAX = (
     "se_measurement", "s_diff", "rci_criterion", "reliable_change_points", "functional_mean",
     "functional_sd", "norms_source", "cutoff", "cutoff_formula",
 )
-_MODEL_COUNTS = Listed("analysis.models.tables", "PEOPLE_COUNT_COLUMNS")
+_MODEL_COUNTS = Listed("analysis.models.mixed.tables", "PEOPLE_COUNT_COLUMNS")
 
 
 def _model_table(name: str, keys: list[str]) -> Spec:
-    return Spec(Listed("analysis.models.tables", "TABLE_COLUMNS", name), keys=keys,
+    return Spec(Listed("analysis.models.mixed.tables", "TABLE_COLUMNS", name), keys=keys,
                 suppressed=_MODEL_COUNTS)
 
 
@@ -501,19 +501,19 @@ SPECS: dict[str, Spec] = {
     "reliability": _model_table("reliability", ["instrument"]),
     "therapist_icc": _model_table("therapist_icc", ["outcome"]),
     "early_alliance": _model_table("early_alliance", ["outcome", "analysis"]),
-    "fit_counts": Spec(Listed("analysis.models.tables", "FIT_COUNT_COLUMNS"),
+    "fit_counts": Spec(Listed("analysis.models.mixed.tables", "FIT_COUNT_COLUMNS"),
                        keys=["outcome", "model", "analysis"], strict=True),
-    # the RI-CLPM check (models/riclpm_stage.py)
-    "riclpm": Spec(["outcome", "version", Listed("analysis.models.riclpm", "PATH_COLUMNS")],
+    # the RI-CLPM check (models/panel/riclpm_stage.py)
+    "riclpm": Spec(["outcome", "version", Listed("analysis.models.panel.riclpm", "PATH_COLUMNS")],
                    keys=["outcome", "version"]),
-    "riclpm_fit": Spec(Listed("analysis.models.riclpm_stage", "FIT_COLUMNS"),
+    "riclpm_fit": Spec(Listed("analysis.models.panel.riclpm_stage", "FIT_COLUMNS"),
                        keys=["outcome", "version", "status"], suppressed=["n_clients"]),
-    # the multiverse (models/multiverse_fit.py)
+    # the multiverse (models/multiverse/fit.py)
     "multiverse": Spec(
-        ["index", "id", Listed("analysis.models.multiverse", "CHOICE_NAMES"), "primary",
-         "reproduces", Listed("analysis.models.multiverse_fit", "RESULT_COLUMNS")],
+        ["index", "id", Listed("analysis.models.multiverse.specifications", "CHOICE_NAMES"), "primary",
+         "reproduces", Listed("analysis.models.multiverse.fit", "RESULT_COLUMNS")],
         keys=["index", "id"], suppressed=["n_clients", "n_therapists"]),
-    "multiverse_summary": Spec(Listed("analysis.models.multiverse_summary", "SUMMARY_COLUMNS"),
+    "multiverse_summary": Spec(Listed("analysis.models.multiverse.summary", "SUMMARY_COLUMNS"),
                                keys=["outcome", "lag_gap", "estimator", "statistic"]),
     # engagement (engagement/*_stage.py)
     "dropout_episodes": Spec(Listed("analysis.engagement.dropout_stage", "EPISODE_COLUMNS"),

@@ -1,9 +1,11 @@
-"""Checking an instrument declared in config: every key, its type, range and relations.
+"""The instrument registry from config: every declared key checked, its type, range and relations.
 
-:func:`declared_instrument` turns one ``instruments.<key>`` declaration into an
-:class:`~analysis.instruments.Instrument` (a key equal to a built-in overrides only the keys it
-declares). Every mistake is a :class:`~analysis.errors.ConfigError` naming the exact key
-(``instruments.bai.item_max``), what is allowed and, for a misspelt key, the closest valid one.
+:func:`build_registry` returns the built-in instruments (:mod:`analysis.instruments`) plus those
+declared under ``instruments:`` in config; :func:`declared_instrument` turns one
+``instruments.<key>`` declaration into an :class:`~analysis.instruments.Instrument` (a key equal
+to a built-in overrides only the keys it declares). Every mistake is a
+:class:`~analysis.errors.ConfigError` naming the exact key (``instruments.bai.item_max``), what is
+allowed and, for a misspelt key, the closest valid one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,46 @@ from analysis.instruments import (
     SCORING_RULES,
     Instrument,
 )
+
+
+def build_registry(custom: Mapping[str, Any] | None = None) -> dict[str, Instrument]:
+    """The built-in instruments plus those declared in config under ``instruments:``.
+
+    Parameters
+    ----------
+    custom : mapping or None
+        The ``instruments`` config section: instrument key to declaration (see the module
+        docstring). A key equal to a built-in overrides the keys it declares.
+
+    Returns
+    -------
+    dict of str to Instrument
+        Built-ins first (in the order phq9, gad7, wai_sr, srs, ors), then new instruments in
+        declaration order.
+
+    Raises
+    ------
+    ConfigError
+        Naming the exact key (e.g. ``instruments.bai.item_max``) and what is allowed.
+
+    Examples
+    --------
+    >>> registry = build_registry({"bai": {"n_items": 21, "item_min": 0, "item_max": 3,
+    ...                                    "scoring": "sum", "direction": "higher_worse"}})
+    >>> registry["bai"].units
+    'BAI total (0-63)'
+    """
+    registry = dict(BUILT_IN)
+    if custom is None:
+        return registry
+    if not isinstance(custom, Mapping):
+        raise ConfigError(
+            "config key instruments: must be a mapping from instrument name to its declaration "
+            f"(or {{}} for none); got {type(custom).__name__}."
+        )
+    for key, declaration in custom.items():
+        registry[str(key)] = declared_instrument(key, declaration)
+    return registry
 
 
 def declared_instrument(key: Any, declaration: Any) -> Instrument:

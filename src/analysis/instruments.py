@@ -4,9 +4,10 @@ An :class:`Instrument` holds what scoring, episodes, models and figures need to 
 questionnaire: item count and range, sum or mean scoring, reverse-keyed items, subscales,
 direction, the missing-item rule, severity bands, the caseness cut-off, the reliable-change
 threshold and (optionally) reliability and functional norms for Jacobson-Truax. Five instruments
-are built in (PHQ-9, GAD-7, WAI-SR, SRS, ORS; see docs/methods.md section 1). :func:`build_registry`
-adds the instruments declared under ``instruments:`` in config and returns a dict from key to
-:class:`Instrument`; nothing else in the package hard-codes a fact about a questionnaire.
+are built in (PHQ-9, GAD-7, WAI-SR, SRS, ORS; see docs/methods.md section 1).
+:func:`analysis.instrument_declarations.build_registry` adds the instruments declared under
+``instruments:`` in config and returns a dict from key to :class:`Instrument`; nothing else in the
+package hard-codes a fact about a questionnaire.
 
 Declaring an instrument in config (which columns hold its items is said under ``inputs:``)::
 
@@ -303,7 +304,8 @@ class Instrument:
         return {name: declaration[name] for name in STAGE_READS[stage]}
 
     def to_config(self) -> dict[str, Any]:
-        """This instrument as a config declaration (the inverse of :func:`build_registry`)."""
+        """This instrument as a config declaration (the inverse of
+        :func:`~analysis.instrument_declarations.build_registry`)."""
         return {
             "label": self.label,
             "construct": self.construct,
@@ -432,48 +434,6 @@ ORS = Instrument(
 BUILT_IN: dict[str, Instrument] = {inst.key: inst for inst in (PHQ9, GAD7, WAI_SR, SRS, ORS)}
 
 
-def build_registry(custom: Mapping[str, Any] | None = None) -> dict[str, Instrument]:
-    """The built-in instruments plus those declared in config under ``instruments:``.
-
-    Parameters
-    ----------
-    custom : mapping or None
-        The ``instruments`` config section: instrument key to declaration (see the module
-        docstring). A key equal to a built-in overrides the keys it declares.
-
-    Returns
-    -------
-    dict of str to Instrument
-        Built-ins first (in the order phq9, gad7, wai_sr, srs, ors), then new instruments in
-        declaration order.
-
-    Raises
-    ------
-    ConfigError
-        Naming the exact key (e.g. ``instruments.bai.item_max``) and what is allowed.
-
-    Examples
-    --------
-    >>> registry = build_registry({"bai": {"n_items": 21, "item_min": 0, "item_max": 3,
-    ...                                    "scoring": "sum", "direction": "higher_worse"}})
-    >>> registry["bai"].units
-    'BAI total (0-63)'
-    """
-    from analysis.instrument_declarations import declared_instrument
-
-    registry = dict(BUILT_IN)
-    if custom is None:
-        return registry
-    if not isinstance(custom, Mapping):
-        raise ConfigError(
-            "config key instruments: must be a mapping from instrument name to its declaration "
-            f"(or {{}} for none); got {type(custom).__name__}."
-        )
-    for key, declaration in custom.items():
-        registry[str(key)] = declared_instrument(key, declaration)
-    return registry
-
-
 def instrument_from_params(key: str, params: Mapping[str, Any]) -> Instrument:
     """The instrument a stage was given (:meth:`Instrument.params`), already validated.
 
@@ -502,7 +462,7 @@ def get_instrument(registry: Mapping[str, Instrument], key: str, config_key: str
     Parameters
     ----------
     registry : mapping of str to Instrument
-        From :func:`build_registry`.
+        From :func:`analysis.instrument_declarations.build_registry`.
     key : str
         The instrument name as written in config.
     config_key : str

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES
+from analysis.models.mixed.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES
 
 # How analyses and model terms are named; unknown names are shown as they are. The analyses
 # themselves (and their order) come from the models stage's sensitivity table.
@@ -125,6 +125,10 @@ def select_alliance_terms(models: pd.DataFrame) -> pd.DataFrame:
                                 kind="stable").reset_index(drop=True)
 
 
+#: How a missing statistic is printed in tables, figures and the report.
+MISSING = "–"
+
+
 def finite(value: Any) -> float | None:
     """A value as a finite float, or None (missing, text, NaN or infinite)."""
     try:
@@ -132,6 +136,21 @@ def finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def format_number(value: Any, digits: int = 2) -> str:
+    """A statistic as printed: ``digits`` decimals, or three significant digits below 0.1.
+
+    >>> format_number(-1.23456), format_number(0.012345), format_number(None)
+    ('-1.23', '0.0123', '–')
+    """
+    number = finite(value)
+    if number is None:
+        return MISSING
+    if number == 0 or abs(number) >= 0.1:
+        return f"{number:.{digits}f}"
+    decimals = min(6, 2 - math.floor(math.log10(abs(number))))
+    return f"{number:.{decimals}f}"
 
 
 def adjusted_p(row: Mapping[str, Any]) -> tuple[float | None, str]:

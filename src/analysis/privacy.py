@@ -29,10 +29,10 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from analysis.config import PROJECT_ROOT
 from analysis.errors import ConfigError
 from analysis.io import sha256_file
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CHECKSUMS = PROJECT_ROOT / "data" / "raw" / "SHA256SUMS"
 
 # The documented public key for the shipped demo data. It protects nothing: real data must use a

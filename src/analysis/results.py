@@ -224,7 +224,7 @@ def load_fit(outcome: str, model: str, analysis: str = "primary",
     """One fit file, ``results/fits/<outcome>/<model>/<analysis>.json``, as a dict: the fit's
     specification, row accounting, fixed and random effects, fit information and, for a
     primary-analysis mixed model, ``diagnostics`` (the therapists' conditional modes and SDs,
-    residual and random-effect summaries: :mod:`analysis.models.diagnostics`).
+    residual and random-effect summaries: :mod:`analysis.models.mixed.diagnostics`).
 
     Parameters
     ----------

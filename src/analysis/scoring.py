@@ -84,7 +84,7 @@ def score_administrations(
         scale, e.g. 0-27 for the PHQ-9 and 1-5 for the WAI-SR mean, when the export has no
         items, else NaN).
     registry : mapping of str to Instrument
-        From :func:`analysis.instruments.build_registry`.
+        From :func:`analysis.instrument_declarations.build_registry`.
 
     Returns
     -------
@@ -123,7 +123,7 @@ def score_administrations(
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> frame = pd.DataFrame({"client_id": ["c1"], "session": [1], "instrument": ["phq9"],
     ...     **{f"item_{i}": [1.0] for i in range(1, 8)}, "item_8": [np.nan], "item_9": [2.0],
     ...     "given_total": [np.nan]})

@@ -25,8 +25,9 @@ from typing import Any, Mapping
 from analysis.config import check_config, load_config, suggest
 from analysis.errors import ConfigError
 from analysis.ingest.tables import status_text
-from analysis.instruments import Instrument, build_registry, get_instrument
-from analysis.models.specs import (
+from analysis.instrument_declarations import build_registry
+from analysis.instruments import Instrument, get_instrument
+from analysis.models.mixed.specs import (
     BUILTIN_MODELS,
     ModelSpec,
     ResolvedFit,
@@ -65,7 +66,7 @@ from analysis.settings import (  # the RI-CLPM check and the multiverse
     PanelWaveSettings,
     RiclpmSettings,
 )
-from analysis.models.multiverse import (
+from analysis.models.multiverse.specifications import (
     MIN_RESAMPLES,
     Specification,
     chunk_specifications,
@@ -73,7 +74,7 @@ from analysis.models.multiverse import (
     primary_choices,
     resolve_choices,
 )
-from analysis.power.settings import PowerSettings, power_settings
+from analysis.settings import PowerSettings, power_settings
 
 
 #: Where the Snakefile puts the resolved study's plain values (:meth:`Settings.params` of
@@ -97,7 +98,7 @@ class Study:
     inputs : tuple of InputTable
         ``inputs``, in config order.
     fits : tuple of ResolvedFit
-        Every planned model fit (:func:`analysis.models.specs.plan_fits`).
+        Every planned model fit (:func:`analysis.models.mixed.specs.plan_fits`).
     """
 
     registry: dict[str, Instrument]

@@ -1,9 +1,9 @@
-# Fit dynamic panel models with lavaan for the parity tests of analysis.models.dpm
+# Fit dynamic panel models with lavaan for the parity tests of analysis.models.panel.dpm
 # (tests/test_dpm.py).
 #
 # Usage: Rscript fit_dpm_lavaan.R jobs.csv out_dir
 # jobs.csv has columns id, data (CSV of the wide panel; empty cells are missing waves), model
-# (path of the lavaan syntax written by analysis.models.dpm.dpm_description: the model the R
+# (path of the lavaan syntax written by analysis.models.panel.dpm.dpm_description: the model the R
 # package dpm generates), cluster (a column name, or empty) and missing ("ml", or "listwise" for
 # dpm's own call on complete data, as in its test of the published wage example).
 #

@@ -3,8 +3,8 @@
 # Usage: Rscript fit_lavaan.R jobs.csv out_dir
 # jobs.csv has columns id, data (path of a CSV holding the wide panel a1..aK, y1..yK; empty
 # cells are missing waves) and model (path of the model text written by
-# analysis.models.riclpm.riclpm_description, lavaan syntax). Equality constraints come from the
-# model text's labels: the lagged paths equal over waves (ar_a, ar_y, cl_ay, cl_ya) and, with
+# analysis.models.panel.riclpm.riclpm_description, lavaan syntax). Equality constraints come from
+# the model text's labels: the lagged paths equal over waves (ar_a, ar_y, cl_ay, cl_ya) and, with
 # equal_innovations, the innovation variances and covariance equal over waves (iv_a, iv_y, ic_ay).
 #
 # Each model is fitted by full-information ML (missing = "ml", estimator = "ML") with a saturated

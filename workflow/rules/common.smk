@@ -177,7 +177,7 @@ def report_targets():
 # Input functions of the RI-CLPM check (riclpm.smk) and the multiverse (multiverse.smk); their
 # figures are rows of the figure table (figures.smk).
 from analysis.catalogue import MULTIVERSE_DATA_FILE, MULTIVERSE_SPEC_FILE, RICLPM_FILE
-from analysis.models.multiverse import data_variants
+from analysis.models.multiverse.specifications import data_variants
 
 
 def riclpm_report_tables():
@@ -213,7 +213,7 @@ def engagement_report_tables():
 
 # Input functions of the power analysis (power.smk).
 from analysis.catalogue import POWER_BATCH_FILE
-from analysis.power.settings import REQUIRED_MODELS as POWER_MODELS
+from analysis.settings import POWER_REQUIRED_MODELS as POWER_MODELS
 
 POWER = STUDY.power
 

@@ -1,5 +1,5 @@
 # Models: the planned fits (one job per outcome and model, or per fit), an engine cross-check per
-# primary-analysis mixed model, and the combined tables (see src/analysis/models/).
+# primary-analysis mixed model, and the combined tables (see src/analysis/models/mixed/).
 # One job per (outcome, model) fits all its analyses (models.fit_jobs: per_model), paying the
 # start-up of Python and its libraries once instead of once per fit; per_fit gives every fit its
 # own job, for a cluster. Either way each fit writes its own file, and a job's params are the

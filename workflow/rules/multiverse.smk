@@ -1,4 +1,4 @@
-# The multiverse (analysis.models.multiverse, multiverse_fit): one data variant per prorating
+# The multiverse (analysis.models.multiverse: specifications, fit): one data variant per prorating
 # option (scored and derived by the pipeline's own functions), then every specification of the
 # alliance -> symptoms effect (estimator a choice: dynamic panel, conventional multilevel,
 # RI-CLPM; outcome and lag separate estimands), multiverse.specifications_per_job to a job (one

@@ -5,8 +5,8 @@
 # and the reviewer report. The rules exist only when models.run plans the fits it reads.
 # (Its input functions are in common.smk.)
 from analysis.figures.table import FAMILY
-from analysis.models.recovery import recovery_settings
-from analysis.power.settings import REQUIRED_MODELS, batch_settings
+from analysis.simulate.recovery import recovery_settings
+from analysis.settings import POWER_REQUIRED_MODELS, batch_settings
 
 if not POWER.missing_models:
     # The planned DPM and M2 of each power outcome, fitted to every simulated study.
@@ -23,7 +23,7 @@ if not POWER.missing_models:
             "logs/power_parameters.log",
         params:
             outcomes=list(POWER.outcomes),
-            models=list(REQUIRED_MODELS),
+            models=list(POWER_REQUIRED_MODELS),
             course_lengths=sorted({design.sessions for design in POWER.designs}),
         script:
             "../scripts/power_parameters.py"

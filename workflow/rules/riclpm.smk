@@ -1,4 +1,4 @@
-# The RI-CLPM check (analysis.models.riclpm, riclpm_stage): one job per outcome fits the
+# The RI-CLPM check (analysis.models.panel.riclpm, riclpm_stage): one job per outcome fits the
 # random-intercept cross-lagged panel model (lagged paths constrained, and free per wave as a
 # sensitivity analysis), then the combined tables (its figure, one per outcome, is a row of the
 # figure table: figures.smk). When the data cannot identify the model, the job writes why and

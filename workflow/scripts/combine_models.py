@@ -1,8 +1,8 @@
-"""Snakemake script: combine every fit file into the model tables (see analysis.models.tables)."""
+"""Snakemake script: combine every fit file into the model tables (see analysis.models.mixed.tables)."""
 import sys
 
 from analysis.io import read_json, read_table, write_table
-from analysis.models.tables import combine_fits, simplification_summary
+from analysis.models.mixed.tables import combine_fits, simplification_summary
 from analysis.privacy import StudyTotals
 from analysis.runner import run_job
 

@@ -1,6 +1,6 @@
-"""Snakemake script: the multiverse table, its summary and joint test (multiverse_summary)."""
+"""Snakemake script: the multiverse table, its summary and joint test (multiverse.summary)."""
 from analysis.io import read_json, read_table, write_table
-from analysis.models.multiverse_summary import (
+from analysis.models.multiverse.summary import (
     combine_multiverse,
     joint_test,
     publish_multiverse,

@@ -1,6 +1,6 @@
 """Snakemake script: the power table with its Monte-Carlo CIs (analysis.power.summary)."""
 from analysis.io import write_table
-from analysis.power.settings import PowerSettings
+from analysis.settings import PowerSettings
 from analysis.power.summary import read_batches, summarise_power
 from analysis.runner import run_job
 

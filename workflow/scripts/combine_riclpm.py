@@ -1,6 +1,6 @@
 """Snakemake script: combine the outcomes' RI-CLPM fits into two tables (riclpm_stage)."""
 from analysis.io import read_json, read_table, write_table
-from analysis.models.riclpm_stage import combine_riclpm
+from analysis.models.panel.riclpm_stage import combine_riclpm
 from analysis.privacy import StudyTotals
 from analysis.runner import run_job
 

@@ -1,12 +1,12 @@
 """Snakemake script: refit primary-analysis mixed models with statsmodels and compare each with
-the primary engine's fit (see analysis.models.crosscheck)."""
+the primary engine's fit (see analysis.models.mixed.crosscheck)."""
 from dataclasses import replace
 
 from analysis.io import read_json, read_table, write_json
-from analysis.models.design import without_group
-from analysis.models.crosscheck import cross_check_fit
-from analysis.models.fitting import select_model_rows
-from analysis.models.specs import THERAPIST, ResolvedFit
+from analysis.models.mixed.design import without_group
+from analysis.models.mixed.crosscheck import cross_check_fit
+from analysis.models.mixed.fitting import select_model_rows
+from analysis.models.mixed.specs import THERAPIST, ResolvedFit
 from analysis.runner import run_job
 from analysis.settings import CrossCheckSettings
 

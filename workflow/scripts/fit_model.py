@@ -1,8 +1,8 @@
-"""Snakemake script: fit the planned fits of one job, each to its own file (analysis.models.fitting)."""
+"""Snakemake script: fit the planned fits of one job, each to its own file (analysis.models.mixed.fitting)."""
 from analysis.instruments import registry_from_params
 from analysis.io import read_table, write_json
-from analysis.models.fitting import fit_planned_model
-from analysis.models.specs import ResolvedFit
+from analysis.models.mixed.fitting import fit_planned_model
+from analysis.models.mixed.specs import ResolvedFit
 from analysis.quality import upstream_text
 from analysis.runner import note_size, run_job
 

@@ -1,7 +1,7 @@
-"""Snakemake script: fit a job's multiverse specifications, one file each (multiverse_fit)."""
+"""Snakemake script: fit a job's multiverse specifications, one file each (multiverse.fit)."""
 from analysis.io import read_table, write_json
-from analysis.models.multiverse import Specification, data_variants
-from analysis.models.multiverse_fit import fit_specifications
+from analysis.models.multiverse.specifications import Specification, data_variants
+from analysis.models.multiverse.fit import fit_specifications
 from analysis.runner import run_job
 from analysis.settings import MultiverseFitSettings
 

@@ -1,6 +1,6 @@
-"""Snakemake script: the RI-CLPM of one outcome (see analysis.models.riclpm_stage)."""
+"""Snakemake script: the RI-CLPM of one outcome (see analysis.models.panel.riclpm_stage)."""
 from analysis.io import read_table, write_json
-from analysis.models.riclpm_stage import fit_riclpm_outcome
+from analysis.models.panel.riclpm_stage import fit_riclpm_outcome
 from analysis.runner import note_size, run_job
 from analysis.settings import RiclpmSettings
 

@@ -1,6 +1,6 @@
-"""Snakemake script: one scoring variant of the multiverse's data (analysis.models.multiverse_fit)."""
+"""Snakemake script: one scoring variant of the multiverse's data (analysis.models.multiverse.data)."""
 from analysis.io import read_table, write_table
-from analysis.models.multiverse_data import prepare_data_variant
+from analysis.models.multiverse.data import prepare_data_variant
 from analysis.runner import note_size, run_job
 from analysis.settings import MultiverseDataSettings
 

@@ -1,6 +1,6 @@
 """Snakemake script: one batch of simulated studies of the power analysis (analysis.power)."""
 from analysis.io import read_table, write_table
-from analysis.power.settings import PowerBatchSettings
+from analysis.settings import PowerBatchSettings
 from analysis.power.simulation import run_power_batch
 from analysis.runner import run_job
 

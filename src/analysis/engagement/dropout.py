@@ -16,7 +16,7 @@ docs/methods.md section 7. Inputs are long frames, one row per client and sessio
 - :func:`fit_dropout_hazard`: the discrete-time hazard model (logit of dropping out after session
   t on ``alliance_within``, ``alliance_between_c``, the symptom score and session) by statsmodels
   GLM, with SEs clustered by therapist, or by client when the design has too few therapists
-  (:func:`analysis.models.design.therapist_design`). Checked against R's ``glm(family =
+  (:func:`analysis.models.mixed.design.therapist_design`). Checked against R's ``glm(family =
   binomial)`` with ``sandwich::vcovCL`` (``tests/r/fit_dropout.R``) to 1e-6;
 - :func:`kaplan_meier` and :func:`kaplan_meier_by_tertile`: Kaplan-Meier estimates of time to
   dropout with Greenwood standard errors (by early-alliance tertile), checked against R's
@@ -44,7 +44,7 @@ from scipy import stats
 from analysis.ingest.tables import status_text
 from analysis.errors import DataError
 from analysis.literature import SHARF_D  # weaker alliance before dropout: d = 0.55
-from analysis.models.design import therapist_design
+from analysis.models.mixed.design import therapist_design
 
 CLIENT = "client_id"
 THERAPIST = "therapist_id"
@@ -595,7 +595,7 @@ def fit_dropout_hazard(
     rows of :func:`person_session_data`.
 
     Standard errors are cluster-robust (sandwich), clustered by therapist when the design allows
-    a therapist term (:func:`analysis.models.design.therapist_design`), else by client;
+    a therapist term (:func:`analysis.models.mixed.design.therapist_design`), else by client;
     ``info["cluster_reason"]`` says why. The small-sample factor is ``G/(G-1)`` (G clusters):
     ``sandwich::vcovCL``'s default for a glm (``type = NULL`` means "HC0" for anything but an
     ``lm``; ``cadjust = TRUE``), which is also Stata's for maximum-likelihood models.

@@ -958,7 +958,7 @@ def fit_alliance_gain_model(
 
     A linear mixed model of the alliance ratings around the gains on the pre/post indicator,
     with a random intercept per client, fitted with the project's engine through
-    :func:`analysis.models.protocol.fit_with_fallback` (REML; Satterthwaite df as lmerTest).
+    :func:`analysis.models.mixed.protocol.fit_with_fallback` (REML; Satterthwaite df as lmerTest).
     The estimate of ``post_gain`` is the mean rise of the alliance from the sessions before a
     gain to the sessions after it, within clients.
 
@@ -969,7 +969,7 @@ def fit_alliance_gain_model(
     client_col, alliance_col : str
         The client and alliance columns.
     engine : str
-        Engine name (:func:`analysis.models.engines.get_engine`).
+        Engine name (:func:`analysis.models.mixed.engines.get_engine`).
     reml : bool
         REML (True) or ML.
 
@@ -1007,7 +1007,7 @@ def fit_alliance_gain_model(
             term  estimate  ci_low  ci_high  n_clients
     0  post_gain      0.29    0.24     0.35         60
     """
-    from analysis.models.protocol import fallback_steps_taken, fit_with_fallback
+    from analysis.models.mixed.protocol import fallback_steps_taken, fit_with_fallback
 
     _require(frame, [client_col, alliance_col, "post_gain"], "fit_alliance_gain_model")
     rows = frame[[c for c in dict.fromkeys([client_col, alliance_col, "post_gain", "gain_id"])

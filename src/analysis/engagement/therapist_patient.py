@@ -12,7 +12,7 @@ and the client's mean alliance. :func:`split_alliance_by_therapist` adds
 clients) and ``alliance_client`` (the client's deviation from their therapist's mean), and
 :func:`fit_therapist_patient` fits ``end_score ~ start_score + alliance_therapist +
 alliance_client + (1 | therapist_id)`` by REML with Satterthwaite df, with the project's engine
-(:func:`analysis.models.protocol.fit_with_fallback`, the therapist term kept), checked against
+(:func:`analysis.models.mixed.protocol.fit_with_fallback`, the therapist term kept), checked against
 lmerTest (``tests/test_therapist_patient.py``, through ``tests/r/fit_lmer.R``). Output is a tidy
 table (:data:`RESULT_COLUMNS`), one row per term; a design that cannot carry the decomposition
 (no therapist ids, too few therapists, too few clients per therapist) gives rows with status
@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.protocol import fit_with_fallback
+from analysis.models.mixed.protocol import fit_with_fallback
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def fit_therapist_patient(
 
     Fits ``end_score ~ start_score + alliance_therapist + alliance_client + (1 | therapist_id)``
     by REML with Satterthwaite df (lmerTest's), through
-    :func:`analysis.models.protocol.fit_with_fallback` with the therapist term kept: a therapist
+    :func:`analysis.models.mixed.protocol.fit_with_fallback` with the therapist term kept: a therapist
     variance estimated at 0 is the answer, reported with ``singular`` True, as lmerTest would.
     Clients without a start score, end score, alliance or therapist are left out, then therapists
     with fewer than :data:`MIN_CLIENTS_PER_THERAPIST` such clients; the decomposition is computed
@@ -260,7 +260,7 @@ def fit_therapist_patient(
     start_col, end_col, alliance_col : str
         Column names.
     engine : str
-        Mixed-model engine (:func:`analysis.models.engines.get_engine`).
+        Mixed-model engine (:func:`analysis.models.mixed.engines.get_engine`).
     conf_level : float
         Level of the CIs (t intervals with the Satterthwaite df).
 

@@ -3,7 +3,7 @@ random intercepts (caterpillar plot) and the residual diagnostics of a mixed mod
 
 The forest plot reads ``results/tables/models.csv``. The other two read one fit file
 (``results/fits/<outcome>/<model>/primary.json``): its ``diagnostics``, which the fit job wrote
-from the fitted model (:mod:`analysis.models.diagnostics`: therapists' conditional modes and SDs,
+from the fitted model (:mod:`analysis.models.mixed.diagnostics`: therapists' conditional modes and SDs,
 and summaries of the residuals and random effects), so no figure refits a model and no figure's
 cost grows with the number of session rows. Therapists are shown by rank, never by pseudonym.
 """
@@ -152,7 +152,7 @@ def therapist_effects(fit: Mapping[str, Any], term: str = "(Intercept)") -> pd.D
     ----------
     fit : mapping
         A fit file's content (``results/fits/<outcome>/<model>/primary.json``); its
-        ``diagnostics.therapists`` (:func:`analysis.models.diagnostics.therapist_effects`).
+        ``diagnostics.therapists`` (:func:`analysis.models.mixed.diagnostics.therapist_effects`).
     term : str
         The random-effect term.
 
@@ -241,7 +241,7 @@ def residual_diagnostics_figure(diagnostics: Mapping[str, Any], outcome_instrume
     Parameters
     ----------
     diagnostics : mapping
-        A fit file's ``diagnostics`` (:func:`analysis.models.diagnostics.model_diagnostics`).
+        A fit file's ``diagnostics`` (:func:`analysis.models.mixed.diagnostics.model_diagnostics`).
     outcome_instrument
         Registry entry for labels.
     min_cell : int

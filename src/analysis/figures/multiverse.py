@@ -27,7 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.figures.style import FIGURE_STYLE, OKABE_ITO
-from analysis.models.multiverse import CHOICES, ESTIMAND_NAMES
+from analysis.models.multiverse.specifications import CHOICES, ESTIMAND_NAMES
 
 EXPECTED = OKABE_ITO["blue"]
 OPPOSITE = OKABE_ITO["vermillion"]

@@ -24,11 +24,11 @@ from analysis.figures.common import (
     wrap_title,
 )
 from analysis.figures.style import NEUTRAL_GREY, SERIES_COLOURS, styled
-from analysis.power.settings import ESTIMATORS
+from analysis.settings import POWER_ESTIMATORS
 
 #: The power a study is usually planned for.
 TARGET_POWER = 0.8
-PRIMARY, CONVENTIONAL = ESTIMATORS
+PRIMARY, CONVENTIONAL = POWER_ESTIMATORS
 ESTIMATOR_STYLES = {PRIMARY: ("-", "o", f"{PRIMARY} (primary)"),
                     CONVENTIONAL: ("--", "s", f"{CONVENTIONAL} (conventional)")}
 EFFECT_NAMES = {"estimate": "this study's estimate", "smallest_effect": "smallest effect"}

@@ -1,7 +1,7 @@
 """The RI-CLPM figure: the within-client lagged paths of one outcome, as a path diagram.
 
 :func:`riclpm_figure` takes the published tables ``riclpm.csv`` and ``riclpm_fit.csv``
-(:mod:`analysis.models.riclpm_stage`) and draws, for one outcome,
+(:mod:`analysis.models.panel.riclpm_stage`) and draws, for one outcome,
 
 - left: the path diagram of the model with lagged paths equal over waves (Hamaker, Kuiper &
   Grasman 2015): the within-client components of alliance and symptoms at a session and the
@@ -31,8 +31,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from analysis.figures.style import FIGURE_STYLE, OKABE_ITO
-from analysis.models.riclpm_stage import LAGGED_PATHS, lagged_paths
-from analysis.report.formatting import format_number
+from analysis.models.panel.riclpm_stage import LAGGED_PATHS, lagged_paths
+from analysis.presentation import format_number
 
 ALLIANCE_COLOUR = OKABE_ITO["blue"]
 SYMPTOM_COLOUR = OKABE_ITO["vermillion"]
@@ -67,7 +67,7 @@ def path_summary(paths: pd.DataFrame, outcome: str, version: str = "constrained"
     Returns
     -------
     dict
-        Short path name (:data:`analysis.models.riclpm_stage.LAGGED_PATHS`) -> ``estimate, se,
+        Short path name (:data:`analysis.models.panel.riclpm_stage.LAGGED_PATHS`) -> ``estimate, se,
         ci_lower, ci_upper, p, std_estimate`` (the standardised estimate of a constrained path
         differs by wave, as the SDs do; its mean is given). Empty when the fit has no rows.
     """

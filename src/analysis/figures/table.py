@@ -10,7 +10,7 @@ its drawing function (:mod:`analysis.figures.jobs`). A row says:
   (:mod:`analysis.catalogue`); a figure that prints a count of clients reads ``sessions`` and
   ``episodes`` too (:data:`STUDY_TOTALS`), the totals the count is published against;
 - ``model``: the planned model whose primary-analysis fit file it reads as input ``fit`` (the
-  fit job stores the diagnostics the figure needs there: :mod:`analysis.models.diagnostics`);
+  fit job stores the diagnostics the figure needs there: :mod:`analysis.models.mixed.diagnostics`);
   a figure with a model is drawn only for the outcomes that model is planned for;
 - ``per_outcome``: one figure per outcome (file ``<stem>_<outcome>``) or one in all (``<stem>``);
 - ``caption``, ``category``, ``label``: the Snakemake report's caption file under
@@ -225,7 +225,7 @@ def figure_paths(outcomes: Sequence[str], fits: Iterable[tuple[str, str, str]],
 
 
 def planned(fits: Iterable[Any]) -> list[tuple[str, str, str]]:
-    """``(outcome, model, analysis)`` of planned fits (:class:`analysis.models.specs.ResolvedFit`)."""
+    """``(outcome, model, analysis)`` of planned fits (:class:`analysis.models.mixed.specs.ResolvedFit`)."""
     return [(fit.outcome, fit.model, fit.analysis) for fit in fits]
 
 

@@ -336,7 +336,7 @@ def multiverse_table(summary: pd.DataFrame, view: ReportView) -> list[ApaTable]:
     """The multiverse in numbers per outcome and lag: one row per estimator."""
     if summary.empty:
         return []
-    from analysis.models.multiverse_summary import JOINT_STATISTICS
+    from analysis.models.multiverse.summary import JOINT_STATISTICS
 
     lags = sorted({int(v) for v in pd.to_numeric(summary["lag_gap"]).dropna()})
     alpha = f"{view.settings.alpha:g}".removeprefix("0")

@@ -1,16 +1,18 @@
-"""The modelling suite: specifications, engines, the convergence protocol and model tables.
+"""The models, one subpackage per family.
 
-- :mod:`analysis.models.specs`: the one model-specification table (M0-M4, R1-R3, custom models),
-  the sensitivity analyses, and :func:`~analysis.models.specs.plan_fits`, the list of jobs.
-- :mod:`analysis.models.engines`: ``mixedlm`` (primary, lme4/lmerTest results) and
-  ``statsmodels`` (cross-check) behind one interface.
-- :mod:`analysis.models.protocol`: the convergence protocol (simplifying the random part).
-- :mod:`analysis.models.fitting`: one job: data selection and the fit by the model's kind
-  (:mod:`~analysis.models.early` M4, :mod:`~analysis.models.correlation` R1,
-  :mod:`~analysis.models.reliability` R2; R3 is a mixed model).
-- :mod:`analysis.models.crosscheck`: the second engine's refit of a primary mixed model.
-- :mod:`analysis.models.tables`: all job results combined into the published tables.
-- :mod:`analysis.models.recovery`: the parameter-recovery study.
+- :mod:`analysis.models.mixed`: the mixed-model engine and its protocol: the specification table
+  and fit plan (``specs``), the engines, the convergence protocol, one job's fit (``fitting``),
+  the engine cross-check, diagnostics and the published model tables.
+- :mod:`analysis.models.panel`: the panel models on one FIML engine (``fiml``, ``ram``): the
+  RI-CLPM (``riclpm``, ``riclpm_stage``) and the dynamic panel model (``dpm``, ``dpm_stage``),
+  over the waves of ``waves``.
+- :mod:`analysis.models.multiverse`: the specification curve (``specifications``, ``data``,
+  ``fit``, ``bootstrap``, ``summary``; ``permutation`` for comparison).
+- :mod:`analysis.models.descriptive`: repeated-measures correlation (R1), reliability (R2) and
+  the early-alliance model (M4).
 
-Nothing is imported here: a job imports only the modules it uses (imports cost seconds).
+The recovery study that checks the models on simulated data is :mod:`analysis.simulate.recovery`:
+nothing here imports the simulators, the study or anything above the models
+(``[tool.importlinter]`` in ``pyproject.toml``). Nothing is imported here: a job imports only the
+modules it uses (imports cost seconds).
 """

@@ -6,7 +6,7 @@ fitting to each the primary dynamic panel model (DPM) and the conventional M2, e
 pipeline fits them. Anchors: powerlmm (Magnusson; longitudinal trials with therapist effects) and
 simr (Green & MacLeod 2016; Monte-Carlo power for mixed models).
 
-- :mod:`analysis.power.settings`: the ``power`` config section resolved (the design grid, the
+- :mod:`analysis.settings`: the ``power`` config section resolved (the design grid, the
   effects, the number of simulated studies and their seeds) and each job's params;
 - :mod:`analysis.power.parameters`: the generating parameters of one outcome, read from the run's
   fit files (DPM, DPM-reverse, M2, M3, R3) and the derived data (alliance components, observed

@@ -67,7 +67,7 @@ def simulated_power(n_sims: int, seed: int, n_clients: int, n_sessions: int, eff
                     alpha: float = 0.05) -> dict[str, float]:
     """Monte-Carlo power of the random-intercept test: ``power``, its Wilson 95% CI and its
     Monte-Carlo SE, from ``n_sims`` studies with seeds ``seed, seed + 1, ...``."""
-    from analysis.models.engines import get_engine
+    from analysis.models.mixed.engines import get_engine
 
     engine = get_engine("mixedlm")
     rejected = 0

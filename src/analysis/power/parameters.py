@@ -164,7 +164,7 @@ def generating_parameters(outcome: str, fits: Mapping[str, Mapping[str, Any]],
 def _alliance_components(outcome: str, scored: pd.DataFrame) -> list[dict[str, Any]]:
     """The alliance's mean, trend and variance components (R3's model, alliance as response),
     and the correlation of the clients' mean alliance and mean symptoms."""
-    from analysis.models.engines import get_engine
+    from analysis.models.mixed.engines import get_engine
 
     data = scored[["client_id", "therapist_id", "session", "alliance_score"]].copy()
     data["client_id"] = data["client_id"].astype(str)

@@ -5,8 +5,8 @@ Each simulated study (:func:`analysis.simulate.dynamic.simulate_dynamic` with th
 clients_per_therapist`` clients (unequal caseloads, lognormal shares, as in the recovery study),
 at most the design's sessions with the design's (or the observed) dropout, and the true effect of
 the cell. Its ``derived`` frame is made by :mod:`analysis.derive`'s own code and the two planned
-fits run exactly as the pipeline runs them (:func:`analysis.models.recovery.estimate_term`:
-:func:`analysis.models.fitting.fit_planned_model`, the DPM with the study's wave choice and SE
+fits run exactly as the pipeline runs them (:func:`analysis.simulate.recovery.estimate_term`:
+:func:`analysis.models.mixed.fitting.fit_planned_model`, the DPM with the study's wave choice and SE
 type, M2 with its fallback protocol). A study is a rejection when its fit gave an estimate with p <
 alpha, as the pipeline would have reported it (a fit that ends singular after the fallback
 protocol is still reported, with its flags: M2's client variance is often at the boundary once
@@ -22,9 +22,9 @@ import pandas as pd
 
 from analysis.power.parameters import EFFECT_ESTIMATE as ESTIMATE_PARAMETER
 from analysis.power.parameters import dynamic_parameters
-from analysis.power.settings import (
+from analysis.settings import (
     EFFECT_ESTIMATE,
-    ESTIMATORS,
+    POWER_ESTIMATORS,
     PowerBatchSettings,
     study_seed,
 )
@@ -50,10 +50,10 @@ def run_power_batch(batch: PowerBatchSettings, parameters: pd.DataFrame) -> pd.D
     """The simulated studies of one job and both estimators' tests (:data:`REPLICATE_COLUMNS`).
 
     Same settings and parameters give the same table: every study's seed comes from
-    :func:`analysis.power.settings.study_seed`.
+    :func:`analysis.settings.study_seed`.
     """
-    from analysis.models.recovery import TERMS, RecoverySettings, derived_from_long, estimate_term
-    from analysis.models.specs import ResolvedFit
+    from analysis.simulate.recovery import TERMS, RecoverySettings, derived_from_long, estimate_term
+    from analysis.models.mixed.specs import ResolvedFit
     from analysis.simulate.dynamic import simulate_dynamic
 
     design = batch.design
@@ -62,13 +62,13 @@ def run_power_batch(batch: PowerBatchSettings, parameters: pd.DataFrame) -> pd.D
                                 design.dropout)
     recovery = RecoverySettings(outcome=batch.outcome, fits=dict(batch.fits),
                                 max_lag_gap=batch.max_lag_gap)
-    fits = {name: ResolvedFit.from_dict(recovery.fits[name]) for name in ESTIMATORS}
+    fits = {name: ResolvedFit.from_dict(recovery.fits[name]) for name in POWER_ESTIMATORS}
     rows = []
     for index in range(batch.first, batch.first + batch.count):
         seed = study_seed(batch.seed, batch.outcome, design, index)
         long, _truth = simulate_dynamic(params, seed, design.clients, design.therapists)
         derived = derived_from_long(long, batch.outcome, batch.max_lag_gap)
-        for name in ESTIMATORS:
+        for name in POWER_ESTIMATORS:
             result = estimate_term(derived, fits[name], name)
             finite = math.isfinite(result["estimate"]) and math.isfinite(result["p"])
             converged = bool(result["converged"]) and finite

@@ -14,26 +14,10 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from analysis.presentation import finite
+# The missing mark and format_number are shared with the figures, so they live in presentation.
+from analysis.presentation import MISSING, finite, format_number  # noqa: F401 - re-exported
 from analysis.privacy import format_count
 
-
-MISSING = "–"
-
-
-def format_number(value: Any, digits: int = 2) -> str:
-    """A statistic as printed: ``digits`` decimals, or three significant digits below 0.1.
-
-    >>> format_number(-1.23456), format_number(0.012345), format_number(None)
-    ('-1.23', '0.0123', '–')
-    """
-    number = finite(value)
-    if number is None:
-        return MISSING
-    if number == 0 or abs(number) >= 0.1:
-        return f"{number:.{digits}f}"
-    decimals = min(6, 2 - math.floor(math.log10(abs(number))))
-    return f"{number:.{decimals}f}"
 
 
 def format_p(value: Any) -> str:

@@ -171,7 +171,7 @@ def within_client_reliability(scores: pd.DataFrame, instrument_key: str,
     variance of an alliance scale lies between clients and is removed. The within part's
     reliability is lambda = 1 - (1 - r) var(A) mean(1 - 1/n_i) / mean(A_w^2), the expected
     attenuation of a within-client coefficient (checked by parameter recovery on simulated data
-    with a latent alliance, analysis.models.recovery).
+    with a latent alliance, analysis.simulate.recovery).
     """
     if scores.empty or "instrument" not in scores.columns:
         return None

@@ -255,8 +255,8 @@ _PANEL_FORMULAS = {
 def dynamic_panel_sentences(model_fit: pd.DataFrame, view: ReportView) -> list[str]:
     """Which sessions were the waves of the dynamic panel models, how their standard errors were
     computed, or why a model was not estimated: one sentence per outcome, from ``model_fit``."""
-    from analysis.models.dpm import MIN_CLUSTERS_FOR_ROBUST
-    from analysis.models.dpm_stage import SE_CLIENT, SE_THERAPIST
+    from analysis.models.panel.dpm import MIN_CLUSTERS_FOR_ROBUST
+    from analysis.models.panel.dpm_stage import SE_CLIENT, SE_THERAPIST
 
     sentences = []
     if model_fit.empty or "DPM" not in set(model_fit["model"].astype(str)):

@@ -3,7 +3,7 @@
 Two section builders for :data:`analysis.report.render.SECTIONS`:
 
 - :func:`riclpm_context` reads ``riclpm.csv`` and ``riclpm_fit.csv``
-  (:mod:`analysis.models.riclpm_stage`): what the random-intercept cross-lagged panel model
+  (:mod:`analysis.models.panel.riclpm_stage`): what the random-intercept cross-lagged panel model
   separates, which sessions were the waves and why, each outcome's cross-lagged paths as
   sentences generated from their direction, CI and p ("within clients, a session with better
   alliance than usual was followed by ..."), the fit and its admissibility, the free-paths
@@ -12,7 +12,7 @@ Two section builders for :data:`analysis.report.render.SECTIONS`:
   β of a path held equal over waves is the mean of its wave-specific standardised values, and is
   labelled so wherever it is shown;
 - :func:`multiverse_context` reads ``multiverse.csv`` and ``multiverse_summary.csv``
-  (:mod:`analysis.models.multiverse_summary`): one part per outcome and, within it, per lag (each
+  (:mod:`analysis.models.multiverse.summary`): one part per outcome and, within it, per lag (each
   its own estimand, never pooled): how many specifications were planned and how many were
   distinct analyses (the same final model on the same data counted once), what share is
   significant in the expected direction, the median and range of the estimates per estimator,
@@ -408,7 +408,7 @@ def _lag_words(lag: int) -> str:
 def multiverse_context(tables: ReportTables, view: ReportView) -> dict[str, Any]:
     """The multiverse section's context: per outcome and lag, the curve in sentences and the
     joint test; the choice and joint-test tables."""
-    from analysis.models.multiverse import CHOICE_BY_NAME, ESTIMAND_NAMES
+    from analysis.models.multiverse.specifications import CHOICE_BY_NAME, ESTIMAND_NAMES
 
     settings = view.settings.multiverse
     if settings is None:
@@ -520,7 +520,7 @@ def _joint_sentence(summary: pd.DataFrame, outcome: str, lag: int) -> str:
         return ("The joint test of this curve was not run in this configuration "
                 "(multiverse.joint_test.run is false, the default).")
     count = int(float(share.get("resamples") or 0))
-    from analysis.models.multiverse_bootstrap import MEASURED_SIZE
+    from analysis.models.multiverse.bootstrap import MEASURED_SIZE
 
     n_specs = int(float(share.get("n_specifications") or 0))
     size, datasets = MEASURED_SIZE
@@ -539,7 +539,7 @@ def _joint_sentence(summary: pd.DataFrame, outcome: str, lag: int) -> str:
 
 
 def _by_option_table(table: pd.DataFrame, settings: Any, view: ReportView) -> Table:
-    from analysis.models.multiverse import CHOICE_BY_NAME, ESTIMAND_NAMES
+    from analysis.models.multiverse.specifications import CHOICE_BY_NAME, ESTIMAND_NAMES
 
     rows = []
     if not table.empty:
@@ -572,7 +572,7 @@ def _by_option_table(table: pd.DataFrame, settings: Any, view: ReportView) -> Ta
 
 
 def _joint_table(summary: pd.DataFrame, view: ReportView) -> Table:
-    from analysis.models.multiverse_summary import JOINT_STATISTICS
+    from analysis.models.multiverse.summary import JOINT_STATISTICS
 
     rows = []
     if not summary.empty:

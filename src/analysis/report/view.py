@@ -7,7 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from analysis.instruments import Instrument
-from analysis.models.specs import ModelSpec, Sensitivity, enabled_analyses, resolved_model_specs
+from analysis.models.mixed.specs import (ModelSpec, Sensitivity, enabled_analyses,
+                                         resolved_model_specs)
 from analysis.settings import ReportSettings
 
 

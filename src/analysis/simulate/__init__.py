@@ -26,7 +26,7 @@ One module per job:
 - :mod:`~analysis.simulate.generator`: :func:`simulate_study`, which puts them together;
 - :mod:`~analysis.simulate.cli`: the command line;
 - :mod:`~analysis.simulate.dynamic`: a separate generator for the recovery study
-  (:mod:`analysis.models.recovery`): alliance and symptoms as a joint dynamic process with
+  (:mod:`analysis.simulate.recovery`): alliance and symptoms as a joint dynamic process with
   reverse paths, in score units, no raw exports.
 
 Inputs are plain values (sizes, a seed, the alliance driver and effect overrides);

@@ -16,7 +16,7 @@ What drives symptoms (``alliance_driver``, see :data:`ALLIANCE_DRIVERS`):
   it with error; the item noise is set so that the observed score's reliability is the
   registry's (:func:`item_sd_for_reliability`). Person-mean centring of an error-laden score
   attenuates the within estimate by about the within-client reliability
-  (:func:`analysis.models.recovery.expected_within_attenuation`).
+  (:func:`analysis.simulate.recovery.expected_within_attenuation`).
 """
 
 from __future__ import annotations

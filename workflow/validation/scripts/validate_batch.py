@@ -1,8 +1,8 @@
-"""Snakemake script: one batch of parameter-recovery datasets (see analysis.models.recovery)."""
+"""Snakemake script: one batch of parameter-recovery datasets (see analysis.simulate.recovery)."""
 import logging
 
 from analysis.io import write_table
-from analysis.models.recovery import BatchSettings, run_batch
+from analysis.simulate.recovery import BatchSettings, run_batch
 from analysis.runner import note_size, run_job
 
 

@@ -1,6 +1,6 @@
-"""Snakemake script: the batches as one table, and the summary (see analysis.models.recovery)."""
+"""Snakemake script: the batches as one table, and the summary (see analysis.simulate.recovery)."""
 from analysis.io import atomic_path, write_table
-from analysis.models.recovery import combine_batches, format_summary, summarise_recovery
+from analysis.simulate.recovery import combine_batches, format_summary, summarise_recovery
 from analysis.runner import run_job
 
 

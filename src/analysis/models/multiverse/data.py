@@ -1,7 +1,7 @@
 """The multiverse's data variants: the pipeline's scoring and derivation under other settings.
 
-One job per prorating option (:mod:`analysis.models.multiverse` lists the choices) calls
-:func:`prepare_data_variant`: the administrations are scored with
+One job per prorating option (:mod:`analysis.models.multiverse.specifications` lists the choices)
+calls :func:`prepare_data_variant`: the administrations are scored with
 :func:`analysis.scoring.score_administrations`, by the registry's rules (``lenient``) or with
 prorating switched off (``strict``), and the session variables derived with
 :func:`analysis.derive.derive_analysis_frame` with the primary analysis's settings. The result
@@ -11,7 +11,7 @@ is one frame with the derived columns the multiverse reads and, per lag of
 (``max_lag_gap`` 1; ``max_lag_days`` as configured), so it equals the pipeline's when the pipeline
 pairs consecutive sessions; lag g > 1 is the same client's score at session number s + g exactly
 (not the next score within g sessions, which would pool lags under one coefficient). Nothing of scoring or derivation is reimplemented here:
-only their settings change. The fits are in :mod:`analysis.models.multiverse_fit`.
+only their settings change. The fits are in :mod:`analysis.models.multiverse.fit`.
 """
 
 from __future__ import annotations

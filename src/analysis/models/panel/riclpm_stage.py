@@ -1,9 +1,9 @@
 """The RI-CLPM check as a pipeline stage: one job per outcome, then the combined tables.
 
-:mod:`analysis.models.riclpm` fits the random-intercept cross-lagged panel model (Hamaker,
+:mod:`analysis.models.panel.riclpm` fits the random-intercept cross-lagged panel model (Hamaker,
 Kuiper & Grasman 2015) to a wide panel. This module runs it for one outcome of the pipeline
 (:func:`fit_riclpm_outcome`): the waves are chosen from ``derived.parquet`` by
-:func:`analysis.models.waves.choose_waves` (``models.panel``; or the first
+:func:`analysis.models.panel.waves.choose_waves` (``models.panel``; or the first
 ``models.riclpm.sessions`` sessions from the origin when that is set), the panel is built, and
 the model is fitted with the lagged paths constrained equal over waves and, as a sensitivity
 analysis (``models.riclpm.free_paths_sensitivity``), free per wave; innovation (co)variances
@@ -41,7 +41,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.records import json_ready, records
+from analysis.models.mixed.records import json_ready, records
 from analysis.privacy import StudyTotals, format_count
 from analysis.settings import RiclpmSettings
 
@@ -72,12 +72,12 @@ LAGGED_PATHS = {
 
 def choose_riclpm_waves(derived: pd.DataFrame, outcome: str, settings: RiclpmSettings):
     """The RI-CLPM's waves of one outcome: ``models.riclpm.sessions`` when set, else the choice
-    from the data by ``models.panel`` (:func:`analysis.models.waves.choose_waves`).
+    from the data by ``models.panel`` (:func:`analysis.models.panel.waves.choose_waves`).
 
     Parameters
     ----------
     derived : DataFrame
-        ``derived.parquet`` (see :func:`analysis.models.waves.choose_waves`).
+        ``derived.parquet`` (see :func:`analysis.models.panel.waves.choose_waves`).
     outcome : str
         The outcome instrument.
     settings : RiclpmSettings
@@ -90,7 +90,7 @@ def choose_riclpm_waves(derived: pd.DataFrame, outcome: str, settings: RiclpmSet
 
     Examples
     --------
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(20, 4, seed=3, output="derived")
     >>> choose_riclpm_waves(derived, "phq9", RiclpmSettings(sessions=3)).sessions
     (1, 2, 3)
@@ -98,7 +98,7 @@ def choose_riclpm_waves(derived: pd.DataFrame, outcome: str, settings: RiclpmSet
     "each client's sessions 1 to 4, the sessions that at least 50% of clients reached, counted
      from each client's first session with a score"
     """
-    from analysis.models.waves import choose_waves
+    from analysis.models.panel.waves import choose_waves
 
     waves = settings.waves
     return choose_waves(derived, outcome, min_share=waves.min_share, max_waves=waves.max_waves,
@@ -131,11 +131,11 @@ def fit_riclpm_outcome(derived: pd.DataFrame, outcome: str, settings: RiclpmSett
     -------
     dict
         JSON-able: ``outcome``, ``sessions`` (K), ``waves`` (the wave choice,
-        :meth:`~analysis.models.waves.WaveChoice.as_dict`), ``equal_innovations``, ``counts``
-        (the panel's counts, see :func:`~analysis.models.riclpm.panel_from_derived`),
+        :meth:`~analysis.models.panel.waves.WaveChoice.as_dict`), ``equal_innovations``, ``counts``
+        (the panel's counts, see :func:`~analysis.models.panel.riclpm.panel_from_derived`),
         ``versions``, one entry per version with ``version``, ``status`` (``fitted`` or
         ``not_identified``), ``reason``, ``paths`` (records of the parameter table), ``fit`` and
-        ``convergence`` (see :func:`~analysis.models.riclpm.fit_riclpm`), and
+        ``convergence`` (see :func:`~analysis.models.panel.riclpm.fit_riclpm`), and
         ``likelihood_ratio`` (:func:`likelihood_ratio_test`; None without the free version).
         Wall times are left out, so reruns give identical files.
 
@@ -147,7 +147,7 @@ def fit_riclpm_outcome(derived: pd.DataFrame, outcome: str, settings: RiclpmSett
 
     Examples
     --------
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(300, 4, seed=3, output="derived")
     >>> result = fit_riclpm_outcome(derived, "phq9", RiclpmSettings(sessions=4))
     >>> [(v["version"], v["status"]) for v in result["versions"]]
@@ -157,7 +157,7 @@ def fit_riclpm_outcome(derived: pd.DataFrame, outcome: str, settings: RiclpmSett
     >>> small["versions"][0]["status"]
     'not_identified'
     """
-    from analysis.models.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
+    from analysis.models.panel.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
 
     choice = choose_riclpm_waves(derived, outcome, settings)
     panel, counts = panel_from_derived(derived, outcome, choice)
@@ -291,7 +291,7 @@ def identification_advice(error, choice, derived: pd.DataFrame, outcome: str,
     Parameters
     ----------
     error : PanelIdentificationError
-        Why :func:`analysis.models.riclpm.fit_riclpm` could not fit the panel.
+        Why :func:`analysis.models.panel.riclpm.fit_riclpm` could not fit the panel.
     choice : WaveChoice
         The waves that were used.
     derived : DataFrame
@@ -310,9 +310,9 @@ def identification_advice(error, choice, derived: pd.DataFrame, outcome: str,
 
     Examples
     --------
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(20, 4, seed=3, output="derived")
-    >>> from analysis.models.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
+    >>> from analysis.models.panel.riclpm import PanelIdentificationError, fit_riclpm, panel_from_derived
     >>> settings = RiclpmSettings(sessions=4)
     >>> choice = choose_riclpm_waves(derived, "phq9", settings)
     >>> panel, _ = panel_from_derived(derived, "phq9", choice)
@@ -322,8 +322,8 @@ def identification_advice(error, choice, derived: pd.DataFrame, outcome: str,
     ...     print(identification_advice(error, choice, derived, "phq9", settings))
     To fit it: set models.riclpm.sessions to 3 (fewer waves, 19 parameters).
     """
-    from analysis.models.riclpm import MIN_WAVES, n_free_parameters
-    from analysis.models.waves import choose_waves, wide_panel
+    from analysis.models.panel.riclpm import MIN_WAVES, n_free_parameters
+    from analysis.models.panel.waves import choose_waves, wide_panel
 
     kind = getattr(error, "kind", "")
     options: list[str] = []
@@ -438,7 +438,7 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
     -------
     dict of str to DataFrame
         ``riclpm``: ``outcome, version`` and the columns of
-        :data:`analysis.models.riclpm.PATH_COLUMNS` (``std_estimate`` is lavaan's std.all of that
+        :data:`analysis.models.panel.riclpm.PATH_COLUMNS` (``std_estimate`` is lavaan's std.all of that
         row's wave: a path held equal over waves has one estimate but a standardised value per
         wave, as the within-client SDs differ by wave), one row per parameter of each fitted
         version. ``riclpm_fit``: :data:`FIT_COLUMNS`, one row per outcome and version, fitted or
@@ -447,7 +447,7 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
     Examples
     --------
     >>> from analysis.privacy import StudyTotals
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(120, 4, seed=3, output="derived")
     >>> result = fit_riclpm_outcome(derived, "phq9", RiclpmSettings(free_paths_sensitivity=False))
     >>> tables = combine_riclpm([result], totals=StudyTotals(clients=120, episodes={"phq9": 120}))
@@ -460,7 +460,7 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
     1  constrained  wa3  ~  wa2   3.0
     2  constrained  wa4  ~  wa3   4.0
     """
-    from analysis.models.riclpm import PATH_COLUMNS
+    from analysis.models.panel.riclpm import PATH_COLUMNS
 
     path_rows, fit_rows = [], []
     for result in results:
@@ -515,12 +515,12 @@ def combine_riclpm(results: Iterable[Mapping[str, Any]], min_cell: int = 10, *,
 def _session_range(waves: Mapping[str, Any]) -> str | None:
     if not waves:
         return None
-    from analysis.models.waves import WaveChoice
+    from analysis.models.panel.waves import WaveChoice
 
     return WaveChoice.from_dict(dict(waves)).session_range
 
 
-#: Where a message of :mod:`analysis.models.riclpm` states a count of people: "16 clients",
+#: Where a message of :mod:`analysis.models.panel.riclpm` states a count of people: "16 clients",
 #: "1 client(s)", "3 waves: 2" (clients with 3 waves), "but 16 have them", "all 5 values".
 _COUNT_PATTERNS = (
     re.compile(r"(?P<before>)(?P<count>\d+)(?P<after>\s+clients?\b|\s+client\(s\))"),
@@ -587,7 +587,7 @@ def lagged_paths(paths: pd.DataFrame, outcome: str, version: str = "constrained"
     Examples
     --------
     >>> from analysis.privacy import StudyTotals
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(120, 4, seed=3, output="derived")
     >>> result = fit_riclpm_outcome(derived, "phq9", RiclpmSettings(free_paths_sensitivity=False))
     >>> tables = combine_riclpm([result], totals=StudyTotals(clients=120))

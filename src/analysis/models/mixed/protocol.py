@@ -21,15 +21,15 @@ Dropping a real slope makes the SEs of within-client terms too small (methods se
 is why a boundary variance goes first: when the therapist SD is 0 the end point keeps
 ``(1 + session | client_id)``. The boundary is judged as lme4's ``isSingular`` judges it: a
 diagonal element of the relative covariance factor (``theta``) below
-:data:`analysis.models.engines.SINGULAR_TOLERANCE`, computed here from the fit's random-effects
-frame, so that :func:`next_simplification` is a pure function of a formula and an
-:class:`~analysis.models.engines.EngineFit`. Grouping factors listed in ``keep_groups`` never
+:data:`analysis.models.mixed.engines.SINGULAR_TOLERANCE`, computed here from the fit's
+random-effects frame, so that :func:`next_simplification` is a pure function of a formula and an
+:class:`~analysis.models.mixed.engines.EngineFit`. Grouping factors listed in ``keep_groups`` never
 lose their last term: the therapist ICC (R3) keeps its therapist term, because a therapist
 variance of 0 is its answer, not a failure; a converged fit whose boundary components cannot go
 is reported as it is, with its flags.
 
 Inputs are model rows without missing values and an lme4-syntax formula; outputs are the
-reported :class:`~analysis.models.engines.EngineFit` and one record per attempt (``step,
+reported :class:`~analysis.models.mixed.engines.EngineFit` and one record per attempt (``step,
 formula, converged, singular, gradient_norm, boundary, error``), for the report. Expected
 simplifications are logged at INFO; a fit that stays unacceptable at the end is logged at WARNING.
 """
@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.models.engines import (
+from analysis.models.mixed.engines import (
     INTERCEPT,
     SINGULAR_TOLERANCE,
     EngineFit,
@@ -53,7 +53,7 @@ from analysis.models.engines import (
     get_engine,
     parse_random_part,
 )
-from analysis.models.specs import THERAPIST, join_formula
+from analysis.models.mixed.specs import THERAPIST, join_formula
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def boundary_components(
     """Components of ``fit``'s random-effects covariance that sit on the boundary.
 
     For each random term, the covariance matrix of its components relative to the residual
-    variance is read from ``fit.random`` (the layout of :mod:`analysis.models.engines`). A
+    variance is read from ``fit.random`` (the layout of :mod:`analysis.models.mixed.engines`). A
     component whose relative SD is below ``tolerance`` has a zero variance; among the others, a
     diagonal element of the Cholesky factor below ``tolerance`` marks a correlation at +/-1 (a
     component that is a linear function of the ones before it). These are the elements of
@@ -209,7 +209,7 @@ def boundary_components(
 
     Examples
     --------
-    >>> from analysis.models.engines import get_engine
+    >>> from analysis.models.mixed.engines import get_engine
     >>> from analysis.simulate.examples import example_derived
     >>> data = example_derived().dropna(subset=["symptom_next"])
     >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
@@ -307,7 +307,7 @@ def acceptable(fit: EngineFit) -> bool:
 
     Examples
     --------
-    >>> from analysis.models.engines import get_engine
+    >>> from analysis.models.mixed.engines import get_engine
     >>> from analysis.simulate.examples import example_derived
     >>> data = example_derived().dropna(subset=["symptom_next"])
     >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
@@ -349,7 +349,7 @@ def next_simplification(
     ``y ~ s + (1 + s | client_id) + (1 | therapist_id)`` gives ``("drop_zero_variance",
     "y ~ s + (1 + s | client_id)")``.
 
-    >>> from analysis.models.engines import get_engine
+    >>> from analysis.models.mixed.engines import get_engine
     >>> from analysis.simulate.examples import example_derived
     >>> data = example_derived().dropna(subset=["symptom_next"])
     >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"
@@ -452,7 +452,7 @@ def fit_with_fallback(
     reml : bool
         REML (True) or ML.
     engine : str
-        Engine name (:func:`analysis.models.engines.get_engine`).
+        Engine name (:func:`analysis.models.mixed.engines.get_engine`).
     label : str
         Names the fit in log messages (outcome, model, analysis).
     keep_groups : iterable of str
@@ -475,7 +475,7 @@ def fit_with_fallback(
 
     Examples
     --------
-    >>> from analysis.models.engines import get_engine
+    >>> from analysis.models.mixed.engines import get_engine
     >>> from analysis.simulate.examples import example_derived
     >>> data = example_derived().dropna(subset=["symptom_next"])
     >>> formula = ("symptom_next ~ symptom_score + alliance_within + session"

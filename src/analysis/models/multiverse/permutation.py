@@ -1,77 +1,33 @@
-"""Numeric helpers of the multiverse, and the retired within-client permutation null.
+"""The fixed-variance GLS refit of the multiverse, and the retired within-client permutation null.
 
-Used by :mod:`analysis.models.multiverse_fit` and :mod:`analysis.models.multiverse_bootstrap`:
-:func:`group_means` and :func:`group_detrend` (vectorised per-client means and detrending) and
-:class:`_FixedVarianceGls`, the GLS of a fitted random-intercept model with its variance
+:class:`FixedVarianceGls` is the GLS of a fitted random-intercept model with its variance
 components held fixed (Henderson's mixed-model equations; at the observed data it reproduces
-REML's fixed-effect estimate and standard error exactly), which the bootstrap joint test uses to
-re-estimate the multilevel specifications on each resample.
+REML's fixed-effect estimate and standard error exactly), which the bootstrap joint test
+(:mod:`analysis.models.multiverse.bootstrap`) uses to re-estimate the multilevel specifications on
+each resample, on a specification's rows
+(:class:`~analysis.models.multiverse.design.Design`).
 
 The permutation null (:func:`permutation_null`: each client's alliance shuffled over their
 sessions) is no longer the joint test: it treats sessions as exchangeable and breaks alliance's
 correlation with session and with the current symptom score, and with alliance trending over
 sessions it rejected 7.0% at nominal 5%. It is kept only for comparison; the joint test is
-:mod:`analysis.models.multiverse_bootstrap`.
+:mod:`analysis.models.multiverse.bootstrap`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.models.specs import split_formula
+from analysis.models.mixed.specs import split_formula
+from analysis.models.multiverse.design import BETWEEN_TERM, Block, Design
 
-if TYPE_CHECKING:
-    from analysis.models.multiverse_fit import _Block, _Design
-
-#: The between-client alliance term of M2 (a permutation leaves it as it is, but the
-#: specification's model rows may recentre it).
-BETWEEN_TERM = "alliance_between_c"
-#: Clients need this many rows for a per-client trend (as in analysis.derive).
-MIN_DETREND_ROWS = 3
 PERMUTATION_METHODS = ("fixed_variance", "refit")
-
-
-# ---------------------------------------------------------------------------------------------
-# Group-wise helpers (numpy; the permutation loop calls them many times)
-
-
-def group_means(codes: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
-    """The mean of the finite ``values`` of each group (NaN for a group without one)."""
-    finite = np.isfinite(values)
-    totals = np.bincount(codes[finite], weights=values[finite], minlength=n_groups)
-    counts = np.bincount(codes[finite], minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return totals / counts
-
-
-def group_detrend(codes: np.ndarray, session: np.ndarray, values: np.ndarray, n_groups: int,
-                  min_rows: int = MIN_DETREND_ROWS) -> np.ndarray:
-    """Residuals of a per-group OLS of ``values`` on ``session`` (NaN with < ``min_rows``).
-
-    The same quantity as the derived ``alliance_within_detrended`` (docs/methods.md section 3;
-    :func:`analysis.derive.derive_analysis_frame`), vectorised with ``numpy.bincount`` for the
-    permutation loop; tests/test_multiverse.py checks that the two agree.
-    """
-    finite = np.isfinite(values)
-    groups = codes[finite]
-    counts = np.bincount(groups, minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        session_mean = np.bincount(groups, weights=session[finite], minlength=n_groups) / counts
-        value_mean = np.bincount(groups, weights=values[finite], minlength=n_groups) / counts
-        ds = session - session_mean[codes]
-        dv = values - value_mean[codes]
-        sxx = np.bincount(groups, weights=(ds * ds)[finite], minlength=n_groups)
-        sxy = np.bincount(groups, weights=(ds * dv)[finite], minlength=n_groups)
-        slope = np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), 0.0)
-    residual = dv - slope[codes] * ds
-    residual[~finite | (counts[codes] < min_rows)] = np.nan
-    return residual
 
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -121,7 +77,7 @@ def permute_within_groups(values: np.ndarray, codes: np.ndarray, keys: np.ndarra
 # The permutation null
 
 
-class _FixedVarianceGls:
+class FixedVarianceGls:
     """GLS of one fitted specification with its variance components held fixed.
 
     Henderson's mixed-model equations for random intercepts ``Z u`` with ``u ~ N(0, s2_g I)``
@@ -136,8 +92,8 @@ class _FixedVarianceGls:
     #: Largest Schur complement solved densely (other factors' levels); larger ones use SuperLU.
     DENSE_LIMIT = 4000
 
-    def __init__(self, design: _Design, final: Any, data: pd.DataFrame) -> None:
-        from analysis.models.engines import INTERCEPT, parse_random_part
+    def __init__(self, design: Design, final: Any, data: pd.DataFrame) -> None:
+        from analysis.models.mixed.engines import INTERCEPT, parse_random_part
 
         response, _, random_terms = parse_random_part(final.formula)
         if any(term.slopes or not term.intercept for term in random_terms):
@@ -263,22 +219,22 @@ class _FixedVarianceGls:
 class _NullState:
     """What the permutation null of one fitted specification needs (and no more)."""
 
-    design: _Design
+    design: Design
     formula: str
     df: float
     sd_y: float
     method: str
-    solver: _FixedVarianceGls | None = None
+    solver: FixedVarianceGls | None = None
     data: pd.DataFrame | None = None  # the model frame, kept only for refits
 
 
-def null_state(design: _Design, final: Any, data: pd.DataFrame,
+def null_state(design: Design, final: Any, data: pd.DataFrame,
                method: str = "fixed_variance") -> _NullState:
     """The permutation state of a fitted specification (its model frame dropped when possible).
 
     Parameters
     ----------
-    design : _Design
+    design : Design
         The specification's rows and how its alliance columns are built.
     final : EngineFit
         Its reported fit (final formula, variance components, the term's df).
@@ -294,24 +250,24 @@ def null_state(design: _Design, final: Any, data: pd.DataFrame,
     state = _NullState(design, final.formula, float(row["df"]),
                        float(data[response].std()), method)
     if method == "fixed_variance":
-        state.solver = _FixedVarianceGls(design, final, data)
+        state.solver = FixedVarianceGls(design, final, data)
         design.data = design.data.iloc[0:0]  # the static columns now live in the solver
     else:
         state.data = data
     return state
 
 
-def permutation_null(block: _Block, states: Sequence[Any], permutations: int, seed: int,
+def permutation_null(block: Block, states: Sequence[Any], permutations: int, seed: int,
                      method: str | None = None) -> list[dict[str, Any]]:
     """The permuted estimates of the specifications of one data block.
 
     Parameters
     ----------
-    block : _Block
+    block : Block
         The outcome's rows of one data variant.
     states : sequence
         Per specification its :func:`null_state`, or the ``(design, final fit, model frame)``
-        that :func:`~analysis.models.multiverse_fit.fit_specification` returns (turned into one
+        that :func:`~analysis.models.multiverse.fit.fit_specification` returns (turned into one
         with ``method``).
     permutations : int
         Number of permutations (each the same shuffle in every block and job).
@@ -327,7 +283,7 @@ def permutation_null(block: _Block, states: Sequence[Any], permutations: int, se
         Per specification: ``method``, ``df`` (the observed fit's), and per permutation
         ``estimate``, ``se``, ``std_estimate`` and, for ``refit``, ``dfs``.
     """
-    from analysis.models.engines import get_engine
+    from analysis.models.mixed.engines import get_engine
 
     states = [state if isinstance(state, _NullState)
               else null_state(*state, method or "fixed_variance") for state in states]
@@ -365,11 +321,8 @@ def permutation_null(block: _Block, states: Sequence[Any], permutations: int, se
 
 
 __all__ = [
-    "BETWEEN_TERM",
-    "MIN_DETREND_ROWS",
     "PERMUTATION_METHODS",
-    "group_detrend",
-    "group_means",
+    "FixedVarianceGls",
     "null_state",
     "permutation_keys",
     "permutation_null",

@@ -1,4 +1,4 @@
-"""Parameter recovery that can fail (analysis.models.recovery, analysis.simulate.dynamic).
+"""Parameter recovery that can fail (analysis.simulate.recovery, analysis.simulate.dynamic).
 
 The quick version of ``make validate``: a seeded run of the scenario in which symptoms lower the
 same session's alliance and the alliance has no true effect. The conventional M2 (person-mean
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.models import recovery
+from analysis.simulate import recovery
 from analysis.simulate import dynamic
 
 N_QUICK = 24

@@ -5,7 +5,7 @@ Each replicate draws a study from a joint dynamic process of alliance and sympto
 intermittent missing questionnaires, stable client parts, reverse paths from symptoms to the
 alliance) with a known effect ``c`` of the alliance at a session on symptoms at the next. Two
 estimators are fitted to every dataset exactly as the pipeline fits them
-(:func:`analysis.models.fitting.fit_planned_model` on a ``derived`` frame whose lag and
+(:func:`analysis.models.mixed.fitting.fit_planned_model` on a ``derived`` frame whose lag and
 person-mean columns are made by :mod:`analysis.derive`'s own code):
 
 - ``DPM`` (primary): the dynamic panel model of docs/methods.md section 4a, its lagged alliance
@@ -39,9 +39,9 @@ Runs: ``make validate`` (workflow/validation/: one job per batch of datasets of 
 combined into ``results/validation/recovery.csv``, one row per scenario, dataset and estimator, and
 ``recovery_summary.csv``, one row per scenario and estimator), or in one process::
 
-    python -m analysis.models.recovery --datasets 20 [--scenarios b_same_session_null ...]
+    python -m analysis.simulate.recovery --datasets 20 [--scenarios b_same_session_null ...]
         [--clients 150] [--therapists 15] [--seed 1]
-    python -m analysis.models.recovery --check results/validation/recovery.csv [--quiet]
+    python -m analysis.simulate.recovery --check results/validation/recovery.csv [--quiet]
         [--write-table docs/validation/recovery.csv] [--markdown]
 
 Both print the summary and exit with status 1 when a gate fails, naming it.
@@ -111,7 +111,7 @@ class RecoverySettings(Settings):
 def recovery_settings(study, outcome: str = OUTCOME) -> RecoverySettings:
     """The M2 and DPM fits of a resolved :class:`~analysis.study.Study`, as it plans them
     (main analysis, the study's wave settings for the DPM), whatever its ``models.run``."""
-    from analysis.models.specs import ModelSettings, plan_fits
+    from analysis.models.mixed.specs import ModelSettings, plan_fits
 
     models = study.models
     fits = plan_fits(ModelSettings(run=ESTIMATORS, sensitivity={},
@@ -189,7 +189,7 @@ def estimate_term(derived: pd.DataFrame, fit, estimator: str) -> dict[str, Any]:
     a fit that fails or is not identified gives NaNs and ``converged = False``.
     """
     from analysis.errors import DataError
-    from analysis.models.fitting import fit_planned_model
+    from analysis.models.mixed.fitting import fit_planned_model
 
     empty = {"estimate": math.nan, "se": math.nan, "df": math.nan, "ci_low": math.nan,
              "ci_high": math.nan,
@@ -244,7 +244,7 @@ def recovery_replicates(
     gate fails a biased or overconfident estimator. Returns one row per dataset and estimator,
     columns :data:`REPLICATE_COLUMNS`.
     """
-    from analysis.models.specs import ResolvedFit
+    from analysis.models.mixed.specs import ResolvedFit
 
     scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
     settings = settings or recovery_settings(study or _shipped_study())
@@ -299,7 +299,6 @@ def combine_batches(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def _shipped_study():
-    from analysis.privacy import PROJECT_ROOT
     from analysis.study import load_study
 
     return load_study(PROJECT_ROOT / "config" / "config.yaml")
@@ -545,7 +544,7 @@ def load_recovery_summary(path: str | Path = DOCS_TABLE,
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.models.recovery",
+        prog="python -m analysis.simulate.recovery",
         description="Parameter recovery of the primary dynamic panel model (and the conventional "
                     "M2 beside it) on simulated studies: a quick run in this process, or the "
                     "summary of a validation workflow's table.")

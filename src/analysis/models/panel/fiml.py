@@ -20,7 +20,7 @@ pattern, whatever the number of clients; semopy's own FIML (``ModelMeans.obj_fim
   the same statistics, the reference of the chi-square test and of SRMR.
 
 The model (its description, starting values, tables and fit indices) is the caller's, e.g.
-:mod:`analysis.models.riclpm`. Deterministic: no random numbers.
+:mod:`analysis.models.panel.riclpm`. Deterministic: no random numbers.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """The dynamic panel models as planned fits: DPM (primary) and DPM-reverse, one outcome each.
 
-:mod:`analysis.models.dpm` fits the maximum-likelihood dynamic panel model with fixed effects
+:mod:`analysis.models.panel.dpm` fits the maximum-likelihood dynamic panel model with fixed effects
 (Allison, Williams & Moral-Benito 2017) to a wide panel. This module runs it for one planned fit
 of the pipeline (:func:`fit_dynamic_panel`, the ``dpm`` entry of
-:data:`analysis.models.fitting.FITTERS`):
+:data:`analysis.models.mixed.fitting.FITTERS`):
 
 1. the outcome's rows of ``derived.parquet`` (completers only for that sensitivity analysis);
 2. the waves: consecutive sessions that enough clients reach, counted from the study's first
    session or each client's first session (``models.panel``,
-   :func:`analysis.models.waves.choose_waves`);
+   :func:`analysis.models.panel.waves.choose_waves`);
 3. the fit: symptoms at wave t on symptoms and alliance at t-1 and each client's fixed effect,
    alliance predetermined (DPM); alliance on alliance and symptoms at t-1, symptoms predetermined
    (DPM-reverse); lagged paths equal over waves, or free per wave (``free_paths`` analysis,
@@ -17,12 +17,12 @@ of the pipeline (:func:`fit_dynamic_panel`, the ``dpm`` entry of
    p, ci_low, ci_high, std_estimate``; ``fit`` information), so the model tables, the test
    families and the report treat it like any model. ``t`` holds the Wald statistic; with robust
    SEs it is referred to t with the sandwich's degrees of freedom in ``df`` (Pan & Wall 2002,
-   :func:`analysis.models.dpm.robust_df`), with observed information to the normal (``df``
+   :func:`analysis.models.panel.dpm.robust_df`), with observed information to the normal (``df``
    empty).
 
 Standard errors (:func:`inference`): cluster-robust by therapist when the study has at least
-:data:`analysis.models.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists; otherwise robust with each client
-its own cluster (the sandwich of lavaan's MLR). Not the observed information alone: in the
+:data:`analysis.models.panel.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists; otherwise robust with each
+client its own cluster (the sandwich of lavaan's MLR). Not the observed information alone: in the
 recovery study (150 clients, ``docs/validation/recovery.csv``) the observed-information SEs were
 about 15% smaller than the spread of the estimates, the sandwich SEs were not. With fewer clients
 than that minimum the observed information is used. ``fit.se_type`` says which.
@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.specs import ALLIANCE_LAGGED, SYMPTOM_LAGGED, THERAPIST, ResolvedFit
+from analysis.models.mixed.specs import ALLIANCE_LAGGED, SYMPTOM_LAGGED, THERAPIST, ResolvedFit
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def roles(fit: ResolvedFit) -> dict[str, Any]:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
     >>> roles(find_fit(plan, "phq9", "DPM", "primary"))
@@ -99,7 +99,7 @@ def describe(fit: ResolvedFit, waves_text: str) -> str:
     fit : ResolvedFit
         A planned dynamic panel model.
     waves_text : str
-        The waves in words (:attr:`analysis.models.waves.WaveChoice.description`).
+        The waves in words (:attr:`analysis.models.panel.waves.WaveChoice.description`).
 
     Returns
     -------
@@ -109,7 +109,7 @@ def describe(fit: ResolvedFit, waves_text: str) -> str:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
     >>> describe(find_fit(plan, "phq9", "DPM", "primary"), "sessions 1 to 6")
@@ -125,7 +125,7 @@ def describe(fit: ResolvedFit, waves_text: str) -> str:
 
 def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]:
     """Fit one planned dynamic panel model; the ``data``, ``fixed``, ``random`` and ``fit`` parts
-    of a fit file (see :func:`analysis.models.fitting.fit_planned_model`).
+    of a fit file (see :func:`analysis.models.mixed.fitting.fit_planned_model`).
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> plan = plan_fits(ModelSettings(run=("DPM", "DPM-reverse")), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
     >>> from analysis.simulate.examples import example_derived
@@ -158,8 +158,8 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
     0  alliance_lagged    -1.157  2.895  0.689
     1   symptom_lagged     0.179  0.194  0.357
     """
-    from analysis.models.dpm import fit_dpm
-    from analysis.models.waves import choose_waves, wide_panel
+    from analysis.models.panel.dpm import fit_dpm
+    from analysis.models.panel.waves import choose_waves, wide_panel
 
     rows = derived.loc[derived["outcome"] == fit.outcome]
     accounting: dict[str, Any] = {"n_rows_outcome": int(len(rows)), "n_rows_not_completers": 0,
@@ -216,8 +216,8 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
     accounting["n_obs"] = info["n_obs"]
     # With paths free per wave the engine's summary is the mean over waves (its SE from the
     # covariance of the per-wave estimates), so the check lines up with the primary analysis.
-    fixed = [_term(role["cross_term"], lagged, robust),
-             _term(role["carry_term"], result["autoregressive"], robust)]
+    fixed = [fixed_row(role["cross_term"], lagged, robust),
+             fixed_row(role["carry_term"], result["autoregressive"], robust)]
     return {"data": accounting, "fixed": fixed, "random": [], "fit": info}
 
 
@@ -243,7 +243,7 @@ def inference(panel: pd.DataFrame, n_therapists: int, by_therapist: bool = True)
     Returns
     -------
     dict
-        Keyword arguments of :func:`analysis.models.dpm.fit_dpm`.
+        Keyword arguments of :func:`analysis.models.panel.dpm.fit_dpm`.
 
     Examples
     --------
@@ -253,7 +253,7 @@ def inference(panel: pd.DataFrame, n_therapists: int, by_therapist: bool = True)
     >>> inference(panel, n_therapists=5)
     {'cluster': None, 'robust_by_client': True}
     """
-    from analysis.models.dpm import MIN_CLUSTERS_FOR_ROBUST
+    from analysis.models.panel.dpm import MIN_CLUSTERS_FOR_ROBUST
 
     if by_therapist and THERAPIST in panel and n_therapists >= MIN_CLUSTERS_FOR_ROBUST:
         return {"cluster": THERAPIST}
@@ -266,7 +266,7 @@ def se_type(lagged: dict, standard_errors: dict) -> str:
     Parameters
     ----------
     lagged : dict
-        The ``lagged`` entry of :func:`analysis.models.dpm.fit_dpm`'s result (``robust``).
+        The ``lagged`` entry of :func:`analysis.models.panel.dpm.fit_dpm`'s result (``robust``).
     standard_errors : dict
         The arguments :func:`inference` gave.
 
@@ -293,8 +293,8 @@ def _identified_waves(rows: pd.DataFrame, fit: ResolvedFit, choice):
     """The chosen waves, shortened (from the end) until the clients with two or more scores are
     at least as many as the model's free parameters: a small study (e.g. 60 clients) gets a
     model it can identify instead of none. The description says so."""
-    from analysis.models.dpm import MIN_WAVES, n_free_parameters
-    from analysis.models.waves import choose_waves, wide_panel
+    from analysis.models.panel.dpm import MIN_WAVES, n_free_parameters
+    from analysis.models.panel.waves import choose_waves, wide_panel
 
     waves = int(choice.n_waves)
     if waves <= MIN_WAVES:
@@ -329,11 +329,11 @@ def _positive(value: Any) -> bool | None:
         return None
 
 
-def _term(term: str, values: dict[str, Any], robust: bool) -> dict[str, Any]:
+def fixed_row(term: str, values: dict[str, Any], robust: bool) -> dict[str, Any]:
     """One ``fixed`` row from the engine's summary of a lagged path.
 
     With robust SEs the Wald test is t with the sandwich's degrees of freedom
-    (:func:`analysis.models.dpm.robust_df`, Pan & Wall 2002), in ``df``; with observed
+    (:func:`analysis.models.panel.dpm.robust_df`, Pan & Wall 2002), in ``df``; with observed
     information it is z and ``df`` is empty."""
     use_robust = robust and values.get("se_robust") is not None
     se = values.get("se_robust") if use_robust else values.get("se")

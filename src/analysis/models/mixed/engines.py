@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.models.specs import CLIENT, THERAPIST, split_formula
+from analysis.models.mixed.specs import CLIENT, THERAPIST, split_formula
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,7 @@ class MixedlmEngine:
         }
         result = EngineFit(self.name, formula, reml, fixed, random, info)
         # The mixedlm fit itself, for what the fit job derives from it in the same process
-        # (analysis.models.diagnostics); not a field: never compared, written or pickled.
+        # (analysis.models.mixed.diagnostics); not a field: never compared, written or pickled.
         result.native = model
         return result
 

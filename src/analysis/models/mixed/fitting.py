@@ -1,27 +1,27 @@
 """Fitting one planned model: data selection and the fit by the model's kind, as JSON-able results.
 
 One Snakemake job fits one planned ``(outcome, model, analysis)`` (a
-:class:`~analysis.models.specs.ResolvedFit` from the study's plan) with :func:`fit_planned_model`.
-Inputs are the ``derived`` frame (session rows), the ``episodes`` frame (M4) and the
-``administrations`` frame (R2, item data). The job selects the outcome's rows (and completers for
-that sensitivity analysis), drops rows with a missing model variable explicitly and counts them,
-then fits by the model's kind (:data:`FITTERS`):
+:class:`~analysis.models.mixed.specs.ResolvedFit` from the study's plan) with
+:func:`fit_planned_model`. Inputs are the ``derived`` frame (session rows), the ``episodes`` frame
+(M4) and the ``administrations`` frame (R2, item data). The job selects the outcome's rows (and
+completers for that sensitivity analysis), drops rows with a missing model variable explicitly and
+counts them, then fits by the model's kind (:data:`FITTERS`):
 
 - ``lmm`` (M0-M3, custom) and ``icc`` (R3): the convergence protocol of docs/methods.md
-  section 4 (:mod:`analysis.models.protocol`): a fit counts only when it converged by the gradient
-  check and is not singular; otherwise the random part is simplified one step at a time, each
-  step recorded in ``fallback_steps``. The final formula is reported beside the estimates;
-- ``ols`` (M4): :mod:`analysis.models.early`;
-- ``rm_corr`` (R1): :mod:`analysis.models.correlation`;
-- ``alpha`` (R2): :mod:`analysis.models.reliability`;
-- ``dpm`` (DPM, DPM-reverse): the dynamic panel model, :mod:`analysis.models.dpm_stage`.
+  section 4 (:mod:`analysis.models.mixed.protocol`): a fit counts only when it converged by the
+  gradient check and is not singular; otherwise the random part is simplified one step at a time,
+  each step recorded in ``fallback_steps``. The final formula is reported beside the estimates;
+- ``ols`` (M4): :mod:`analysis.models.descriptive.early`;
+- ``rm_corr`` (R1): :mod:`analysis.models.descriptive.correlation`;
+- ``alpha`` (R2): :mod:`analysis.models.descriptive.reliability`;
+- ``dpm`` (DPM, DPM-reverse): the dynamic panel model, :mod:`analysis.models.panel.dpm_stage`.
 
 The result is a JSON-able dict: ``spec``, ``data`` (row accounting), ``fixed`` and ``random``
-(lists of records with the columns of :mod:`analysis.models.engines`; ``fixed`` adds
+(lists of records with the columns of :mod:`analysis.models.mixed.engines`; ``fixed`` adds
 ``std_estimate``), ``fit`` (fit information, final formula and fallback steps) and, by kind,
 ``rm_corr``, ``reliability``, ``icc`` or ``early_alliance`` rows. A primary-analysis mixed model
 adds ``diagnostics`` (residual and random-effect summaries for the figures:
-:mod:`analysis.models.diagnostics`).
+:mod:`analysis.models.mixed.diagnostics`).
 """
 
 from __future__ import annotations
@@ -33,17 +33,17 @@ import pandas as pd
 
 from analysis.errors import ConfigError, DataError, require_columns
 from analysis.instruments import Instrument
-from analysis.models.engines import FIXED_COLUMNS, RANDOM_COLUMNS
-from analysis.models.design import MIN_THERAPISTS, therapist_design, without_group
-from analysis.models.records import json_ready, records
-from analysis.models.specs import (
+from analysis.models.mixed.engines import FIXED_COLUMNS, RANDOM_COLUMNS
+from analysis.models.mixed.design import MIN_THERAPISTS, therapist_design, without_group
+from analysis.models.mixed.records import json_ready, records
+from analysis.models.mixed.specs import (
     CLIENT,
     THERAPIST,
     ResolvedFit,
     formula_variables,
     split_formula,
 )
-from analysis.models.standardise import standardised_estimates
+from analysis.models.mixed.standardise import standardised_estimates
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def select_model_rows(
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"completers": True}),
     ...                  BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
@@ -189,7 +189,7 @@ def fit_planned_model(
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
     >>> result = fit_planned_model(example_derived(), find_fit(plan, "phq9", "M2", "primary"))
@@ -229,7 +229,7 @@ def fit_planned_model(
 
 
 def _fit_early(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
-    from analysis.models.early import fit_early_alliance
+    from analysis.models.descriptive.early import fit_early_alliance
 
     if inputs["episodes"] is None:
         raise DataError(f"{fit.label} needs episodes.parquet")
@@ -237,13 +237,13 @@ def _fit_early(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fit_rm_corr(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
-    from analysis.models.correlation import repeated_measures_correlation
+    from analysis.models.descriptive.correlation import repeated_measures_correlation
 
     return repeated_measures_correlation(inputs["derived"], fit.outcome, fit.expected_sign)
 
 
 def _fit_alpha(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
-    from analysis.models.reliability import reliability
+    from analysis.models.descriptive.reliability import reliability
 
     if inputs["administrations"] is None:
         raise DataError(f"{fit.label} needs administrations.parquet")
@@ -257,7 +257,7 @@ def _fit_mixed_kind(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fit_dynamic_panel(fit: ResolvedFit, inputs: dict[str, Any]) -> dict[str, Any]:
-    from analysis.models.dpm_stage import fit_dynamic_panel
+    from analysis.models.panel.dpm_stage import fit_dynamic_panel
 
     return fit_dynamic_panel(inputs["derived"], fit)
 
@@ -276,7 +276,7 @@ FITTERS: dict[str, Callable[[ResolvedFit, dict[str, Any]], dict[str, Any]]] = {
 def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
     from dataclasses import replace
 
-    from analysis.models.protocol import fit_with_fallback, fallback_steps_taken
+    from analysis.models.mixed.protocol import fit_with_fallback, fallback_steps_taken
 
     design, requested = "", resolved.formula
     if resolved.formula and any(group == THERAPIST
@@ -324,8 +324,9 @@ def _fit_mixed(derived: pd.DataFrame, resolved: ResolvedFit) -> dict[str, Any]:
     native = getattr(final, "native", None)
     if resolved.analysis == "primary" and native is not None:
         # What the figures show of the primary models (residuals, therapists' intercepts), in
-        # summary: the figure jobs read it here instead of refitting (analysis.models.diagnostics).
-        from analysis.models.diagnostics import model_diagnostics
+        # summary: the figure jobs read it here instead of refitting
+        # (analysis.models.mixed.diagnostics).
+        from analysis.models.mixed.diagnostics import model_diagnostics
 
         out["diagnostics"] = model_diagnostics(native)
     return out

@@ -2,7 +2,7 @@
 
 The final formula of a primary fit (after the convergence protocol) is refitted with
 ``statsmodels`` ``MixedLM`` on the same model rows, and the fixed effects are compared term by
-term. Inputs are the model rows (as :func:`analysis.models.fitting.select_model_rows` returns
+term. Inputs are the model rows (as :func:`analysis.models.mixed.fitting.select_model_rows` returns
 them), the primary fit's result dict and plain settings (REML, tolerance, size cap); the output
 is one JSON-able dict per fit for the engine-agreement table.
 
@@ -15,7 +15,7 @@ conditional on the variance estimates, ``sigma^2 (X' V^-1 X)^-1``; statsmodels' 
 from the joint Hessian of fixed and covariance parameters, which differ by about 25% for M2's
 lagged outcome even when both engines agree on every estimate. The statsmodels engine therefore
 supplies conditional SEs computed at its own variance estimates
-(:func:`analysis.models.engines.conditional_standard_errors`), which are compared; its
+(:func:`analysis.models.mixed.engines.conditional_standard_errors`), which are compared; its
 joint-Hessian SEs are listed per term (``se_joint``) and not flagged.
 
 Each flag names its term: ``flag_term`` (largest relative difference of an estimate) and
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.models.engines import get_engine, largest_block_levels
-from analysis.models.protocol import FIT_ERRORS
-from analysis.models.records import json_ready, records
+from analysis.models.mixed.engines import get_engine, largest_block_levels
+from analysis.models.mixed.protocol import FIT_ERRORS
+from analysis.models.mixed.records import json_ready, records
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def cross_check_fit(
         The second engine.
     max_block_levels : int or None
         For statsmodels: fits whose largest independent block has more random-effect columns
-        are not refitted (:func:`analysis.models.engines.largest_block_levels`; crossed designs
+        are not refitted (:func:`analysis.models.mixed.engines.largest_block_levels`; crossed designs
         form one large block, and statsmodels' cost grows steeply with it). None: no limit.
 
     Returns
@@ -104,8 +104,8 @@ def cross_check_fit(
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model, select_model_rows
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model, select_model_rows
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
     >>> job = find_fit(plan, "phq9", "M2", "primary")

@@ -8,7 +8,7 @@ wave to wave (autoregressive paths) and act on each other (cross-lagged paths:
 alliance -> later symptoms, symptoms -> later alliance).
 
 Input is the pipeline's ``derived`` frame (one row per outcome x client x session); the waves
-are the sessions that :func:`analysis.models.waves.choose_waves` chooses (the consecutive
+are the sessions that :func:`analysis.models.panel.waves.choose_waves` chooses (the consecutive
 sessions from the time origin that enough clients reach; shared with the dynamic panel model).
 :func:`panel_from_derived` builds the wide panel (``client_id``, ``therapist_id`` when known,
 ``a1..aK, y1..yK``; a missed session is NaN), :func:`riclpm_description` writes the model in
@@ -32,7 +32,7 @@ How the fit is computed, and why (checked against R lavaan 0.6.14 in tests/test_
   estimates but loops over every client's row at every evaluation (82 s for 2,000 clients and
   6 waves; 6 s for 400 clients and 4 waves) and its standard errors come from the complete-data
   expected information, too small when waves are missing (0.053 against lavaan's 0.064).
-- The same FIML objective is computed by :mod:`analysis.models.fiml` from per-missing-pattern
+- The same FIML objective is computed by :mod:`analysis.models.panel.fiml` from per-missing-pattern
   sufficient statistics (count, mean, covariance): identical values (tested against semopy's
   ``obj_fiml``) at a cost that does not grow with the number of clients. It is minimised by
   Fisher scoring from moment-based starting values, then Newton steps on the observed Hessian,
@@ -63,7 +63,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.fiml import (
+from analysis.models.panel.fiml import (
     GRADIENT_TOLERANCE,
     FimlObjective,
     Saturated,
@@ -74,7 +74,7 @@ from analysis.models.fiml import (
     pattern_statistics,
     saturated_moments,
 )
-from analysis.models.waves import WaveChoice, choose_waves, wave_counts, wide_panel
+from analysis.models.panel.waves import WaveChoice, choose_waves, wave_counts, wide_panel
 
 #: Column prefixes of the wide panel: ``a<t>`` alliance, ``y<t>`` symptoms at wave t.
 ALLIANCE_PREFIX = "a"
@@ -145,8 +145,8 @@ def panel_from_derived(
     outcome : str
         The outcome whose rows are used (``"phq9"``, ``"gad7"``, ...).
     sessions : WaveChoice, int or None
-        The waves: a :class:`~analysis.models.waves.WaveChoice` (from
-        :func:`~analysis.models.waves.choose_waves`); an int K, the K sessions from the study's
+        The waves: a :class:`~analysis.models.panel.waves.WaveChoice` (from
+        :func:`~analysis.models.panel.waves.choose_waves`); an int K, the K sessions from the study's
         first observed session number (sessions 1..K when numbered from 1); None, the choice by
         the defaults of ``models.panel``.
 
@@ -172,7 +172,7 @@ def panel_from_derived(
 
     Examples
     --------
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> derived, _ = simulate_riclpm(50, 4, seed=1, output="derived")
     >>> panel, counts = panel_from_derived(derived, "phq9", sessions=3)
     >>> list(panel.columns), counts["clients_with_data"]
@@ -367,7 +367,7 @@ def fit_riclpm(panel: pd.DataFrame, waves: int, constrained: bool = True,
 
     Examples
     --------
-    >>> from analysis.simulate_panel import simulate_riclpm
+    >>> from analysis.simulate.panel import simulate_riclpm
     >>> panel, truth = simulate_riclpm(300, 4, seed=5)
     >>> result = fit_riclpm(panel, 4)
     >>> result["convergence"]["converged"], result["fit"]["df"]

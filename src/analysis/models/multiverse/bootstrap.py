@@ -20,7 +20,7 @@ client ids of the outcome, seeded by (``study.seed``, ``r``, outcome), so every 
 the outcome, in whichever job and data variant, sees the same resampled clients; a client drawn
 k times enters as k clients. Specifications restricted to completers keep the drawn completers.
 The multilevel specifications are re-estimated by generalised least squares with the variance
-components of their observed fit (:class:`~analysis.models.multiverse_permutation._FixedVarianceGls`,
+components of their observed fit (:class:`~analysis.models.multiverse.permutation.FixedVarianceGls`,
 which reproduces REML's estimate and standard error at those components); the dynamic panel
 specifications are refitted by ML. The RI-CLPM specifications are not in the joint test: imposing
 the null on their latent within-person parts would need the latent scores, and their curve is
@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.models.multiverse import MIN_RESAMPLES
-from analysis.models.specs import CLIENT, split_formula
+from analysis.models.multiverse.specifications import MIN_RESAMPLES
+from analysis.models.mixed.specs import CLIENT, split_formula
 
 
 def client_counts(clients: Sequence[Any], seed: int, resample: int, outcome: str) -> pd.Series:
@@ -125,12 +125,12 @@ class _MlmNull:
         self.data = impose_null_mlm(data, self.response, design.term, float(row["estimate"]))
 
     def estimate(self, counts: pd.Series) -> tuple[float, float, float]:
-        from analysis.models.multiverse_permutation import _FixedVarianceGls
+        from analysis.models.multiverse.permutation import FixedVarianceGls
 
         data = resample_rows(self.data, counts)
         if data[CLIENT].nunique() < 3:
             return float("nan"), float("nan"), float("nan")
-        solver = _FixedVarianceGls(self.design, self.final, data)
+        solver = FixedVarianceGls(self.design, self.final, data)
         dynamic = np.column_stack([data[name].to_numpy(dtype=float) for name in solver.dynamic])
         estimate, se = solver.estimate(dynamic)
         sd_y = float(data[self.response].std())
@@ -150,8 +150,8 @@ class _DpmNull:
         self.panel = impose_null_dpm(panel, waves, estimate, rho)
 
     def estimate(self, counts: pd.Series) -> tuple[float, float, float]:
-        from analysis.models.dpm import fit_dpm
-        from analysis.models.dpm_stage import _term
+        from analysis.models.panel.dpm import fit_dpm
+        from analysis.models.panel.dpm_stage import fixed_row
 
         panel = resample_rows(self.panel, counts)
         try:
@@ -160,7 +160,7 @@ class _DpmNull:
         except DataError:
             return float("nan"), float("nan"), float("nan")
         lagged = result["lagged"]
-        values = _term("alliance_lagged", lagged, bool(lagged.get("robust")))
+        values = fixed_row("alliance_lagged", lagged, bool(lagged.get("robust")))
         if not result["convergence"].get("converged"):
             return float("nan"), float("nan"), float("nan")
         return (float(values["estimate"]), float(values["se"]),
@@ -183,10 +183,10 @@ def bootstrap_null(block: Any, states: Sequence[Any], resamples: int, seed: int,
 
     Parameters
     ----------
-    block : _Block
+    block : Block
         The outcome's rows of one data variant (its clients are resampled).
     states : sequence
-        Per specification the state :func:`~analysis.models.multiverse_fit.fit_specification`
+        Per specification the state :func:`~analysis.models.multiverse.fit.fit_specification`
         returned (or a :func:`null_state`).
     resamples : int
         Number of bootstrap resamples.

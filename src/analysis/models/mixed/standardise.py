@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.models.engines import INTERCEPT
-from analysis.models.specs import CLIENT
+from analysis.models.mixed.engines import INTERCEPT
+from analysis.models.mixed.specs import CLIENT
 
 BETWEEN_SUFFIX = "_between_c"
 

@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 
 from analysis.errors import DataError, require_columns
-from analysis.models.design import therapist_design
-from analysis.models.engines import INTERCEPT
-from analysis.models.records import records
-from analysis.models.specs import ResolvedFit, split_formula
-from analysis.models.standardise import standardised_estimates
+from analysis.models.mixed.design import therapist_design
+from analysis.models.mixed.engines import INTERCEPT
+from analysis.models.mixed.records import records
+from analysis.models.mixed.specs import ResolvedFit, split_formula
+from analysis.models.mixed.standardise import standardised_estimates
 
 
 def early_alliance_rows(
@@ -145,7 +145,7 @@ def fit_early_alliance(
     >>> episodes = episodes.assign(outcome="phq9",
     ...                            change=episodes["last_score"] - episodes["first_score"])
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.specs import ModelSettings, find_fit, plan_fits
+    >>> from analysis.models.mixed.specs import ModelSettings, find_fit, plan_fits
     >>> plan = plan_fits(ModelSettings(run=("M4",)), BUILT_IN["wai_sr"], [BUILT_IN["phq9"]])
     >>> result = fit_early_alliance(derived, episodes, find_fit(plan, "phq9", "M4", "primary"))
     >>> result["fit"]["formula"], result["fit"]["engine"]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.privacy import DEMO_KEY, PROJECT_ROOT
+from analysis.config import PROJECT_ROOT
+from analysis.privacy import DEMO_KEY
 
 
 def demo_study(root: str | Path = PROJECT_ROOT):

@@ -9,8 +9,8 @@ config switch that turns each on, the formula substitutions or data restrictions
 the models it applies to. Custom models declared in config (``models.custom``) join the first
 table. :func:`plan_fits` expands the study's :class:`ModelSettings` into every fitting job, each a
 :class:`ResolvedFit` (everything one job needs); :func:`find_fit` looks one up. The convergence
-protocol that simplifies a random part lives in :mod:`analysis.models.protocol`. Inputs are typed
-settings and instruments; outputs are frozen dataclasses.
+protocol that simplifies a random part lives in :mod:`analysis.models.mixed.protocol`. Inputs are
+typed settings and instruments; outputs are frozen dataclasses.
 """
 
 from __future__ import annotations

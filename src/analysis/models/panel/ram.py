@@ -6,8 +6,8 @@ subset. A model is a list of :class:`Statement` rows in lavaan's notation (``~``
 ``=~`` loading, ``~~`` (co)variance, ``~1`` intercept), each free (a parameter, shared by rows
 with the same label: an equality constraint, as in lavaan) or fixed at a value.
 
-Why not semopy (as :mod:`analysis.models.riclpm` uses): semopy's ``ModelMeans`` treats an observed
-variable that is only ever a predictor as a fixed covariate (its ``Gamma1`` matrix); in the
+Why not semopy (as :mod:`analysis.models.panel.riclpm` uses): semopy's ``ModelMeans`` treats an
+observed variable that is only ever a predictor as a fixed covariate (its ``Gamma1`` matrix); in the
 dynamic panel model those predictors covary with the latent fixed effect and with later errors,
 so they must be modelled as random (lavaan ``fixed.x = FALSE``), which a RAM model does directly.
 
@@ -15,9 +15,9 @@ so they must be modelled as random (lavaan ``fixed.x = FALSE``), which a RAM mod
   derivatives (all parameters at once), lavaan's completely standardised solution (``std.all``)
   and per-client scores of the FIML log-likelihood (vectorised within missing-data patterns),
   the meat of the cluster-robust sandwich.
-- :class:`RamObjective`: :class:`analysis.models.fiml.FimlObjective` over a RAM model, so the
+- :class:`RamObjective`: :class:`analysis.models.panel.fiml.FimlObjective` over a RAM model, so the
   pattern-statistics FIML objective, its gradient, information, Hessian and
-  :func:`analysis.models.fiml.minimise` are reused unchanged.
+  :func:`analysis.models.panel.fiml.minimise` are reused unchanged.
 
 Deterministic: no random numbers.
 """
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.models.fiml import FimlObjective, _batched_inverse
+from analysis.models.panel.fiml import FimlObjective, _batched_inverse
 
 
 @dataclass(frozen=True)
@@ -229,7 +229,7 @@ class RamModel:
 
 
 class RamObjective(FimlObjective):
-    """The pattern-statistics FIML objective of :mod:`analysis.models.fiml` over a RAM model:
+    """The pattern-statistics FIML objective of :mod:`analysis.models.panel.fiml` over a RAM model:
     only the implied moments and their derivatives come from here."""
 
     def __init__(self, model: RamModel, groups):

@@ -1,11 +1,11 @@
 """The multiverse's table and summary: every specification's result, and the joint test.
 
-Once every job has fitted its specifications (:mod:`analysis.models.multiverse_fit`), the
+Once every job has fitted its specifications (:mod:`analysis.models.multiverse.fit`), the
 combining rule reads their results: :func:`combine_multiverse` makes ``multiverse.csv`` (one row
 per planned specification, with the duplicates marked; :func:`publish_multiverse` suppresses small
 counts of clients and therapists), :func:`joint_test` the joint test of each estimand's specification curve
 (Simonsohn, Simmons & Nelson 2020) from the bootstrap nulls
-(:mod:`analysis.models.multiverse_bootstrap`), and :func:`summarise_multiverse` the summary in
+(:mod:`analysis.models.multiverse.bootstrap`), and :func:`summarise_multiverse` the summary in
 numbers. Kept apart from the fitting because it reads only the results: no model is fitted here.
 
 Estimands. Each outcome and each lag is its own estimand (outcome x lag): the summary has one
@@ -30,8 +30,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import DataError
-from analysis.models.multiverse import CHOICE_NAMES, ESTIMATORS
-from analysis.models.multiverse_fit import (
+from analysis.models.multiverse.specifications import CHOICE_NAMES, ESTIMATORS
+from analysis.models.multiverse.fit import (
     RESULT_COLUMNS,
     STATUS_FITTED,
     STATUS_INADMISSIBLE,
@@ -60,23 +60,23 @@ def combine_multiverse(results: Iterable[Mapping[str, Any]],
     ----------
     results : iterable of dict
         Every specification's result
-        (:func:`~analysis.models.multiverse_fit.fit_specifications`).
+        (:func:`~analysis.models.multiverse.fit.fit_specifications`).
     settings : MultiverseSummarySettings
         The level (``report.alpha``) and each outcome's expected sign.
 
     Returns
     -------
     DataFrame
-        ``index, id``, the choices and estimands (:data:`~analysis.models.multiverse.CHOICE_NAMES`;
+        ``index, id``, the choices and estimands (:data:`~analysis.models.multiverse.specifications.CHOICE_NAMES`;
         empty where a choice does not apply to the estimator), ``primary``, ``reproduces`` and
-        :data:`~analysis.models.multiverse_fit.RESULT_COLUMNS`. ``significant_expected`` is True
+        :data:`~analysis.models.multiverse.fit.RESULT_COLUMNS`. ``significant_expected`` is True
         when p is below the level and the estimate has the expected sign,
         ``significant_opposite`` when p is below the level and the sign is the other one.
         ``duplicate_of`` and ``distinct``: see the module docstring (:func:`mark_duplicates`).
 
     Examples
     --------
-    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.models.multiverse.specifications import enumerate_specifications
     >>> from analysis.settings import MultiverseSummarySettings
     >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
     ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
@@ -200,7 +200,7 @@ def publish_multiverse(table: pd.DataFrame, min_cell: int, totals: StudyTotals) 
 
     Examples
     --------
-    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.models.multiverse.specifications import enumerate_specifications
     >>> from analysis.settings import MultiverseSummarySettings
     >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
     ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
@@ -299,7 +299,7 @@ def joint_test(results: Sequence[Mapping[str, Any]], settings: MultiverseSummary
     ----------
     results : sequence of dict
         The specifications' results with their ``null`` entries
-        (:func:`~analysis.models.multiverse_fit.fit_specifications` with resamples).
+        (:func:`~analysis.models.multiverse.fit.fit_specifications` with resamples).
     settings : MultiverseSummarySettings
         Level and expected signs.
     distinct : set of str, optional
@@ -316,11 +316,11 @@ def joint_test(results: Sequence[Mapping[str, Any]], settings: MultiverseSummary
     -----
     Simonsohn, Simmons & Nelson (2020), Nature Human Behaviour 4, 1208-1214: the null is imposed
     in every specification and clients are resampled with replacement
-    (:mod:`analysis.models.multiverse_bootstrap` says how, per estimator).
+    (:mod:`analysis.models.multiverse.bootstrap` says how, per estimator).
 
     Examples
     --------
-    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.models.multiverse.specifications import enumerate_specifications
     >>> from analysis.settings import MultiverseSummarySettings
     >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
     ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],
@@ -456,7 +456,7 @@ def summarise_multiverse(table: pd.DataFrame, joint: pd.DataFrame,
 
     Examples
     --------
-    >>> from analysis.models.multiverse import enumerate_specifications
+    >>> from analysis.models.multiverse.specifications import enumerate_specifications
     >>> from analysis.settings import MultiverseSummarySettings
     >>> specs = enumerate_specifications({"prorating": ["lenient"], "lag_gap": [1],
     ...     "outcome": ["phq9"], "estimator": ["mlm"], "centring": ["all_sessions"],

@@ -1,8 +1,8 @@
 """Combining the fit files of every job into the published model tables.
 
-Input: the JSON-able dicts written by :func:`analysis.models.fitting.fit_planned_model` (one per
-``(outcome, model, analysis)``) and by :func:`analysis.models.fitting.cross_check_fit`. Output:
-tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
+Input: the JSON-able dicts written by :func:`analysis.models.mixed.fitting.fit_planned_model` (one
+per ``(outcome, model, analysis)``) and by :func:`analysis.models.mixed.fitting.cross_check_fit`.
+Output: tidy DataFrames, one per table under ``results/tables/`` (see :data:`TABLE_COLUMNS`):
 
 - ``models``: one row per fixed-effect term with raw p, ``p_holm`` (Holm over the primary tests:
   the lagged alliance term of the dynamic panel model DPM of each outcome) and ``p_bh``
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from analysis.models.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES, find_sensitivity
+from analysis.models.mixed.specs import BUILTIN_MODELS, SENSITIVITY_ANALYSES, find_sensitivity
 from analysis.privacy import PEOPLE_COUNT_COLUMNS as _PEOPLE, StudyTotals, publish_counts
 
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -197,7 +197,7 @@ def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Parameters
     ----------
     fits : iterable of dict
-        Results of :func:`analysis.models.fitting.fit_planned_model`.
+        Results of :func:`analysis.models.mixed.fitting.fit_planned_model`.
 
     Returns
     -------
@@ -209,8 +209,8 @@ def models_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model
-    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model
+    >>> from analysis.models.mixed.specs import ModelSettings, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
@@ -318,8 +318,8 @@ def sensitivity_table(models: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model
-    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model
+    >>> from analysis.models.mixed.specs import ModelSettings, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
@@ -366,7 +366,7 @@ def random_effects_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Parameters
     ----------
     fits : iterable of dict
-        Results of :func:`analysis.models.fitting.fit_planned_model`.
+        Results of :func:`analysis.models.mixed.fitting.fit_planned_model`.
 
     Returns
     -------
@@ -376,8 +376,8 @@ def random_effects_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model
-    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model
+    >>> from analysis.models.mixed.specs import ModelSettings, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
@@ -427,7 +427,7 @@ def random_part(info: dict[str, Any]) -> str:
     formula = info.get("formula")
     if not formula or "|" not in str(formula):
         return ""
-    from analysis.models.specs import split_formula
+    from analysis.models.mixed.specs import split_formula
 
     try:
         _, _, terms = split_formula(str(formula))
@@ -442,7 +442,7 @@ def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Parameters
     ----------
     fits : iterable of dict
-        Results of :func:`analysis.models.fitting.fit_planned_model`.
+        Results of :func:`analysis.models.mixed.fitting.fit_planned_model`.
 
     Returns
     -------
@@ -452,8 +452,8 @@ def model_fit_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model
-    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model
+    >>> from analysis.models.mixed.specs import ModelSettings, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
@@ -527,7 +527,7 @@ def engine_agreement_table(cross_checks: Iterable[dict[str, Any]]) -> pd.DataFra
     Parameters
     ----------
     cross_checks : iterable of dict
-        Results of :func:`analysis.models.crosscheck.cross_check_fit`.
+        Results of :func:`analysis.models.mixed.crosscheck.cross_check_fit`.
 
     Returns
     -------
@@ -609,9 +609,9 @@ def combine_fits(
     Parameters
     ----------
     fits : iterable of dict
-        Results of :func:`analysis.models.fitting.fit_planned_model`.
+        Results of :func:`analysis.models.mixed.fitting.fit_planned_model`.
     cross_checks : iterable of dict
-        Results of :func:`analysis.models.crosscheck.cross_check_fit`.
+        Results of :func:`analysis.models.mixed.crosscheck.cross_check_fit`.
     min_cell : int
         ``privacy.min_cell_count``: client counts below it are shown as ``"<min_cell"``.
     totals : StudyTotals
@@ -629,8 +629,8 @@ def combine_fits(
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model
-    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model
+    >>> from analysis.models.mixed.specs import ModelSettings, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])
@@ -670,7 +670,7 @@ def fit_counts_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Parameters
     ----------
     fits : iterable of dict
-        Results of :func:`analysis.models.fitting.fit_planned_model`.
+        Results of :func:`analysis.models.mixed.fitting.fit_planned_model`.
 
     Returns
     -------
@@ -680,8 +680,8 @@ def fit_counts_table(fits: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Examples
     --------
     >>> from analysis.instruments import BUILT_IN
-    >>> from analysis.models.fitting import fit_planned_model
-    >>> from analysis.models.specs import ModelSettings, plan_fits
+    >>> from analysis.models.mixed.fitting import fit_planned_model
+    >>> from analysis.models.mixed.specs import ModelSettings, plan_fits
     >>> from analysis.simulate.examples import example_derived
     >>> plan = plan_fits(ModelSettings(run=("M2",), sensitivity={"ml": True}), BUILT_IN["wai_sr"],
     ...                  [BUILT_IN["phq9"]])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.models.specs import THERAPIST, join_formula, split_formula
+from analysis.models.mixed.specs import THERAPIST, join_formula, split_formula
 
 #: Fewest therapists with which a therapist random intercept is estimated. A variance estimated
 #: from fewer levels is unreliable (lme4's GLMM FAQ: at least 5-6 levels), so with fewer the

@@ -1,38 +1,39 @@
 """Fitting the multiverse: data variants, one fit per specification, the bootstrap null.
 
-The plan (the choices, the estimands and their combinations) is :mod:`analysis.models.multiverse`.
-This module does the work, in three stages that match the pipeline's rules:
+The plan (the choices, the estimands and their combinations) is
+:mod:`analysis.models.multiverse.specifications`. This module does the work, in three stages that
+match the pipeline's rules:
 
-1. :func:`analysis.models.multiverse_data.prepare_data_variant` (one job per prorating option,
+1. :func:`analysis.models.multiverse.data.prepare_data_variant` (one job per prorating option,
    in its own light module so that a change to the model code does not rescore the data).
 2. :func:`fit_specification` (each specification in a job; :func:`fit_specifications` runs a
    job's list), by estimator:
 
    - ``mlm``: the rows of M2 for the outcome are selected with
-     :func:`analysis.models.fitting.select_model_rows` (so the primary-option specification fits
-     exactly the rows of the pipeline's M2), the person-mean split is recomputed on those rows
+     :func:`analysis.models.mixed.fitting.select_model_rows` (so the primary-option specification
+     fits exactly the rows of the pipeline's M2), the person-mean split is recomputed on those rows
      when centring is ``model_rows`` (and the within part detrended on them when detrended), and
      M2's formula is fitted under the convergence protocol
-     (:func:`analysis.models.protocol.fit_with_fallback`);
+     (:func:`analysis.models.mixed.protocol.fit_with_fallback`);
    - ``dpm``: the waves are chosen as for the pipeline's DPM
-     (:func:`analysis.models.waves.choose_waves` with ``models.panel``), every ``lag``-th wave
-     kept, and :func:`analysis.models.dpm.fit_dpm` fitted with alliance predetermined, paths
+     (:func:`analysis.models.panel.waves.choose_waves` with ``models.panel``), every ``lag``-th wave
+     kept, and :func:`analysis.models.panel.dpm.fit_dpm` fitted with alliance predetermined, paths
      equal over waves and, with ``random: full``, standard errors clustered by therapist (used
-     from :data:`analysis.models.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists). The lag-1,
+     from :data:`analysis.models.panel.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists). The lag-1,
      primary-option specification is the pipeline's DPM (same function calls on the same rows);
-   - ``riclpm``: the same panel, :func:`analysis.models.riclpm.fit_riclpm` with lagged paths and
-     innovation (co)variances equal over waves. A panel that cannot identify it is recorded as
+   - ``riclpm``: the same panel, :func:`analysis.models.panel.riclpm.fit_riclpm` with lagged paths
+     and innovation (co)variances equal over waves. A panel that cannot identify it is recorded as
      ``not_estimable`` with the reason; an inadmissible solution (a variance at or below 0) as
      ``inadmissible``: neither is summarised.
 
    Every fitted specification carries a ``fingerprint``: a hash of its final model (after the
    fallback simplification; for the DPM the standard-error type actually used) and of the data
    it was fitted to. Specifications with equal fingerprints are one analysis, counted once
-   (:func:`analysis.models.multiverse_summary.combine_multiverse`).
+   (:func:`analysis.models.multiverse.summary.combine_multiverse`).
    With ``resamples`` > 0 the job also computes the specification's bootstrap null
-   (:mod:`analysis.models.multiverse_bootstrap`).
-3. :func:`analysis.models.multiverse_summary.combine_multiverse` and
-   :func:`analysis.models.multiverse_summary.summarise_multiverse`: ``multiverse.csv`` and the
+   (:mod:`analysis.models.multiverse.bootstrap`).
+3. :func:`analysis.models.multiverse.summary.combine_multiverse` and
+   :func:`analysis.models.multiverse.summary.summarise_multiverse`: ``multiverse.csv`` and the
    summary, one block per estimand (outcome x lag), with the joint test.
 """
 
@@ -42,23 +43,24 @@ import dataclasses
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from analysis.errors import DataError
-from analysis.models.multiverse import Specification
-from analysis.models.multiverse_data import NEXT_PREFIX
-from analysis.models.multiverse_permutation import (
+from analysis.models.multiverse.specifications import Specification
+from analysis.models.multiverse.data import NEXT_PREFIX
+from analysis.models.multiverse.design import (
     BETWEEN_TERM,
+    DETRENDED_TERM,
     MIN_DETREND_ROWS,
-    group_detrend,
-    group_means,
+    TERM,
+    Block,
+    Design,
 )
-from analysis.models.records import json_ready
-from analysis.models.specs import (
+from analysis.models.mixed.records import json_ready
+from analysis.models.mixed.specs import (
     CLIENT,
     THERAPIST,
     ResolvedFit,
@@ -71,10 +73,6 @@ from analysis.settings import MultiverseFitSettings
 
 log = logging.getLogger(__name__)
 
-#: The term of M2 whose estimate the multiverse collects, and its detrended version (the
-#: between-client term BETWEEN_TERM is in multiverse_permutation, which needs it).
-TERM = "alliance_within"
-DETRENDED_TERM = "alliance_within_detrended"
 #: The panel models' term: alliance at the previous wave -> symptoms.
 LAGGED_TERM = "alliance_lagged"
 #: Columns of ``multiverse.csv`` (after the choice columns). ``fingerprint`` identifies the final
@@ -130,79 +128,9 @@ def specification_fit(m2: ResolvedFit, spec: Specification, completers_min_sessi
     )
 
 
-@dataclass
-class _Block:
-    """One outcome's rows of one data variant, with what every permutation needs."""
-
-    frame: pd.DataFrame
-    codes: np.ndarray          # client code per row (the frame is sorted by client, session)
-    n_clients: int
-    session: np.ndarray
-    alliance: np.ndarray       # the observed alliance score (NaN where none)
-
-    @classmethod
-    def of(cls, variant: pd.DataFrame, outcome: str) -> "_Block":
-        frame = variant.loc[variant["outcome"] == outcome].reset_index(drop=True)
-        if frame.empty:
-            raise DataError(f"multiverse data: no rows for outcome {outcome!r}")
-        codes, uniques = pd.factorize(frame[CLIENT])
-        return cls(frame, codes.astype(np.int64), len(uniques),
-                   frame["session"].to_numpy(dtype=float),
-                   frame["alliance_score"].to_numpy(dtype=float, na_value=np.nan))
-
-    def observed(self) -> dict[str, np.ndarray]:
-        """The derived alliance columns (as ``derived.parquet`` holds them)."""
-        return {name: self.frame[name].to_numpy(dtype=float, na_value=np.nan)
-                for name in (TERM, BETWEEN_TERM, DETRENDED_TERM)}
-
-
-@dataclass
-class _Design:
-    """The rows and fixed columns of one specification, and how its alliance columns are built."""
-
-    spec: Specification
-    resolved: ResolvedFit
-    rows: np.ndarray                  # positions in the block
-    data: pd.DataFrame                # the model frame without the alliance columns
-    accounting: dict[str, Any]
-    term: str
-    codes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    n_clients: int = 0
-    session: np.ndarray = field(default_factory=lambda: np.empty(0))
-
-    def alliance_columns(self, block_columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The specification's alliance columns from the block's (observed or permuted) ones."""
-        within_source = DETRENDED_TERM if (self.spec.detrended
-                                           and self.spec.centring == "all_sessions") else TERM
-        within = block_columns[within_source][self.rows]
-        between = block_columns[BETWEEN_TERM][self.rows]
-        if self.spec.centring == "model_rows":
-            # The split over the model's rows: the client mean of the all-session within part
-            # is the shift of the client's mean over these rows (constants cancel).
-            shift = group_means(self.codes, within, self.n_clients)
-            within = within - shift[self.codes]
-            client_between = group_means(self.codes, between + shift[self.codes], self.n_clients)
-            between = client_between[self.codes] - np.nanmean(client_between)
-            if self.spec.detrended:
-                within = group_detrend(self.codes, self.session, within, self.n_clients)
-        return {self.term: within, BETWEEN_TERM: between}
-
-    def frame(self, block_columns: Mapping[str, np.ndarray]) -> pd.DataFrame:
-        """The model frame with the alliance columns built from ``block_columns``."""
-        data = self.data.copy()
-        for name, values in self.alliance_columns(block_columns).items():
-            data[name] = values
-        return data[self.columns]
-
-    @property
-    def columns(self) -> list[str]:
-        from analysis.models.specs import formula_variables
-        return formula_variables(self.resolved.formula or "")
-
-
-def _design(block: _Block, spec: Specification, resolved: ResolvedFit) -> _Design:
+def _design(block: Block, spec: Specification, resolved: ResolvedFit) -> Design:
     """Select the specification's rows (as the pipeline's M2 selects them)."""
-    from analysis.models.fitting import select_model_rows
+    from analysis.models.mixed.fitting import select_model_rows
 
     frame = block.frame.rename(columns={f"{NEXT_PREFIX}{spec.lag_gap}": "symptom_next"})
     if "symptom_next" not in frame:
@@ -226,7 +154,7 @@ def _design(block: _Block, spec: Specification, resolved: ResolvedFit) -> _Desig
         raise RuntimeError(f"multiverse {spec.id}: row positions disagree with select_model_rows")
     static = data.drop(columns=[c for c in (TERM, DETRENDED_TERM, BETWEEN_TERM) if c in data])
     codes, uniques = pd.factorize(static[CLIENT])
-    design = _Design(spec, resolved, rows, static, accounting, term, codes.astype(np.int64),
+    design = Design(spec, resolved, rows, static, accounting, term, codes.astype(np.int64),
                      len(uniques), static["session"].to_numpy(dtype=float))
     if spec.centring == "model_rows" and spec.detrended:
         counts = np.bincount(design.codes, minlength=design.n_clients)
@@ -256,14 +184,14 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def fit_specification(block: _Block, spec: Specification, m2: ResolvedFit,
+def fit_specification(block: Block, spec: Specification, m2: ResolvedFit,
                       completers_min_sessions: int, dpm: ResolvedFit | None = None
                       ) -> tuple[dict[str, Any], Any]:
     """Fit one specification under its estimator.
 
     Parameters
     ----------
-    block : _Block
+    block : Block
         The outcome's rows of the specification's data variant.
     spec : Specification
         Its options.
@@ -288,10 +216,10 @@ def fit_specification(block: _Block, spec: Specification, m2: ResolvedFit,
     return _fit_panel(block, spec, dpm, completers_min_sessions)
 
 
-def _fit_mlm(block: _Block, spec: Specification, m2: ResolvedFit,
+def _fit_mlm(block: Block, spec: Specification, m2: ResolvedFit,
              completers_min_sessions: int) -> tuple[dict[str, Any], Any]:
-    from analysis.models.protocol import fallback_steps_taken, fit_with_fallback
-    from analysis.models.standardise import standardised_estimates
+    from analysis.models.mixed.protocol import fallback_steps_taken, fit_with_fallback
+    from analysis.models.mixed.standardise import standardised_estimates
 
     resolved = specification_fit(m2, spec, completers_min_sessions)
     record: dict[str, Any] = {"specification": spec.as_dict(), "status": STATUS_FITTED,
@@ -341,7 +269,7 @@ def panel_of(rows: pd.DataFrame, outcome: str, panel_settings: Mapping[str, Any]
         The panel (``client_id``, ``therapist_id`` when present, ``a1..aK``, ``y1..yK``), K and
         the waves in words.
     """
-    from analysis.models.waves import choose_waves, wide_panel
+    from analysis.models.panel.waves import choose_waves, wide_panel
 
     choice = choose_waves(rows, outcome, **dict(panel_settings))
     panel, _ = wide_panel(rows, outcome, choice)
@@ -357,12 +285,12 @@ def panel_of(rows: pd.DataFrame, outcome: str, panel_settings: Mapping[str, Any]
         else f"{choice.description}; every {lag}th wave of these"
 
 
-def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
+def _fit_panel(block: Block, spec: Specification, dpm: ResolvedFit,
                completers_min_sessions: int) -> tuple[dict[str, Any], Any]:
-    from analysis.models.dpm import fit_dpm
-    from analysis.models.dpm_stage import _term, inference
-    from analysis.models.dpm_stage import se_type as describe_se
-    from analysis.models.riclpm import fit_riclpm
+    from analysis.models.panel.dpm import fit_dpm
+    from analysis.models.panel.dpm_stage import fixed_row, inference
+    from analysis.models.panel.dpm_stage import se_type as describe_se
+    from analysis.models.panel.riclpm import fit_riclpm
 
     record: dict[str, Any] = {"specification": spec.as_dict(), "status": STATUS_FITTED,
                               "reason": "", "term": LAGGED_TERM}
@@ -392,7 +320,7 @@ def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
     if spec.estimator == "dpm":
         lagged = result["lagged"]
         robust = bool(lagged.get("robust"))
-        values = _term(LAGGED_TERM, lagged, robust)
+        values = fixed_row(LAGGED_TERM, lagged, robust)
         se_type = describe_se(lagged, standard_errors)
         formula = (f"DPM: y[t] ~ y[t-1] + a[t-1] + client fixed effect, a predetermined, paths "
                    f"equal over waves; {waves} waves ({waves_text}); SE {se_type}")
@@ -412,7 +340,7 @@ def _fit_panel(block: _Block, spec: Specification, dpm: ResolvedFit,
         formula = (f"RI-CLPM: lagged paths and innovation (co)variances equal over waves; "
                    f"{waves} waves ({waves_text})")
         n_clients = int(len(values_panel.dropna(how="all")))
-        state = None  # not in the joint test (see multiverse_bootstrap)
+        state = None  # not in the joint test (see multiverse.bootstrap)
     admissible = bool(convergence.get("admissible", True))
     record.update({
         **{name: values[name] for name in ("estimate", "se", "df", "t", "p", "ci_low",
@@ -451,9 +379,9 @@ def fit_specifications(variants: Mapping[str, pd.DataFrame], settings: Multivers
         :func:`fit_specification`; with resamples, a ``null`` entry holds the bootstrap
         estimates, standard errors and standardised estimates and the df).
     """
-    from analysis.models.multiverse_bootstrap import bootstrap_null
+    from analysis.models.multiverse.bootstrap import bootstrap_null
 
-    from analysis.models.multiverse_bootstrap import SIZE_CHECKED_ESTIMATORS
+    from analysis.models.multiverse.bootstrap import SIZE_CHECKED_ESTIMATORS
 
     specs = [Specification.from_dict(values) for values in settings.specifications]
     results: list[dict[str, Any]] = [{} for _ in specs]
@@ -463,7 +391,7 @@ def fit_specifications(variants: Mapping[str, pd.DataFrame], settings: Multivers
         prorating, outcome = key
         if prorating not in variants:
             raise DataError(f"multiverse: no data variant for prorating {prorating!r}")
-        block = _Block.of(variants[prorating], outcome)
+        block = Block.of(variants[prorating], outcome)
         m2 = ResolvedFit.from_dict(settings.fits[outcome])
         dpm_values = settings.fits.get(f"{outcome}/DPM")
         dpm = ResolvedFit.from_dict(dpm_values) if dpm_values else None

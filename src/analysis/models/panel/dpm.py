@@ -26,7 +26,7 @@ same-wave covariances); :func:`dpm_description` writes the same lavaan syntax, w
 (``p1`` autoregression, ``en1..`` predetermined, ``ex1..`` exogenous, ``c1..`` invariant
 coefficients, ``v`` the common error variance with ``equal_errors``); dpm fits it with
 ``lavaan::sem``. The fit here uses the project's FIML engine over missing-data patterns
-(:mod:`analysis.models.fiml`, as the RI-CLPM) on a RAM-form model (:mod:`analysis.models.ram`):
+(:mod:`analysis.models.panel.fiml`, as the RI-CLPM) on a RAM-form model (:mod:`analysis.models.panel.ram`):
 
 - Estimates: Fisher scoring then Newton steps on the observed Hessian, to a gradient at rounding
   level; starting values from the observed moments (paths 0).
@@ -62,7 +62,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.errors import ConfigError, DataError
-from analysis.models.fiml import (
+from analysis.models.panel.fiml import (
     GRADIENT_TOLERANCE,
     inverse_information,
     minimise,
@@ -70,7 +70,7 @@ from analysis.models.fiml import (
     pattern_statistics,
     saturated_moments,
 )
-from analysis.models.ram import RamModel, RamObjective, Statement
+from analysis.models.panel.ram import RamModel, RamObjective, Statement
 
 #: Fewest waves of the model: with 2 the fixed effect is not identified.
 MIN_WAVES = 3
@@ -310,7 +310,7 @@ def fit_dpm(panel: pd.DataFrame, waves: int, *, outcome: str = "y",
         One row per client: ``{outcome}1..{outcome}K``, ``{p}1..{p}K`` for each time-varying
         predictor (wave K of a predictor is not used: it would predict wave K+1), the invariant
         covariates by name, optionally the ``cluster`` column; NaN marks a missing score (the
-        layout of :func:`analysis.models.riclpm.panel_from_derived`). Rows without any score are
+        layout of :func:`analysis.models.panel.riclpm.panel_from_derived`). Rows without any score are
         dropped. The reverse model is ``fit_dpm(panel, K, outcome="a", predetermined=("y",))``.
     waves : int
         K >= 3, the number of waves (sessions 1..K).

@@ -1,7 +1,7 @@
 """A seeded generator of panel data from a random-intercept cross-lagged panel model (RI-CLPM).
 
-The RI-CLPM check (:mod:`analysis.models.riclpm`) needs data whose within-client carry-over and
-cross-lagged effects are known. This module draws them from the model of Hamaker, Kuiper and
+The RI-CLPM check (:mod:`analysis.models.panel.riclpm`) needs data whose within-client carry-over
+and cross-lagged effects are known. This module draws them from the model of Hamaker, Kuiper and
 Grasman (2015). For client ``i`` and wave ``t = 1..K`` (wave = session number)::
 
     A[i, t] = mu_A[t] + RI_A[i] + wA[i, t]        Y[i, t] = mu_Y[t] + RI_Y[i] + wY[i, t]
@@ -13,15 +13,15 @@ mutually independent (optionally plus independent measurement error, ``error_sd`
 standard RI-CLPM does not model). Parameters are given on a standard latent scale; ``alliance_scale`` and
 ``symptom_scale`` (location, SD) map the latent values onto score units (a WAI-SR-like
 ``(3.9, 0.5)`` and a PHQ-9-like ``(14, 4)``, say), and the truth dict holds every parameter both on
-the latent scale and in score units, the units in which :func:`analysis.models.riclpm.fit_riclpm`
-estimates them.
+the latent scale and in score units, the units in which
+:func:`analysis.models.panel.riclpm.fit_riclpm` estimates them.
 
 Missing waves are whole missed sessions (both scores missing), wave 1 always observed: ``"mcar"``
 drops each later wave independently with probability ``missing_rate``; ``"mar"`` is monotone
 dropout whose hazard after wave ``t`` rises with the symptom score observed at ``t`` (missing at
 random given the observed data, so FIML stays unbiased while a complete-case analysis would not).
 
-Output is either the wide panel of :func:`analysis.models.riclpm.panel_from_derived`
+Output is either the wide panel of :func:`analysis.models.panel.riclpm.panel_from_derived`
 (``client_id, a1..aK, y1..yK``) or a long frame in the ``derived`` layout (``outcome, client_id,
 therapist_id, session, alliance_score, symptom_score``; one row per attended session), and the two
 round-trip: ``panel_from_derived(long, outcome)`` returns the wide panel for the same arguments.

@@ -4,9 +4,9 @@ The figures show a model's residuals and its therapists' random intercepts. Refi
 in a figure job to get them cost minutes per outcome at 100,000 clients, and the residuals
 themselves are one number per session row (800,000 at that size), far too many for a JSON file.
 So the fit job, which has the fitted model in hand, summarises them once with
-:func:`model_diagnostics` (called from :mod:`analysis.models.fitting` for every primary-analysis
-mixed model), and the figure jobs read the summary from the fit file. The summary's size does not
-grow with the data except for the therapist list (two numbers per therapist):
+:func:`model_diagnostics` (called from :mod:`analysis.models.mixed.fitting` for every
+primary-analysis mixed model), and the figure jobs read the summary from the fit file. The summary's
+size does not grow with the data except for the therapist list (two numbers per therapist):
 
 - ``residuals``: the standardised residuals (residual / residual SD): their quantiles for a normal
   Q-Q plot, a histogram on fixed edges, and their mean and quantiles within equal-count bins of
@@ -20,8 +20,8 @@ The conditional variances are computed for the therapist factor only, from the m
 matrices (``Z``, ``Lambda``, ``sigma``: ``Var(b | y) = sigma^2 Lambda (Lambda' Z' Z Lambda +
 I)^-1 Lambda'``) with one sparse factorisation; mixedlm's ``ranef(condVar=True)`` computes them
 for every factor, clients included, which took minutes at 100,000 clients. The input is the
-native ``mixedlm`` fit (:attr:`analysis.models.engines.EngineFit.native`); the output is a dict
-of plain values (lists of floats), sorted keys being left to the JSON writer.
+native ``mixedlm`` fit (:attr:`analysis.models.mixed.engines.EngineFit.native`); the output is a
+dict of plain values (lists of floats), sorted keys being left to the JSON writer.
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ The choices (:data:`CHOICES`, config ``multiverse.choices``), each applying to t
 empty cell in ``multiverse.csv``, "not applicable"), so nothing is fitted twice under two names:
 
 - ``estimator``: ``dpm``, the maximum-likelihood dynamic panel model with client fixed effects
-  (the primary estimator, :mod:`analysis.models.dpm`); ``mlm``, the conventional multilevel model
-  (M2's formula, person-mean centred alliance, random intercepts); ``riclpm``, the random-intercept
-  cross-lagged panel model (:mod:`analysis.models.riclpm`, equal innovation variances over waves);
+  (the primary estimator, :mod:`analysis.models.panel.dpm`); ``mlm``, the conventional multilevel
+  model (M2's formula, person-mean centred alliance, random intercepts); ``riclpm``, the
+  random-intercept cross-lagged panel model (:mod:`analysis.models.panel.riclpm`, equal innovation
+  variances over waves);
 - ``prorating`` (all estimators): ``lenient`` scores questionnaires with missing items by each
   instrument's rule in the registry; ``strict`` prorates nothing;
 - ``centring`` (``mlm`` only): the person-mean split of alliance over ``all_sessions`` with a score
@@ -34,16 +35,16 @@ empty cell in ``multiverse.csv``, "not applicable"), so nothing is fitted twice 
   panel models model the alliance's own dynamics instead;
 - ``random`` (``mlm``, ``dpm``): ``full`` accounts for therapists (MLM: client and therapist
   random intercepts; DPM: standard errors cluster-robust by therapist, used when there are at
-  least :data:`analysis.models.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists) or ``minimal`` does not.
-  The RI-CLPM has no therapist level;
+  least :data:`analysis.models.panel.dpm.MIN_CLUSTERS_FOR_ROBUST` therapists) or ``minimal`` does
+  not. The RI-CLPM has no therapist level;
 - ``sample`` (all estimators): ``all`` clients or ``completers`` (``analysis.completers_min_sessions``).
 
 This module is the plan only, pure and light (the Snakefile imports it): :func:`enumerate_
 specifications` gives every applicable combination as a :class:`Specification`, in a fixed order
 with the data-variant choice outermost so that a job holding consecutive specifications reads few
 data variants, and :func:`chunk_specifications` groups them into jobs. The fitting is in
-:mod:`analysis.models.multiverse_fit`; specifications that end in the same final model on the same
-data are counted once afterwards (:mod:`analysis.models.multiverse_summary`).
+:mod:`analysis.models.multiverse.fit`; specifications that end in the same final model on the same
+data are counted once afterwards (:mod:`analysis.models.multiverse.summary`).
 """
 
 from __future__ import annotations
