@@ -47,7 +47,7 @@ DOCUMENTED_MODULES = (
     "analysis.models.descriptive.correlation",
     "analysis.models.descriptive.reliability",
     "analysis.models.descriptive.early",
-    "analysis.models.multiverse",
+    "analysis.models.multiverse.specifications",
     "analysis.models.multiverse.summary",
     "analysis.models.panel.waves",
 )

@@ -459,11 +459,11 @@ def test_robust_wald_test_refers_to_t_with_the_sandwich_df(small_panel):
     normal-reference values of the engine (which equal lavaan's)."""
     from scipy import stats
 
-    from analysis.models.panel.dpm_stage import _term
+    from analysis.models.panel.dpm_stage import fixed_row
 
     lagged = fit_dpm(small_panel, 5, robust_by_client=True)["lagged"]
     assert lagged["robust"] and 2 < lagged["df_robust"] <= lagged["n_clusters"] - 1
-    row = _term("alliance_lagged", lagged, robust=True)
+    row = fixed_row("alliance_lagged", lagged, robust=True)
     df, se = lagged["df_robust"], lagged["se_robust"]
     assert row["df"] == df and row["se"] == se
     assert row["p"] == pytest.approx(2 * stats.t.sf(abs(lagged["estimate"] / se), df))
@@ -471,5 +471,5 @@ def test_robust_wald_test_refers_to_t_with_the_sandwich_df(small_panel):
     assert row["ci_high"] - row["ci_low"] == pytest.approx(2 * stats.t.ppf(0.975, df) * se)
     assert row["ci_high"] - row["ci_low"] > lagged["ci_robust_upper"] - lagged["ci_robust_lower"]
     # observed information: the normal reference, no df
-    plain = _term("alliance_lagged", lagged, robust=False)
+    plain = fixed_row("alliance_lagged", lagged, robust=False)
     assert plain["df"] is None and plain["p"] == lagged["p"]

@@ -47,7 +47,7 @@ def estimate_sample_reliability(
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> items = [[0, 1, 0, 1, 0, 0, 1], [1, 1, 2, 1, 1, 2, 1], [2, 2, 2, 3, 2, 1, 2],
     ...          [3, 3, 2, 3, 3, 3, 2], [1, 0, 1, 1, 0, 1, 1]]
     >>> administrations = pd.DataFrame(items, columns=[f"item_{i}" for i in range(1, 8)]).assign(

@@ -58,7 +58,7 @@ def subscale_columns(registry: Mapping[str, Instrument]) -> list[str]:
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> subscale_columns(build_registry())
     ['subscale_task', 'subscale_goal', 'subscale_bond']
     """
@@ -230,7 +230,7 @@ def score_item_matrix(items: np.ndarray, instrument: Instrument) -> np.ndarray:
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> gad7 = build_registry()["gad7"]
     >>> items = np.array([[1, 1, 2, 2, 0, 3, 1], [1, 1, 2, np.nan, 0, 3, 1],
     ...                   [1, np.nan, np.nan, np.nan, 0, 3, 1]])
@@ -344,7 +344,7 @@ def item_range_violations(
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> frame = pd.DataFrame({"instrument": ["gad7", "gad7"],
     ...                       **{f"item_{i}": [1, 2] for i in range(1, 7)},
     ...                       "item_7": [5, 1.5], "given_total": [np.nan, np.nan]})
@@ -489,7 +489,7 @@ def cronbach_alpha_input(administrations: pd.DataFrame, instrument: Instrument) 
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> gad7 = build_registry()["gad7"]
     >>> frame = pd.DataFrame({"client_id": ["a", "a", "b"], "session": [1, 2, 1],
     ...                       "instrument": ["gad7"] * 3,
@@ -582,7 +582,7 @@ def prorating_flags(administrations: pd.DataFrame, scores: pd.DataFrame) -> pd.D
 
     Examples
     --------
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> frame = pd.DataFrame({"client_id": ["a", "b"], "session": [1, 1],
     ...                       "instrument": ["gad7", "gad7"],
     ...                       **{f"item_{i}": [1.0, 2.0] for i in range(1, 7)},

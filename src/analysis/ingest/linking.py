@@ -58,7 +58,7 @@ def input_paths(inputs: Sequence[InputTable], root: str | Path = ".") -> dict[st
     Examples
     --------
     >>> from analysis.config import check_config
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> from analysis.study import input_table
     >>> config = check_config({"inputs": {"visits": {
     ...     "path": "data/raw/visits.csv", "kind": "sessions",
@@ -105,7 +105,7 @@ def run_ingest(settings: IngestSettings, root: str | Path = ".", key: str | None
     --------
     >>> import tempfile
     >>> from analysis.config import check_config
-    >>> from analysis.instruments import BUILT_IN, build_registry
+    >>> from analysis.instrument_declarations import BUILT_IN, build_registry
     >>> from analysis.settings import LinkingSettings
     >>> from analysis.study import input_table
     >>> folder = tempfile.TemporaryDirectory()
@@ -179,7 +179,7 @@ def ingest_all(
     Examples
     --------
     >>> from analysis.config import check_config
-    >>> from analysis.instruments import build_registry
+    >>> from analysis.instrument_declarations import build_registry
     >>> from analysis.settings import LinkingSettings
     >>> from analysis.study import input_table
     >>> config = check_config({"inputs": {"visits": {

@@ -589,14 +589,52 @@ def formula_variables(formula: str) -> list[str]:
 
 def custom_model_fields(specs: Mapping[str, ModelSpec]) -> tuple[dict[str, Any], ...]:
     """The custom models among ``specs`` as plain values (:attr:`ModelSettings.custom`): how the
-    models ``models.custom`` declares travel once :func:`model_specs` has resolved them."""
+    models ``models.custom`` declares travel once :func:`model_specs` has resolved them.
+
+    Parameters
+    ----------
+    specs : mapping of str to ModelSpec
+        The resolved models (:func:`model_specs`).
+
+    Returns
+    -------
+    tuple of dict
+        One plain dict per custom model (JSON values), in the order of ``specs``.
+
+    Examples
+    --------
+    >>> specs = model_specs([{"id": "M2q", "formula": "symptom_next ~ alliance_within"
+    ...                       " + (1 | client_id)"}])
+    >>> [(fields["id"], fields["custom"]) for fields in custom_model_fields(specs)]
+    [('M2q', True)]
+    """
     return tuple(json.loads(json.dumps(dataclasses.asdict(spec)))
                  for spec in specs.values() if spec.custom)
 
 
 def resolved_model_specs(settings: ModelSettings) -> dict[str, ModelSpec]:
     """Built-in specs plus the custom models already resolved in ``settings.custom``, by id
-    (no second reading of the declarations: :func:`model_specs` checked them once)."""
+    (no second reading of the declarations: :func:`model_specs` checked them once).
+
+    Parameters
+    ----------
+    settings : ModelSettings
+        The model settings of the resolved study (``custom`` from :func:`custom_model_fields`).
+
+    Returns
+    -------
+    dict of str to ModelSpec
+        The built-in models then the custom ones, by id (equal to :func:`model_specs`' result).
+
+    Examples
+    --------
+    >>> from analysis.settings import ModelSettings
+    >>> specs = model_specs([{"id": "M2q", "formula": "symptom_next ~ alliance_within"
+    ...                       " + (1 | client_id)"}])
+    >>> settings = ModelSettings(custom=custom_model_fields(specs))
+    >>> resolved_model_specs(settings) == specs
+    True
+    """
     specs = dict(BUILTIN_MODELS)
     for values in settings.custom:
         outcomes = values.get("outcomes")

@@ -155,8 +155,8 @@ def fit_dynamic_panel(derived: pd.DataFrame, fit: ResolvedFit) -> dict[str, Any]
     ('fitted', 4, 'robust (sandwich, clients as clusters)')
     >>> pd.DataFrame(result["fixed"])[["term", "estimate", "se", "p"]].round(3)
                   term  estimate     se      p
-    0  alliance_lagged    -1.157  2.895  0.689
-    1   symptom_lagged     0.179  0.194  0.357
+    0  alliance_lagged    -1.157  2.895  0.692
+    1   symptom_lagged     0.179  0.194  0.365
     """
     from analysis.models.panel.dpm import fit_dpm
     from analysis.models.panel.waves import choose_waves, wide_panel
@@ -334,7 +334,33 @@ def fixed_row(term: str, values: dict[str, Any], robust: bool) -> dict[str, Any]
 
     With robust SEs the Wald test is t with the sandwich's degrees of freedom
     (:func:`analysis.models.panel.dpm.robust_df`, Pan & Wall 2002), in ``df``; with observed
-    information it is z and ``df`` is empty."""
+    information it is z and ``df`` is empty.
+
+    Parameters
+    ----------
+    term : str
+        The row's term name (``alliance_lagged`` or ``symptom_lagged``).
+    values : dict
+        The engine's summary of the path (``fit_dpm(...)["lagged"]`` or ``["autoregressive"]``).
+    robust : bool
+        Whether the fit's inference uses the sandwich (``lagged["robust"]``).
+
+    Returns
+    -------
+    dict
+        ``term, estimate, se, df, t, p, ci_low, ci_high, std_estimate``.
+
+    Examples
+    --------
+    >>> values = {"estimate": -0.5, "se": 0.2, "p": 0.0124, "ci_lower": -0.89,
+    ...           "ci_upper": -0.11, "se_robust": 0.25, "p_robust": 0.0455,
+    ...           "ci_robust_lower": -0.99, "ci_robust_upper": -0.01, "df_robust": 30.0}
+    >>> row = fixed_row("alliance_lagged", values, robust=True)
+    >>> row["df"], round(row["t"], 2), round(row["p"], 4), round(row["ci_low"], 3)
+    (30.0, -2.0, 0.0546, -1.011)
+    >>> fixed_row("alliance_lagged", values, robust=False)["df"] is None
+    True
+    """
     use_robust = robust and values.get("se_robust") is not None
     se = values.get("se_robust") if use_robust else values.get("se")
     p = values.get("p_robust") if use_robust else values.get("p")
