@@ -143,7 +143,8 @@ def with_manuscript(rules: set[str], report_follows: bool) -> set[str]:
     reviewer report's settings and tables (not the report's figures, png_dpi or config hash), so
     it goes with the report when ``report_follows``; each journal figure reads what its figure
     reads, with the same settings, so it goes with its figure."""
-    added = {f"manuscript_{rule}" for rule in rules & FIGURES}
+    added = {f"manuscript_{rule}" for rule in rules
+             if rule in FIGURES or rule in {"figure_riclpm", "figure_specification_curve"}}
     if report_follows and "reviewer_report" in rules:
         added.add("manuscript")
     return set(rules) | added

@@ -259,7 +259,8 @@ def test_dpm_job_reports_the_lagged_alliance_as_the_primary_test(derived):
     assert terms == ["alliance_lagged", "symptom_lagged"]
     lagged = result["fixed"][0]
     assert lagged["ci_low"] < lagged["estimate"] < lagged["ci_high"]
-    assert lagged["df"] is None  # large-sample ML inference: z, not t
+    # robust SEs: t with the sandwich's degrees of freedom (Pan & Wall), below the clusters' count
+    assert 2 < lagged["df"] < result["fit"]["n_clients"]
     assert result["spec"]["primary_term"] == "alliance_lagged"
     info = result["fit"]
     assert info["status"] == "fitted" and info["converged"] is True
@@ -269,6 +270,7 @@ def test_dpm_job_reports_the_lagged_alliance_as_the_primary_test(derived):
     plain = fit_dpm_plain(derived)
     assert lagged["se"] != pytest.approx(plain["lagged"]["se"], rel=1e-3)
     assert lagged["se"] == pytest.approx(plain["lagged"]["se_robust"], rel=1e-9)
+    assert lagged["df"] == pytest.approx(plain["lagged"]["df_robust"], rel=1e-9)
 
 
 def fit_dpm_plain(derived):

@@ -33,6 +33,7 @@ def test_format_part_secondary_suppression():
     assert format_part(0, 100, 10) == "0"
     # a group smaller than the minimum cell: every part hidden, never ">-7"
     assert [format_part(n, 3, 10) for n in (0, 1, 3)] == ["<10"] * 3
+    assert format_part(0, 0, 10) == "0"  # an empty group hides nothing
     assert is_suppressed(95, 100, 10) and not is_suppressed(50, 100, 10)
 
 

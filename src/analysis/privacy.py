@@ -255,7 +255,7 @@ def format_part(count: int, total: int, min_cell: int) -> str:
     count, total = int(count), int(total)
     if count > total:  # not a part of this total (e.g. a different population): primary only
         return format_count(count, min_cell)
-    if total < min_cell:  # the whole group is a small cell: so is every part of it, 0 included
+    if 0 < total < min_cell:  # the whole group is a small cell: so is every part of it
         return f"<{min_cell}"
     if 0 < count < min_cell:
         return f"<{min_cell}"

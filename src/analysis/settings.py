@@ -574,7 +574,7 @@ class PowerBatchSettings(Settings):
     seed: int
     alpha: float
     fits: dict[str, dict[str, Any]] = field(default_factory=dict)
-    max_lag_gap: int = 1
+    max_lag_gap: int = schema_default("analysis.max_lag_gap")
 
 
 def study_seed(seed: int, outcome: str, design: PowerDesign, index: int) -> int:

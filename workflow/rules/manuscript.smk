@@ -5,7 +5,7 @@
 from analysis.catalogue import MANUSCRIPT_FIGURE_FILE
 from analysis.figures.table import figure_names
 
-MANUSCRIPT_FIGURES = str(Path(MANUSCRIPT_FIGURE_FILE).parent)
+MANUSCRIPT_FIGURE_FOLDER = str(Path(MANUSCRIPT_FIGURE_FILE).parent)
 
 
 def manuscript_targets():
@@ -44,7 +44,7 @@ for _family in FIGURE_FAMILIES:
             **_family.input_paths(),
             code=sorted({*figure_code(_family), *code("manuscript_figure")}),
         output:
-            pdf=_family.file("pdf", folder=MANUSCRIPT_FIGURES),
+            pdf=_family.file("pdf", folder=MANUSCRIPT_FIGURE_FOLDER),
         wildcard_constraints:
             **figure_wildcards(_family),
         log:

@@ -284,7 +284,7 @@ def proxy_rule_text(min_sessions: int = PROXY_MIN_SESSIONS,
     --------
     >>> proxy_rule_text()
     'fewer than 4 attended sessions, and no session in the last 4 weeks of the data'
-    >>> proxy_rule_text(score_col="phq9", recovery_cutoff=10)
+    >>> proxy_rule_text(score_col="phq9", recovery_cutoff=10)  # doctest: +NORMALIZE_WHITESPACE
     'fewer than 4 attended sessions, and the last phq9 at or above 10 (not recovered), and no
      session in the last 4 weeks of the data'
     """

@@ -60,13 +60,13 @@ def input_paths(inputs: Sequence[InputTable], root: str | Path = ".") -> dict[st
     >>> from analysis.config import check_config
     >>> from analysis.instrument_declarations import build_registry
     >>> from analysis.study import input_table
-    >>> config = check_config({"inputs": {"visits": {
+    >>> checked = check_config({"inputs": {"visits": {
     ...     "path": "data/raw/visits.csv", "kind": "sessions",
     ...     "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit"},
     ...     "instruments": {"gad7": {"items": "GAD{i}"}}}},
     ...     "analysis": {"alliance": "wai_sr", "outcomes": ["gad7"]}})
     >>> inputs = [input_table(name, table, build_registry())
-    ...           for name, table in config["inputs"].items()]
+    ...           for name, table in checked["inputs"].items()]
     >>> {name: path.as_posix() for name, path in input_paths(inputs, "/srv/study").items()}
     {'visits': '/srv/study/data/raw/visits.csv'}
     """
@@ -113,14 +113,14 @@ def run_ingest(settings: IngestSettings, root: str | Path = ".", key: str | None
     ...                        "Visit": [1, 2, 1, 2], **{f"GAD{i}": [2, 1, 3, 2] for i in range(1, 7)},
     ...                        "GAD7": [2, 1, 3, 7]})
     >>> visits.to_csv(Path(folder.name) / "visits.csv", index=False)
-    >>> config = check_config({"inputs": {"visits": {
+    >>> checked = check_config({"inputs": {"visits": {
     ...     "path": "visits.csv", "kind": "sessions",
     ...     "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit"},
     ...     "instruments": {"gad7": {"items": "GAD{i}"}}}},
     ...     "analysis": {"alliance": "wai_sr", "outcomes": ["gad7"]}})
     >>> settings = IngestSettings(
     ...     inputs=tuple(input_table(name, table, build_registry())
-    ...                  for name, table in config["inputs"].items()),
+    ...                  for name, table in checked["inputs"].items()),
     ...     linking=LinkingSettings(), key_env="EXAMPLE_PSEUDONYM_KEY",
     ...     instruments={"gad7": BUILT_IN["gad7"].params("ingest")})
     >>> out = run_ingest(settings, folder.name, key="an example key")
@@ -182,13 +182,13 @@ def ingest_all(
     >>> from analysis.instrument_declarations import build_registry
     >>> from analysis.settings import LinkingSettings
     >>> from analysis.study import input_table
-    >>> config = check_config({"inputs": {"visits": {
+    >>> checked = check_config({"inputs": {"visits": {
     ...     "path": "visits.csv", "kind": "sessions",
     ...     "columns": {"client": "Client", "therapist": "Clinician", "session": "Visit"},
     ...     "instruments": {"gad7": {"items": "GAD{i}"}}}},
     ...     "analysis": {"alliance": "wai_sr", "outcomes": ["gad7"]}})
     >>> registry = build_registry()
-    >>> inputs = [input_table(name, table, registry) for name, table in config["inputs"].items()]
+    >>> inputs = [input_table(name, table, registry) for name, table in checked["inputs"].items()]
     >>> visits = pd.DataFrame({"Client": ["A1", "A1", "B2"], "Clinician": ["T9"] * 3,
     ...                        "Visit": ["1", "2", "1"],
     ...                        **{f"GAD{i}": ["2", "1", "3"] for i in range(1, 8)}}, dtype="string")

@@ -294,6 +294,8 @@ def combine_batches(paths: Iterable[str | Path]) -> pd.DataFrame:
     replicates = (pd.concat(frames, ignore_index=True) if frames
                   else pd.DataFrame(columns=REPLICATE_COLUMNS))
     replicates["fallback_steps"] = replicates["fallback_steps"].fillna("").astype(str)
+    if "df" not in replicates:  # a table from before the reference df was recorded (normal)
+        replicates["df"] = np.nan
     return replicates.sort_values(["scenario", "seed", "estimator"], kind="stable").reset_index(
         drop=True)[REPLICATE_COLUMNS]
 
