@@ -282,6 +282,13 @@ def test_committed_table_and_load_recovery_summary(tmp_path):
     # the report reads the same file through its own loader
     from analysis.report import recovery as report_recovery
     assert "+2.00" in report_recovery.recovery_sentence(path)
+    assert "missed the recovery gate" not in report_recovery.recovery_sentence(path)
+    # a primary that misses the gate is said to, with its largest bias
+    biased = pd.concat([_table("b_same_session_null", shift=0.1),
+                        _table("b_same_session_null", "M2", shift=2.0)])
+    path = recovery.write_docs_table(recovery.summarise_recovery(biased), tmp_path / "b.csv")
+    sentence = report_recovery.recovery_sentence(path)
+    assert "missed the recovery gate in 1 of 1 scenario versions (largest |bias| 0.20" in sentence
 
 
 def test_shipped_recovery_table_is_a_full_run():

@@ -56,6 +56,15 @@ def recovery_sentence(path: Path | str = RECOVERY_TABLE) -> str:
                            f"{ratio:.2f} of the spread of its estimates (95% CI coverage "
                            f"{low:.2f}-{high:.2f}), so with samples of that size its p-values "
                            "are somewhat liberal.")
+    if "passed" in table and len(gated):
+        missed = gated.loc[gated["passed"].astype(str).str.lower() == "false"]
+        if len(missed):
+            worst = float(gated["bias_over_se"].abs().max())
+            calibration += (f" The primary missed the recovery gate in {len(missed)} of "
+                            f"{len(gated)} scenario versions (largest |bias| {worst:.2f} of its "
+                            "standard error, where the gate allows 0.10; docs/methods.md, "
+                            "section 7): read its estimate as possibly carrying a small "
+                            "finite-sample bias.")
     return (f"Measured in the project's recovery study ({int(conventional['n_datasets'])} "
             "simulated datasets in which symptoms lower the same-session alliance and the "
             f"alliance has no true effect): M2 {figures(conventional)}; the dynamic panel model "
