@@ -145,8 +145,5 @@ def pytest_collection_modifyitems(config, items):
     the pipeline runs once; every other module stays on one process, so its module-scoped
     fixtures (R reference fits, small pipeline runs) are computed once."""
     for item in items:
-        # The cluster run (tests/test_slurm.py) asks for the pipeline run while its jobs are
-        # queued, so it belongs with it: else a second process runs the whole pipeline again.
-        shares_the_run = {"pipeline_run", "cluster_run"} & set(item.fixturenames)
-        group = "pipeline_run" if shares_the_run else item.module.__name__
+        group = "pipeline_run" if "pipeline_run" in item.fixturenames else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
