@@ -105,7 +105,7 @@ CONVERGENCE_KEYS = [
 LAGGED_KEYS = [
     "predictor", "outcome", "parameter", "estimate", "se", "z", "p", "ci_lower", "ci_upper",
     "std_estimate", "std_estimate_kind", "se_robust", "p_robust", "ci_robust_lower",
-    "ci_robust_upper", "n_clusters", "robust", "equal_paths",
+    "ci_robust_upper", "df_robust", "n_clusters", "robust", "equal_paths",
 ]
 
 _Z95 = float(stats.norm.ppf(0.975))
