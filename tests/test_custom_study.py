@@ -52,6 +52,9 @@ CONFIG = {
                  "item_max": 3, "scoring": "mean", "direction": "higher_worse"},
     },
     "analysis": {"alliance": "wai9", "outcomes": ["bai3"]},
+    # the multiverse and the manuscript are tested end to end elsewhere
+    "multiverse": {"run": False},
+    "manuscript": {"run": False},
     "models": {"run": ["M1", "M2", "DPM", "R1"],
                "sensitivity": {"detrended": False, "completers": False, "ml": False,
                                "subscales": False}},
