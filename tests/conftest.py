@@ -157,7 +157,10 @@ def pytest_collection_modifyitems(config, items):
     """Groups for running the tests on several processes (``pytest -n 2 --dist loadgroup``, the
     README's test command): the tests that read the session's pipeline run share one process, so
     the pipeline runs once; every other module stays on one process, so its module-scoped
-    fixtures (R reference fits, small pipeline runs) are computed once."""
+    fixtures (R reference fits, small pipeline runs) are computed once. A module whose
+    module-scoped fixture reads the pipeline run, and is used by tests on both sides, says so
+    with ``XDIST_GROUP = "pipeline_run"``: split, each process would compute that fixture."""
     for item in items:
-        group = "pipeline_run" if "pipeline_run" in item.fixturenames else item.module.__name__
+        group = getattr(item.module, "XDIST_GROUP", None) or (
+            "pipeline_run" if "pipeline_run" in item.fixturenames else item.module.__name__)
         item.add_marker(pytest.mark.xdist_group(group))
