@@ -323,3 +323,11 @@ def test_command_line_checks_a_table(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "c_lagged_reverse_null / DPM: |bias|" in out and "FAILED" in out
     assert (tmp_path / "docs.csv").exists()
+
+
+def test_methods_quotes_the_committed_table():
+    """docs/methods.md section 7 shows the committed run's table, not an earlier one."""
+    if recovery.load_recovery_summary() is None:
+        pytest.skip("docs/validation/recovery.csv is not in this copy of the project")
+    methods = (recovery.DOCS_TABLE.parents[1] / "methods.md").read_text(encoding="utf-8")
+    assert recovery.methods_table() in methods

@@ -61,7 +61,7 @@ def recovery_sentence(path: Path | str = RECOVERY_TABLE) -> str:
         if len(missed):
             worst = float(gated["bias_over_se"].abs().max())
             calibration += (f" The primary missed the recovery gate in {len(missed)} of "
-                            f"{len(gated)} scenario versions (largest |bias| {worst:.2f} of its "
+                            f"{len(gated)} scenario versions (largest |bias| {worst:.3f} of its "
                             "standard error, where the gate allows 0.10; docs/methods.md, "
                             "section 7): read its estimate as possibly carrying a small "
                             "finite-sample bias.")

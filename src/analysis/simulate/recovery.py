@@ -491,7 +491,7 @@ def methods_table(summary: pd.DataFrame | None = None) -> str:
         label = f"{name}" + ("" if bool(dpm["gates"]) else " (not gated)")
         lines.append(
             f"| {label} | {dpm['truth']:g} | {dpm['mean_estimate']:+.2f} "
-            f"({dpm['bias_over_se']:.2f}) | {dpm['coverage']:.3f} | {dpm['rejection_rate']:.3f} "
+            f"({dpm['bias_over_se']:.3f}) | {dpm['coverage']:.3f} | {dpm['rejection_rate']:.3f} "
             f"| {m2['mean_estimate']:+.2f} | {m2['coverage']:.3f} | {m2['rejection_rate']:.3f} |")
     return "\n".join(lines)
 
