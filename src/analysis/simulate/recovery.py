@@ -551,7 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "M2 beside it) on simulated studies: a quick run in this process, or the "
                     "summary of a validation workflow's table.")
     parser.add_argument("--datasets", type=int, default=20,
-                        help="simulated studies per scenario (20; make validate: 200 or more)")
+                        help="simulated studies per scenario (20; make validate: 1000; the "
+                             "gate needs 200 or more)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS),
                         choices=list(SCENARIOS), help="scenarios (all)")
     parser.add_argument("--clients", type=int, default=150, help="clients per study")
