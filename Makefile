@@ -19,10 +19,10 @@ report: install
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES)
 	$(BIN)/snakemake --profile workflow/profiles/default --cores $(CORES) --report results/report.zip
 
-# The tests on $(CORES) processes: the ones that read the shared pipeline run stay together, as
-# do the tests of one module (tests/conftest.py); `pytest tests/test_x.py` runs one file alone.
+# The tests on $(CORES) processes, each module's tests on one of them (tests/conftest.py);
+# `pytest tests/test_x.py` runs one file alone.
 test: install
-	$(BIN)/python -m pytest -n $(CORES) --dist loadgroup
+	$(BIN)/python -m pytest -n $(CORES) --dist loadfile
 
 # Parameter recovery of the primary dynamic panel model (DPM), with the conventional M2 beside it:
 # the Snakemake workflow in workflow/validation/ (one job per batch of simulated datasets of one

@@ -153,14 +153,9 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"required here but skipped: {reason}"
 
 
-def pytest_collection_modifyitems(config, items):
-    """Groups for running the tests on several processes (``pytest -n 2 --dist loadgroup``, the
-    README's test command): the tests that read the session's pipeline run share one process, so
-    the pipeline runs once; every other module stays on one process, so its module-scoped
-    fixtures (R reference fits, small pipeline runs) are computed once. A module whose
-    module-scoped fixture reads the pipeline run, and is used by tests on both sides, says so
-    with ``XDIST_GROUP = "pipeline_run"``: split, each process would compute that fixture."""
-    for item in items:
-        group = getattr(item.module, "XDIST_GROUP", None) or (
-            "pipeline_run" if "pipeline_run" in item.fixturenames else item.module.__name__)
-        item.add_marker(pytest.mark.xdist_group(group))
+# The tests run on several processes with ``pytest -n 2 --dist loadfile`` (the README's test
+# command): each module stays on one process, so its module-scoped fixtures (the cluster run,
+# R reference fits, small pipeline runs) are made once; the session's pipeline run is made once
+# per process that needs it. (``--dist loadgroup`` with xdist_group marks did not group at all
+# with pytest 9.2 and pytest-xdist 3.8: a module's tests were spread over both processes and each
+# built the module's fixtures, the cluster run among them.)

@@ -30,11 +30,6 @@ import pytest
 
 from conftest import ProjectCopy, checksums, make_project_copy, project_env, run_snakemake
 
-# The cluster run reads the local run (it runs beside it, and its tables are compared with it):
-# all of this module's tests share the pipeline run's test process, so that neither the cluster
-# run nor the local run is made twice (tests/conftest.py).
-XDIST_GROUP = "pipeline_run"
-
 PROFILE = "workflow/profiles/slurm"
 # A run that takes longer than this is stuck (about 3 minutes on 2 idle cores; 27 on a machine
 # loaded 10 times over).
