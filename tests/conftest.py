@@ -21,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 E2E_CLIENTS, E2E_THERAPISTS, E2E_SEED = 160, 16, 7
 TEST_KEY = "end-to-end-test-key"
+# What the end-to-end runs that test something else leave out (ProjectCopy.switch_off): both
+# have their own end-to-end tests. The tables that such a run does not write:
+LEFT_OUT = ("multiverse", "manuscript")
+LEFT_OUT_TABLES = frozenset({"multiverse.csv", "multiverse_summary.csv"})
 
 
 @dataclass
@@ -32,7 +36,7 @@ class ProjectCopy:
         return run_snakemake(self.root, *args, check=check, **popen)
 
     def switch_off(self, *analyses: str) -> None:
-        """Set ``<analysis>.run: false`` in the copy's config (e.g. "multiverse", "manuscript").
+        """Set ``<analysis>.run: false`` in the copy's config (default: :data:`LEFT_OUT`).
 
         For the end-to-end runs that test something else (a stop and resume, a rerun, the
         cluster): the multiverse and the manuscript have their own end-to-end tests, and leaving
@@ -41,7 +45,7 @@ class ProjectCopy:
 
         path = self.root / "config" / "config.yaml"
         config = yaml.safe_load(path.read_text())
-        for analysis in analyses:
+        for analysis in analyses or LEFT_OUT:
             config[analysis] = {**(config.get(analysis) or {}), "run": False}
         path.write_text(yaml.safe_dump(config, sort_keys=False))
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ProjectCopy, checksums, make_project_copy, project_env, run_snakemake
+from conftest import (LEFT_OUT_TABLES, ProjectCopy, checksums, make_project_copy, project_env,
+                      run_snakemake)
 
 PROFILE = "workflow/profiles/slurm"
 # A run that takes longer than this is stuck (about 3 minutes on 2 idle cores; 27 on a machine
@@ -41,9 +42,6 @@ SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
 # The user's own settings would point the test run elsewhere: the local cluster has no accounts,
 # and its one partition is the default.
 USER_SETTINGS = ("SLURM_ACCOUNT", "SBATCH_ACCOUNT", "SLURM_PARTITION", "SBATCH_PARTITION")
-# The analyses the cluster run leaves out, and the tables that the local run has on top.
-SWITCHED_OFF = ("multiverse", "manuscript")
-NOT_IN_CLUSTER_RUN = {"multiverse.csv", "multiverse_summary.csv"}
 PLUGIN_MISSING = 'the SLURM executor plugin is not installed (pip install -e ".[slurm]")'
 
 
@@ -143,7 +141,7 @@ def cluster_run(tmp_path_factory, request) -> ClusterRun:
     project = make_project_copy(tmp_path_factory.mktemp("slurm") / "project")
     # What is tested is the cluster: submission, a killed job's retry, local rules. The multiverse
     # and the manuscript (tested end to end in their own modules) add a third of the jobs.
-    project.switch_off(*SWITCHED_OFF)
+    project.switch_off()
     command = [
         sys.executable, "-m", "snakemake", "--profile", PROFILE,
         # One machine: files appear at once, and job states can be asked for often.
@@ -231,7 +229,7 @@ def test_tables_identical_to_local_run(cluster_run, pipeline_run):
     cluster = sorted((cluster_run.project.root / "results" / "tables").glob("*.csv"))
     assert local, "the local run wrote no tables"
     assert [path.name for path in cluster] == [path.name for path in local
-                                               if path.name not in NOT_IN_CLUSTER_RUN]
+                                               if path.name not in LEFT_OUT_TABLES]
     by_name = {path.name: path for path in local}
     differing = [path.name for path in cluster if path.read_bytes() != by_name[path.name].read_bytes()]
     assert not differing, f"tables that differ between the SLURM and the local run: {differing}"
