@@ -17,8 +17,11 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -31,6 +34,50 @@ CONFIG_FILE = Path("config") / "config.yaml"
 # Where each output lives, relative to the project folder: the stage-file catalogue.
 OUTPUT_FILES = {name: Path(entry.path) for name, entry in FILES.items()
                 if entry.path.endswith((".csv", ".parquet"))}
+
+
+@contextlib.contextmanager
+def example_project(*outputs: str, **frames: pd.DataFrame) -> Iterator[Path]:
+    """A throwaway project folder for trying the loaders, removed on leaving the block.
+
+    It holds an empty ``config/config.yaml`` (what marks a project folder) and each named output
+    where the pipeline writes it: its contract's one-row example frame
+    (:func:`analysis.contracts.example_frame`), or the frame given by keyword.
+
+    Parameters
+    ----------
+    *outputs : str
+        Output names (keys of ``OUTPUT_FILES``, e.g. ``"models"``) written as example frames.
+    **frames : DataFrame
+        Output names written with the given frame.
+
+    Returns
+    -------
+    context manager yielding Path
+        The project folder.
+
+    Examples
+    --------
+    >>> with example_project("models") as root:
+    ...     sorted(path.name for path in (root / "results" / "tables").iterdir())
+    ['models.csv']
+    """
+    from analysis.contracts import example_frame
+    from analysis.io import write_table
+
+    unknown = sorted((set(outputs) | set(frames)) - set(OUTPUT_FILES))
+    if unknown:
+        raise UserError(f"example_project: unknown outputs {unknown}; the outputs are "
+                        f"{', '.join(sorted(OUTPUT_FILES))}.")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / CONFIG_FILE).parent.mkdir()
+        (root / CONFIG_FILE).write_text("{}", encoding="utf-8")
+        for name in outputs:
+            write_table(example_frame(name), root / OUTPUT_FILES[name])
+        for name, frame in frames.items():
+            write_table(frame, root / OUTPUT_FILES[name])
+        yield root
 
 
 def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -54,19 +101,14 @@ def find_project_root(start: str | os.PathLike[str] | None = None) -> Path:
 
     Examples
     --------
-    >>> import tempfile
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> (root / "notebooks").mkdir()
-    >>> find_project_root(root / "notebooks") == root.resolve()
+    >>> with example_project() as root:
+    ...     (root / "notebooks").mkdir()
+    ...     find_project_root(root / "notebooks") == root.resolve()
     True
     >>> find_project_root(root.parent)
     Traceback (most recent call last):
     ...
     analysis.errors.UserError: no project folder found: ...
-    >>> folder.cleanup()
     """
     here = Path(start if start is not None else Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -111,21 +153,14 @@ def output_path(name: str, root: str | os.PathLike[str] | None = None) -> Path:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> output_path("models", root)
+    >>> with example_project() as root:
+    ...     output_path("models", root)
     Traceback (most recent call last):
     ...
     analysis.errors.UserError: results/tables/models.csv does not exist in ...: run `make report` first ...
-    >>> write_table(example_frame("models"), root / OUTPUT_FILES["models"])
-    >>> output_path("models", root).relative_to(root.resolve()).as_posix()
+    >>> with example_project("models") as root:
+    ...     output_path("models", root).relative_to(root.resolve()).as_posix()
     'results/tables/models.csv'
-    >>> folder.cleanup()
     """
     if name not in OUTPUT_FILES:
         raise UserError(f"unknown output {name!r}; known outputs: {', '.join(OUTPUT_FILES)}.")
@@ -161,21 +196,13 @@ def load_output(name: str, root: str | os.PathLike[str] | None = None) -> pd.Dat
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
     >>> flow = pd.DataFrame({"stage": ["ingest"], "source": ["sessions.csv"],
     ...                      "instrument": [""], "unit": ["rows"], "reason": ["read"],
     ...                      "count": ["120"]})
-    >>> write_table(flow, root / OUTPUT_FILES["data_flow"])
-    >>> load_output("data_flow", root)
+    >>> with example_project(data_flow=flow) as root:
+    ...     load_output("data_flow", root)
         stage        source  instrument  unit reason  count
     0  ingest  sessions.csv         NaN  rows   read    120
-    >>> folder.cleanup()
     """
     return read_table(output_path(name, root))
 
@@ -249,21 +276,17 @@ def load_fit(outcome: str, model: str, analysis: str = "primary",
 
     Examples
     --------
-    >>> import tempfile
     >>> from analysis.io import write_json
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_json({"model": "M2", "converged": True},
-    ...            root / "results" / "fits" / "phq9" / "M2" / "primary.json")
-    >>> load_fit("phq9", "M2", root=root)
+    >>> with example_project() as root:
+    ...     write_json({"model": "M2", "converged": True},
+    ...                root / "results" / "fits" / "phq9" / "M2" / "primary.json")
+    ...     load_fit("phq9", "M2", root=root)
     {'converged': True, 'model': 'M2'}
-    >>> load_fit("phq9", "M3", root=root)
+    >>> with example_project() as root:
+    ...     load_fit("phq9", "M3", root=root)
     Traceback (most recent call last):
     ...
     analysis.errors.UserError: results/fits/phq9/M3/primary.json does not exist in ...
-    >>> folder.cleanup()
     """
     from analysis.catalogue import FIT_FILE
     from analysis.io import read_json
@@ -301,18 +324,10 @@ def load_models(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_table(example_frame("models"), root / OUTPUT_FILES["models"])
-    >>> load_models(root)[["outcome", "model", "term", "estimate", "n_obs"]]
+    >>> with example_project("models") as root:
+    ...     load_models(root)[["outcome", "model", "term", "estimate", "n_obs"]]
       outcome model term  estimate  n_obs
     0       x     x    x       1.5      1
-    >>> folder.cleanup()
     """
     return load_output("models", root)
 
@@ -339,18 +354,10 @@ def load_random_effects(root: str | os.PathLike[str] | None = None) -> pd.DataFr
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_table(example_frame("random_effects"), root / OUTPUT_FILES["random_effects"])
-    >>> load_random_effects(root)[["group", "term", "variance", "sd"]]
+    >>> with example_project("random_effects") as root:
+    ...     load_random_effects(root)[["group", "term", "variance", "sd"]]
       group term  variance   sd
     0     x    x       1.5  1.5
-    >>> folder.cleanup()
     """
     return load_output("random_effects", root)
 
@@ -377,18 +384,10 @@ def load_model_fit(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_table(example_frame("model_fit"), root / OUTPUT_FILES["model_fit"])
-    >>> load_model_fit(root)[["outcome", "model", "analysis", "formula"]]
+    >>> with example_project("model_fit") as root:
+    ...     load_model_fit(root)[["outcome", "model", "analysis", "formula"]]
       outcome model analysis formula
     0       x     x        x       x
-    >>> folder.cleanup()
     """
     return load_output("model_fit", root)
 
@@ -415,22 +414,14 @@ def load_sessions(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
     >>> sessions = pd.DataFrame({"client_id": ["c1", "c1", "c2"], "therapist_id": ["t1"] * 3,
     ...                          "session": [1, 2, 1], "day": [0, 7, 0]})
-    >>> write_table(sessions, root / OUTPUT_FILES["sessions"])
-    >>> load_sessions(root)
+    >>> with example_project(sessions=sessions) as root:
+    ...     load_sessions(root)
       client_id therapist_id  session  day
     0        c1           t1        1    0
     1        c1           t1        2    7
     2        c2           t1        1    0
-    >>> folder.cleanup()
     """
     return load_output("sessions", root)
 
@@ -457,18 +448,10 @@ def load_derived(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_table(example_frame("derived"), root / OUTPUT_FILES["derived"])
-    >>> load_derived(root)[["outcome", "client_id", "session", "symptom_score"]]
+    >>> with example_project("derived") as root:
+    ...     load_derived(root)[["outcome", "client_id", "session", "symptom_score"]]
       outcome client_id  session  symptom_score
     0       x         x        1            1.5
-    >>> folder.cleanup()
     """
     return load_output("derived", root)
 
@@ -494,18 +477,10 @@ def load_scores(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_table(example_frame("scores"), root / OUTPUT_FILES["scores"])
-    >>> load_scores(root)[["client_id", "session", "instrument", "score"]]
+    >>> with example_project("scores") as root:
+    ...     load_scores(root)[["client_id", "session", "instrument", "score"]]
       client_id  session instrument  score
     0         x        1          x    1.5
-    >>> folder.cleanup()
     """
     return load_output("scores", root)
 
@@ -531,18 +506,10 @@ def load_episodes(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
-    >>> write_table(example_frame("episodes"), root / OUTPUT_FILES["episodes"])
-    >>> load_episodes(root)[["client_id", "outcome", "n_scored", "first_score", "last_score"]]
+    >>> with example_project("episodes") as root:
+    ...     load_episodes(root)[["client_id", "outcome", "n_scored", "first_score", "last_score"]]
       client_id outcome  n_scored  first_score  last_score
     0         x       x         1          1.5         1.5
-    >>> folder.cleanup()
     """
     return load_output("episodes", root)
 
@@ -570,21 +537,13 @@ def load_data_flow(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> import tempfile
-    >>> from analysis.contracts import example_frame
-    >>> from analysis.io import write_table
-    >>> folder = tempfile.TemporaryDirectory()
-    >>> root = Path(folder.name)
-    >>> (root / "config").mkdir()
-    >>> _ = (root / CONFIG_FILE).write_text("{}")
     >>> flow = pd.DataFrame({"stage": ["ingest", "ingest"], "source": ["sessions.csv"] * 2,
     ...                      "instrument": ["", ""], "unit": ["rows", "rows"],
     ...                      "reason": ["read", "rejected"], "count": ["120", "<10"]})
-    >>> write_table(flow, root / OUTPUT_FILES["data_flow"])
-    >>> load_data_flow(root)[["reason", "count"]]
+    >>> with example_project(data_flow=flow) as root:
+    ...     load_data_flow(root)[["reason", "count"]]
          reason count
     0      read   120
     1  rejected   <10
-    >>> folder.cleanup()
     """
     return load_output("data_flow", root)
