@@ -331,3 +331,12 @@ def test_methods_quotes_the_committed_table():
         pytest.skip("docs/validation/recovery.csv is not in this copy of the project")
     methods = (recovery.DOCS_TABLE.parents[1] / "methods.md").read_text(encoding="utf-8")
     assert recovery.methods_table() in methods
+
+
+def test_command_line_fits_only_the_estimators_asked_for(capsys):
+    """``--estimators DPM`` fits the primary alone (the large-study check of docs/methods.md)."""
+    recovery.main(["--datasets", "2", "--clients", "60", "--therapists", "6", "--seed", "9001",
+                   "--scenarios", "d_trends_null", "--estimators", "DPM"])
+    table = capsys.readouterr().out.split("\n\n")[0]
+    rows = [line.split()[:2] for line in table.splitlines()[1:]]
+    assert rows == [["d_trends_null", "DPM"]]

@@ -40,7 +40,7 @@ combined into ``results/validation/recovery.csv``, one row per scenario, dataset
 ``recovery_summary.csv``, one row per scenario and estimator), or in one process::
 
     python -m analysis.simulate.recovery --datasets 20 [--scenarios b_same_session_null ...]
-        [--clients 150] [--therapists 15] [--seed 1]
+        [--clients 150] [--therapists 15] [--seed 1] [--estimators DPM]
     python -m analysis.simulate.recovery --check results/validation/recovery.csv [--quiet]
         [--write-table docs/validation/recovery.csv] [--markdown]
 
@@ -560,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-sessions", type=int, default=4)
     parser.add_argument("--max-sessions", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1, help="seed of the first study")
+    parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS),
+                        choices=list(ESTIMATORS),
+                        help="estimators to fit (both; DPM alone for a quick check of the "
+                             "primary in large studies, where M2 is slow)")
     parser.add_argument("--check", metavar="RECOVERY_CSV",
                         help="summarise a combined replicate table (results/validation/"
                              "recovery.csv) instead of simulating")
@@ -578,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = recovery_settings(_shipped_study())
         replicates = pd.concat(
             [recovery_replicates(args.datasets, args.clients, args.therapists, args.seed,
-                                 scenario=name, settings=settings,
+                                 scenario=name, estimators=args.estimators, settings=settings,
                                  min_sessions=args.min_sessions, max_sessions=args.max_sessions)
              for name in args.scenarios], ignore_index=True)
     summary = summarise_recovery(replicates)
