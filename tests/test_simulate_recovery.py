@@ -288,7 +288,29 @@ def test_committed_table_and_load_recovery_summary(tmp_path):
                         _table("b_same_session_null", "M2", shift=2.0)])
     path = recovery.write_docs_table(recovery.summarise_recovery(biased), tmp_path / "b.csv")
     sentence = report_recovery.recovery_sentence(path)
-    assert "missed the recovery gate in 1 of 1 scenario versions (largest |bias| 0.20" in sentence
+    assert ("missed the recovery gate in 1 of 1 scenario versions (b_same_session_null: |bias| "
+            "0.1000 > 0.1 x mean SE 0.5000") in sentence
+
+
+def test_report_quotes_the_trend_bias_at_both_study_sizes(tmp_path):
+    """The primary's bias under client-specific trends, at the recovery study's size and in
+    large studies, is quoted from the two tables; without the large-study table it is not."""
+    small = pd.concat([_table("b_same_session_null"), _table("b_same_session_null", "M2"),
+                       _table("d_trends_null", shift=-0.03)])
+    large = _table("d_trends_null", shift=-0.06).assign(n_clients=5000)
+    recovery_csv = recovery.write_docs_table(recovery.summarise_recovery(small),
+                                             tmp_path / "recovery.csv")
+    large_csv = recovery.write_docs_table(recovery.summarise_recovery(large),
+                                          tmp_path / "large.csv")
+    from analysis.report import recovery as report_recovery
+    sentence = report_recovery.recovery_sentence(recovery_csv, large_csv)
+    assert ("its mean estimate, in simulated PHQ-9 points per WAI-SR point, was -0.03 with 150 "
+            "simulated clients per study (0.06 of its standard error) and -0.06 with 5,000 "
+            "simulated clients per study (0.12 of its standard error)") in sentence
+    assert ("with 5,000 simulated clients per study its 95% intervals covered the true value in "
+            "95% of") in sentence
+    assert "does not shrink with more clients" not in report_recovery.recovery_sentence(
+        recovery_csv, tmp_path / "missing.csv")
 
 
 def test_shipped_recovery_table_is_a_full_run():
@@ -299,6 +321,16 @@ def test_shipped_recovery_table_is_a_full_run():
     assert set(table["scenario"]) == set(dynamic.SCENARIOS)
     assert (table["n_datasets"] >= recovery.MIN_DATASETS).all()
     assert loaded["conventional"]["mean_estimate"] > 0.5  # M2's bias, as measured
+    assert (table["n_clients"] == 150).all()
+    large = pd.read_csv(recovery.LARGE_STUDY_TABLE)
+    assert set(large["scenario"]) == {"b_same_session_null", recovery.TREND_SCENARIO}
+    assert (large["n_clients"] == 5000).all() and (large["estimator"] == recovery.PRIMARY).all()
+    # the report quotes the shipped tables: the verdict and the trend bias at both sizes
+    from analysis.report import recovery as report_recovery
+    sentence = report_recovery.recovery_sentence()
+    assert ("missed the recovery gate" in sentence) != loaded["gate_passed"]
+    assert "with 150 simulated clients per study" in sentence
+    assert "with 5,000 simulated clients per study" in sentence
 
 
 def test_batches_and_their_settings(settings):

@@ -24,6 +24,7 @@ rule manuscript:
         scores=path("scores"),
         template=[local(str(template))
                   for template in sorted(Path(PKG_TEMPLATES).glob("report/*.j2"))],
+        validation=VALIDATION_TABLES,
         code=code("manuscript"),
     output:
         **outputs_of("manuscript"),

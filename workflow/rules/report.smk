@@ -9,6 +9,7 @@ rule reviewer_report:
         raw=raw_inputs(),
         template=[local(str(template))
                   for template in sorted(Path(PKG_TEMPLATES).glob("report/*.j2"))],
+        validation=VALIDATION_TABLES,
         code=code("build_report"),
     output:
         **outputs_of("reviewer_report"),

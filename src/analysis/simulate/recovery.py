@@ -83,8 +83,13 @@ TERMS = {PRIMARY: "alliance_lagged", CONVENTIONAL: "alliance_within"}
 OUTCOME = "phq9"
 #: The committed recovery table of the measured run.
 DOCS_TABLE = PROJECT_ROOT / "docs" / "validation" / "recovery.csv"
+#: The primary alone in studies of 5,000 clients: whether a bias shrinks with more clients
+#: (docs/methods.md section 7; made by the command written there). Not a gate.
+LARGE_STUDY_TABLE = PROJECT_ROOT / "docs" / "validation" / "large_study.csv"
 #: The scenario the report's limitations quote.
 QUOTED_SCENARIO = "b_same_session_null"
+#: The scenario with client-specific incidental trends, no true effect.
+TREND_SCENARIO = "d_trends_null"
 
 REPLICATE_COLUMNS = [
     "scenario", "seed", "estimator", "truth", "estimate", "se", "df", "ci_low", "ci_high", "p",
@@ -310,7 +315,8 @@ def _shipped_study():
 # Summary and gate
 
 SUMMARY_COLUMNS = [
-    "scenario", "estimator", "role", "null", "gates", "n_datasets", "n_converged", "truth",
+    "scenario", "estimator", "role", "null", "gates", "n_datasets", "n_converged", "n_clients",
+    "truth",
     "mean_estimate", "bias", "bias_mcse", "mean_se", "sd_estimate", "se_ratio", "bias_over_se",
     "coverage", "coverage_mcse", "rejection_rate", "rejection_mcse", "share_converged",
     "share_fallback", "passed", "failed_criteria",
@@ -320,7 +326,8 @@ SUMMARY_COLUMNS = [
 def summarise_recovery(replicates: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario and estimator (columns :data:`SUMMARY_COLUMNS`).
 
-    Over the converged fits: mean estimate, bias (mean estimate minus truth) with its Monte Carlo
+    ``n_clients`` is the clients per simulated study (median over datasets). Over the converged
+    fits: mean estimate, bias (mean estimate minus truth) with its Monte Carlo
     SE, mean SE, SD of the estimates, ``se_ratio`` (mean SE / SD: 1 when the SEs are right),
     ``bias_over_se`` (``|bias| / mean SE``), 95% CI coverage and rejection rate (p < .05: the
     type I error rate in a null version, the power otherwise) with their Monte Carlo SEs; the
@@ -349,6 +356,8 @@ def summarise_recovery(replicates: pd.DataFrame) -> pd.DataFrame:
             "gates": bool(estimator == PRIMARY and (scenario.gates if scenario else True)),
             "n_datasets": n,
             "n_converged": m,
+            # clients per simulated study (median over datasets)
+            "n_clients": int(group["n_clients"].median()) if n else 0,
             "truth": truth,
             "mean_estimate": mean_estimate,
             "bias": bias,
@@ -462,7 +471,8 @@ def format_summary(summary: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # The committed table, and what the report and docs/methods.md quote
 
-DOCS_COLUMNS = ["scenario", "estimator", "role", "null", "gates", "n_datasets", "truth",
+DOCS_COLUMNS = ["scenario", "estimator", "role", "null", "gates", "n_datasets", "n_clients",
+                "truth",
                 "mean_estimate", "bias", "bias_mcse", "mean_se", "se_ratio", "bias_over_se",
                 "coverage", "rejection_rate", "share_converged", "passed", "failed_criteria"]
 
@@ -551,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "M2 beside it) on simulated studies: a quick run in this process, or the "
                     "summary of a validation workflow's table.")
     parser.add_argument("--datasets", type=int, default=20,
-                        help="simulated studies per scenario (20; make validate: 1000; the "
+                        help="simulated studies per scenario (20; make validate: 2000; the "
                              "gate needs 200 or more)")
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS),
                         choices=list(SCENARIOS), help="scenarios (all)")
