@@ -26,7 +26,7 @@ test: install
 
 # Parameter recovery of the primary dynamic panel model (DPM), with the conventional M2 beside it:
 # the Snakemake workflow in workflow/validation/ (one job per batch of simulated datasets of one
-# scenario; scenarios in analysis.simulate.dynamic, 1000 datasets each), then the gate: exit status
+# scenario; scenarios in analysis.simulate.dynamic, 2000 datasets each), then the gate: exit status
 # 1, naming the scenario and criterion, when the DPM misses coverage, bias or type I error in a
 # gated scenario. The committed table docs/validation/recovery.csv comes from such a run:
 #   python -m analysis.simulate.recovery --check results/validation/recovery.csv \
