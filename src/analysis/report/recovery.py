@@ -91,10 +91,8 @@ def _trend_sentence(table: pd.DataFrame, large_study: Path | str) -> str:
 
     return (" The dynamic panel model removes each client's stable level, not a client-specific "
             "trend: in simulated studies with incidental trends in both scores and no true "
-            "effect its mean estimate, in simulated PHQ-9 points per WAI-SR point, was "
-            f"{at(small)} and {at(large)}. That bias does not shrink with more clients, so in "
-            "large data sets it is a larger share of the uncertainty: with "
-            f"{int(large['n_clients']):,} simulated clients per study its 95% intervals covered "
-            "the true value in "
-            f"{100 * large['coverage']:.0f}% of datasets, where 95% is nominal "
-            "(docs/validation/large_study.csv).")
+            f"effect its mean estimate was {at(small)} and {at(large)}. That bias does not "
+            "shrink with more clients, so in large data sets it is a larger share of the "
+            f"uncertainty: with {int(large['n_clients']):,} simulated clients per study its 95% "
+            f"intervals covered the true value in {100 * large['coverage']:.0f}% of datasets, "
+            "where 95% is nominal (docs/validation/large_study.csv).")
