@@ -316,10 +316,9 @@ def _shipped_study():
 
 SUMMARY_COLUMNS = [
     "scenario", "estimator", "role", "null", "gates", "n_datasets", "n_converged", "n_clients",
-    "truth",
-    "mean_estimate", "bias", "bias_mcse", "mean_se", "sd_estimate", "se_ratio", "bias_over_se",
-    "coverage", "coverage_mcse", "rejection_rate", "rejection_mcse", "share_converged",
-    "share_fallback", "passed", "failed_criteria",
+    "truth", "mean_estimate", "bias", "bias_mcse", "mean_se", "sd_estimate", "se_ratio",
+    "bias_over_se", "coverage", "coverage_mcse", "rejection_rate", "rejection_mcse",
+    "share_converged", "share_fallback", "passed", "failed_criteria",
 ]
 
 
@@ -327,10 +326,10 @@ def summarise_recovery(replicates: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario and estimator (columns :data:`SUMMARY_COLUMNS`).
 
     ``n_clients`` is the clients per simulated study (median over datasets). Over the converged
-    fits: mean estimate, bias (mean estimate minus truth) with its Monte Carlo
-    SE, mean SE, SD of the estimates, ``se_ratio`` (mean SE / SD: 1 when the SEs are right),
-    ``bias_over_se`` (``|bias| / mean SE``), 95% CI coverage and rejection rate (p < .05: the
-    type I error rate in a null version, the power otherwise) with their Monte Carlo SEs; the
+    fits: mean estimate, bias (mean estimate minus truth) with its Monte Carlo SE, mean SE, SD
+    of the estimates, ``se_ratio`` (mean SE / SD: 1 when the SEs are right), ``bias_over_se``
+    (``|bias| / mean SE``), 95% CI coverage and rejection rate (p < .05: the type I error rate
+    in a null version, the power otherwise) with their Monte Carlo SEs; the
     share of datasets whose fit converged and of fits that needed a fallback step. ``gates``
     is true for the primary in a gated scenario; ``passed`` and ``failed_criteria`` apply the
     gate there (empty elsewhere: M2 is never gated).
@@ -356,7 +355,6 @@ def summarise_recovery(replicates: pd.DataFrame) -> pd.DataFrame:
             "gates": bool(estimator == PRIMARY and (scenario.gates if scenario else True)),
             "n_datasets": n,
             "n_converged": m,
-            # clients per simulated study (median over datasets)
             "n_clients": int(group["n_clients"].median()) if n else 0,
             "truth": truth,
             "mean_estimate": mean_estimate,
@@ -472,9 +470,9 @@ def format_summary(summary: pd.DataFrame) -> str:
 # The committed table, and what the report and docs/methods.md quote
 
 DOCS_COLUMNS = ["scenario", "estimator", "role", "null", "gates", "n_datasets", "n_clients",
-                "truth",
-                "mean_estimate", "bias", "bias_mcse", "mean_se", "se_ratio", "bias_over_se",
-                "coverage", "rejection_rate", "share_converged", "passed", "failed_criteria"]
+                "truth", "mean_estimate", "bias", "bias_mcse", "mean_se", "se_ratio",
+                "bias_over_se", "coverage", "rejection_rate", "share_converged", "passed",
+                "failed_criteria"]
 
 
 def write_docs_table(summary: pd.DataFrame, path: str | Path = DOCS_TABLE) -> Path:
